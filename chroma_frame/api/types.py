@@ -1,0 +1,63 @@
+"""The types Chroma users import from ``chromadb.api.types``."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chroma_frame.embeddings.protocol import EmbeddingFunction
+
+ID = str
+IDs = List[ID]
+Document = str
+Documents = List[Document]
+URI = str
+URIs = List[URI]
+Image = NDArray[Any]
+Images = List[Image]
+Embedding = NDArray[Union[np.int32, np.float32]]
+PyEmbedding = Sequence[float]
+Embeddings = List[Embedding]
+PyEmbeddings = List[PyEmbedding]
+OneOrMany = Union[Any, List[Any]]
+MetadataValue = Union[str, int, float, bool, List[str], List[int], List[float], List[bool], None]
+Metadata = Mapping[str, MetadataValue]
+Metadatas = List[Metadata]
+CollectionMetadata = Dict[str, Any]
+UpdateMetadata = Mapping[str, MetadataValue]
+Where = Dict[str, Any]
+WhereDocument = Dict[str, Any]
+Space = Literal["cosine", "l2", "ip"]
+IncludeEnum = Literal["documents", "embeddings", "metadatas", "distances", "uris", "data"]
+Include = List[IncludeEnum]
+Loadable = List[Optional[Image]]
+
+
+class GetResult(TypedDict):
+    ids: List[ID]
+    embeddings: Optional[Union[Embeddings, PyEmbeddings, NDArray[Any]]]
+    documents: Optional[List[Document]]
+    uris: Optional[URIs]
+    data: Optional[Loadable]
+    metadatas: Optional[List[Metadata]]
+    included: Include
+
+
+class QueryResult(TypedDict):
+    ids: List[IDs]
+    embeddings: Optional[List[Embeddings]]
+    documents: Optional[List[List[Document]]]
+    uris: Optional[List[List[URI]]]
+    data: Optional[List[Loadable]]
+    metadatas: Optional[List[List[Metadata]]]
+    distances: Optional[List[List[float]]]
+    included: Include
+
+
+class DeleteResult(TypedDict):
+    deleted: int
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "np", "NDArray"}]

@@ -1,0 +1,279 @@
+"""Clients: tenants, databases and collection verbs over one storage root.
+
+Clients on the same path in one process share a :class:`System` (its catalog and its collections'
+cached snapshots), as Chroma's clients with the same settings share one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from typing import Any, Optional, Sequence
+
+from chroma_frame import validation as v
+from chroma_frame.collection import Collection
+from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
+from chroma_frame.engine.store import CollectionStore
+from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
+from chroma_frame.storage.catalog import Catalog
+from chroma_frame.storage.fs import Storage
+
+VERSION = "1.5.9"  # the Chroma API version this package speaks
+
+
+class System:
+    """Everything under one storage root: the catalog and the open collections."""
+
+    def __init__(self, storage: Storage, settings: Settings) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.catalog = Catalog(storage)
+        self._stores: dict[str, CollectionStore] = {}
+        self._mutex = threading.Lock()
+
+    def store(self, collection_id: str) -> CollectionStore:
+        with self._mutex:
+            store = self._stores.get(collection_id)
+            if store is None:
+                store = self._stores[collection_id] = CollectionStore(
+                    self.storage, collection_id,
+                    compaction_threshold_rows=self.settings.compaction_threshold_rows,
+                )
+            return store
+
+    def drop_store(self, collection_id: str) -> None:
+        with self._mutex:
+            store = self._stores.pop(collection_id, None)
+        (store or CollectionStore(self.storage, collection_id)).drop()
+
+
+_systems: dict[str, System] = {}
+_systems_lock = threading.Lock()
+_ephemeral_dirs: list[str] = []
+
+
+def _system_for(settings: Settings) -> System:
+    if settings.is_persistent:
+        key = os.path.realpath(os.path.abspath(settings.persist_directory))
+    else:
+        key = ":ephemeral:"
+    with _systems_lock:
+        system = _systems.get(key)
+        if system is None:
+            if settings.is_persistent:
+                storage = Storage.local(key, durable=settings.durable)
+            else:
+                tmp = tempfile.mkdtemp(prefix="chroma-frame-ephemeral-")
+                _ephemeral_dirs.append(tmp)
+                storage = Storage.local(tmp, durable=False)
+            system = _systems[key] = System(storage, settings)
+        return system
+
+
+@atexit.register
+def _remove_ephemeral_dirs() -> None:
+    for path in _ephemeral_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class AdminClient:
+    """Tenants and databases."""
+
+    def __init__(self, settings: Optional[Settings] = None) -> None:
+        self._settings = settings or Settings()
+        self._system = _system_for(self._settings)
+
+    @property
+    def _catalog(self) -> Catalog:
+        return self._system.catalog
+
+    def create_tenant(self, name: str) -> None:
+        v.check_tenant_name(name)
+        self._catalog.create_tenant(name)
+
+    def get_tenant(self, name: str) -> dict[str, str]:
+        if not self._catalog.tenant_exists(name):
+            raise NotFoundError(f"Tenant [{name}] not found")
+        return {"name": name}
+
+    def create_database(self, name: str, tenant: str = DEFAULT_TENANT) -> None:
+        v.check_database_name(name)
+        self._catalog.create_database(name, tenant)
+
+    def get_database(self, name: str, tenant: str = DEFAULT_TENANT) -> dict[str, Any]:
+        db = self._catalog.get_database(name, tenant)
+        if db is None:
+            raise NotFoundError(f"Database [{name}] not found. Are you sure it exists?")
+        return _database(db)
+
+    def delete_database(self, name: str, tenant: str = DEFAULT_TENANT) -> None:
+        for collection_id in self._catalog.delete_database(name, tenant):
+            self._system.drop_store(collection_id)
+
+    def list_databases(self, limit: Optional[int] = None, offset: Optional[int] = None,
+                       tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
+        dbs = [_database(d) for d in self._catalog.list_databases(tenant)]
+        return _page(dbs, limit, offset)
+
+
+def _database(record: dict[str, str]) -> dict[str, Any]:
+    return {"id": uuid.UUID(record["id"]), "name": record["name"], "tenant": record["tenant"]}
+
+
+def _page(items: list, limit: Optional[int], offset: Optional[int]) -> list:
+    start = offset or 0
+    return items[start : None if limit is None else start + limit]
+
+
+class Client(AdminClient):
+    """Chroma's ``ClientAPI``: collections of the current tenant and database."""
+
+    def __init__(self, settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,
+                 database: str = DEFAULT_DATABASE) -> None:
+        super().__init__(settings)
+        self.tenant = tenant
+        self.database = database
+        self.set_tenant(tenant, database)
+
+    # -- tenancy -------------------------------------------------------------------------
+    def set_tenant(self, tenant: str, database: str = DEFAULT_DATABASE) -> None:
+        self.get_tenant(tenant)
+        self.get_database(database, tenant)
+        self.tenant, self.database = tenant, database
+
+    def set_database(self, database: str) -> None:
+        self.get_database(database, self.tenant)
+        self.database = database
+
+    # -- system --------------------------------------------------------------------------
+    def heartbeat(self) -> int:
+        return time.time_ns()
+
+    def get_version(self) -> str:
+        return VERSION
+
+    def get_settings(self) -> Settings:
+        return self._settings
+
+    def get_max_batch_size(self) -> int:
+        return v.MAX_BATCH_SIZE
+
+    def get_user_identity(self) -> dict[str, Any]:
+        return {"user_id": "", "tenant": self.tenant, "databases": [self.database]}
+
+    def reset(self) -> bool:
+        if not self._settings.allow_reset:
+            raise AuthorizationError("Reset is disabled by config")
+        for collection_id in self._catalog.reset():
+            self._system.drop_store(collection_id)
+        return True
+
+    def close(self) -> None:
+        """Kept for Chroma compatibility; files are closed after every call."""
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @staticmethod
+    def clear_system_cache() -> None:
+        with _systems_lock:
+            _systems.clear()
+
+    # -- collections ---------------------------------------------------------------------
+    def count_collections(self) -> int:
+        return len(self._catalog.list_collections(self.tenant, self.database))
+
+    def list_collections(self, limit: Optional[int] = None, offset: Optional[int] = None) -> list[Collection]:
+        records = _page(self._catalog.list_collections(self.tenant, self.database), limit, offset)
+        return [self._collection(r, DEFAULT) for r in records]
+
+    def create_collection(self, name: str, schema: Any = None, configuration: Optional[dict] = None,
+                          metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,
+                          data_loader: Any = None, get_or_create: bool = False) -> Collection:
+        ef_config, default_space = embedding_function_config(embedding_function, configuration)
+        config = v.prepare_create_collection(name, metadata, configuration, default_space)
+        config["embedding_function"] = ef_config
+        record = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "tenant": self.tenant,
+            "database": self.database,
+            "metadata": metadata,
+            "configuration_json": config,
+        }
+        stored, created = self._catalog.create_collection(record, get_or_create=get_or_create)
+        return self._collection(stored, embedding_function, data_loader, creating=created)
+
+    def get_or_create_collection(self, name: str, schema: Any = None, configuration: Optional[dict] = None,
+                                 metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,
+                                 data_loader: Any = None) -> Collection:
+        return self.create_collection(name, schema, configuration, metadata, embedding_function,
+                                      data_loader, get_or_create=True)
+
+    def get_collection(self, name: str, embedding_function: Any = DEFAULT, data_loader: Any = None) -> Collection:
+        record = self._catalog.get_collection(name, self.tenant, self.database)
+        if record is None:
+            raise NotFoundError(f"Collection [{name}] does not exist")
+        return self._collection(record, embedding_function, data_loader)
+
+    def get_collection_by_id(self, id: Any, embedding_function: Any = DEFAULT, data_loader: Any = None) -> Collection:
+        record = self._catalog.get_collection_by_id(str(id))
+        if record is None:
+            raise NotFoundError(f"Collection [{id}] does not exist")
+        return self._collection(record, embedding_function, data_loader)
+
+    def delete_collection(self, name: str) -> None:
+        collection_id = self._catalog.delete_collection(name, self.tenant, self.database)
+        self._system.drop_store(collection_id)
+
+    def _collection(self, record: dict, embedding_function: Any, data_loader: Any = None,
+                    creating: bool = False) -> Collection:
+        persisted = record["configuration_json"].get("embedding_function")
+        ef = bind_embedding_function(persisted, embedding_function, on="create" if creating else "get")
+        return Collection(self, record, ef, data_loader)
+
+    def _modify_collection(self, collection: Collection, *, name: Optional[str], metadata: Optional[dict],
+                           configuration: Optional[dict]) -> dict[str, Any]:
+        stored_metadata, config = v.prepare_modify_collection(
+            collection.configuration_json, name, metadata, configuration
+        )
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name
+        if metadata is not None:
+            changes["metadata"] = stored_metadata
+        if configuration is not None:
+            changes["configuration_json"] = config
+        if not changes:
+            return collection._model
+        return self._catalog.update_collection(str(collection.id), **changes)
+
+
+def EphemeralClient(settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,
+                    database: str = DEFAULT_DATABASE) -> Client:
+    """An in-process client whose data lives as long as the process."""
+    settings = settings or Settings()
+    settings.is_persistent = False
+    return Client(settings, tenant, database)
+
+
+def PersistentClient(path: str | os.PathLike = "./chroma", settings: Optional[Settings] = None,
+                     tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE) -> Client:
+    """A client over the collection files under ``path``."""
+    settings = settings or Settings()
+    settings.is_persistent = True
+    settings.persist_directory = os.fspath(path)
+    return Client(settings, tenant, database)
+
+
+__all__ = ["Client", "AdminClient", "EphemeralClient", "PersistentClient", "System", "VERSION",
+           "InvalidArgumentError"]

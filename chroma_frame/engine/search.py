@@ -1,0 +1,138 @@
+"""Nearest-neighbour search over a snapshot, with Chroma's distance values.
+
+``l2`` is the squared Euclidean distance, ``cosine`` is ``1 - cos``, ``ip`` is ``1 - a.b``.
+Each segment is searched on its own (through its graph when one is ready, exactly otherwise)
+and the per-segment top-k lists are merged. A filter arrives as candidate positions: a small
+candidate set is scanned exactly, a large one is searched in the graphs with the candidates as
+the allowed nodes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+from chroma_frame.engine.snapshot import Segment, Snapshot
+
+_QUERY_BLOCK = 256
+EXACT_CANDIDATES = 4096  # at most this many candidates: scan them exactly
+
+
+@dataclass(frozen=True)
+class GraphSearch:
+    """What the engine needs to search a segment through its graph."""
+
+    graph_of: Callable[[Segment], object]  # Segment -> Graph | None
+    kernels: object  # chroma_frame.index.kernels (compiled), or None while loading
+    ef: int = 100
+    epsilon: float = 0.0
+
+
+def distances(queries: np.ndarray, matrix: np.ndarray, space: str, sq_norms: np.ndarray | None = None) -> np.ndarray:
+    """(q, n) float32 distances between rows of ``queries`` and rows of ``matrix``."""
+    dots = queries @ matrix.T
+    if space == "ip":
+        return 1.0 - dots
+    if sq_norms is None:
+        sq_norms = np.einsum("ij,ij->i", matrix, matrix)
+    if space == "cosine":
+        qn = np.linalg.norm(queries, axis=1)
+        return 1.0 - dots / (np.outer(qn, np.sqrt(sq_norms)) + 1e-30)
+    qsq = np.einsum("ij,ij->i", queries, queries)
+    return np.maximum(qsq[:, None] + sq_norms[None, :] - 2.0 * dots, 0.0)
+
+
+def _top_k(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the k smallest (indexes, values), sorted ascending; ties broken by index."""
+    n = dist.shape[1]
+    k = min(k, n)
+    if k == 0:
+        return np.zeros((dist.shape[0], 0), np.int64), np.zeros((dist.shape[0], 0), np.float32)
+    part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (dist.shape[0], 1))
+    vals = np.take_along_axis(dist, part, axis=1)
+    order = np.lexsort((part, vals), axis=1)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+
+
+def search(
+    snap: Snapshot,
+    queries: np.ndarray,
+    k: int,
+    space: str,
+    candidates: Optional[np.ndarray] = None,
+    graphs: Optional[GraphSearch] = None,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Top-``k`` live rows per query: (positions, distances), one array pair per query.
+
+    ``candidates`` (snapshot positions) restricts the search, as a filter or ``ids=`` does.
+    """
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    if candidates is not None and (len(candidates) <= EXACT_CANDIDATES or graphs is None or graphs.kernels is None):
+        return _trim(*_exact(queries, snap.embeddings(candidates), None, candidates, k, space))
+    allowed = snap.live
+    if candidates is not None:
+        allowed = np.zeros(len(snap.live), dtype=bool)
+        allowed[candidates] = True
+    pos_parts, dist_parts = [], []
+    for seg in snap.segments:
+        seg_allowed = allowed[seg.start : seg.stop]
+        if not seg_allowed.any():
+            continue
+        p, d = _search_segment(queries, seg, seg_allowed, k, space, graphs)
+        pos_parts.append(p)
+        dist_parts.append(d)
+    if not pos_parts:
+        return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
+    pos = np.concatenate(pos_parts, axis=1)
+    dist = np.concatenate(dist_parts, axis=1)
+    idx, vals = _top_k(dist, k)
+    return _trim(np.take_along_axis(pos, idx, axis=1), vals)
+
+
+def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: str, graphs: Optional[GraphSearch]):
+    """(positions, distances) of shape (q, k') for one segment, padded with -1 / inf."""
+    graph = graphs.graph_of(seg) if graphs is not None and graphs.kernels is not None else None
+    if graph is None:
+        rows = None if allowed.all() else np.flatnonzero(allowed)
+        matrix = seg.matrix if rows is None else seg.matrix[rows]
+        norms = seg.sq_norms if rows is None else seg.sq_norms[rows]
+        local, dist = _exact(queries, matrix, norms, rows, k, space)
+        return local + seg.start, dist
+    from chroma_frame.index.kernels import SPACE_CODES
+
+    all_allowed = bool(allowed.all())
+    idx, dist, counts = graphs.kernels.search_batch(
+        SPACE_CODES[space], seg.matrix, seg.sq_norms, graph.indptr, graph.indices, graph.pivots,
+        queries, k, max(graphs.ef, k), graphs.epsilon, allowed.view(np.uint8), not all_allowed,
+    )
+    need = min(k, int(allowed.sum()))
+    short = np.flatnonzero(counts < need)
+    if len(short):  # the graph could not reach enough allowed nodes: scan exactly for those queries
+        rows = np.flatnonzero(allowed)
+        exact_idx, exact_dist = _exact(queries[short], seg.matrix[rows], seg.sq_norms[rows], rows, k, space)
+        idx = idx.copy()
+        dist = dist.copy()
+        width = exact_idx.shape[1]
+        idx[short, :width], dist[short, :width] = exact_idx, exact_dist
+    idx = np.where(idx >= 0, idx + seg.start, -1)
+    return idx, dist
+
+
+def _exact(queries, matrix, sq_norms, positions, k, space):
+    """Exact top-k of ``matrix`` rows; returned indexes map through ``positions`` when given."""
+    if matrix.shape[0] == 0:
+        return np.zeros((len(queries), 0), np.int64), np.zeros((len(queries), 0), np.float32)
+    out_idx, out_dist = [], []
+    for start in range(0, len(queries), _QUERY_BLOCK):
+        dist = distances(queries[start : start + _QUERY_BLOCK], matrix, space, sq_norms)
+        idx, vals = _top_k(dist, k)
+        out_idx.append(idx if positions is None else positions[idx])
+        out_dist.append(vals.astype(np.float32, copy=False))
+    return np.concatenate(out_idx), np.concatenate(out_dist)
+
+
+def _trim(positions: np.ndarray, dists: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    keep = np.isfinite(dists) & (positions >= 0)
+    return [p[m] for p, m in zip(positions, keep)], [d[m] for d, m in zip(dists, keep)]

@@ -1,0 +1,220 @@
+"""A consistent, resolved view of one collection: blockfiles plus the log tail, in memory.
+
+The snapshot keeps every row version it read (Arrow, zero copy) and a ``live`` mask that marks the
+latest version of each id unless that version is a tombstone. Vector search runs per segment (one
+per blockfile, one for the log tail) so that the blockfiles' matrices are built once per manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from chroma_frame.storage.records import DELETE, PUT, decode_metadata, long_metadata
+
+
+def resolve_latest(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Mask of the rows that are the last occurrence of their id (rows are in write order)."""
+    n = len(ids)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if isinstance(ids, pa.ChunkedArray):
+        ids = ids.combine_chunks()
+    codes = np.asarray(pc.dictionary_encode(ids).indices)
+    _, first_in_reverse = np.unique(codes[::-1], return_index=True)
+    mask = np.zeros(n, dtype=bool)
+    mask[n - 1 - first_in_reverse] = True
+    return mask
+
+
+def _ops(table: pa.Table) -> np.ndarray:
+    return np.asarray(table.column("op").to_numpy())
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Rows ``start:stop`` of the snapshot table, with their embedding matrix built on demand."""
+
+    table: pa.Table
+    start: int
+    dimension: int
+    name: str | None = None  # the blockfile's path; None for the log tail
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.table.num_rows
+
+    @cached_property
+    def matrix(self) -> np.ndarray:
+        column = self.table.column("embedding")
+        if self.table.num_rows == 0:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        values = array.values  # slots of null (tombstone) rows are present, zero or garbage
+        offset = array.offset * self.dimension
+        flat = values.slice(offset, len(array) * self.dimension)
+        return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, self.dimension)
+
+    @cached_property
+    def sq_norms(self) -> np.ndarray:
+        m = self.matrix
+        return np.einsum("ij,ij->i", m, m)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every row version read, in write order, with the mask of live ones."""
+
+    manifest_version: int
+    last_seq: int
+    dimension: int | None
+    base: tuple[Segment, ...]
+    tail: Segment | None
+    live: np.ndarray
+    next_rowid: int
+    base_rows: int = 0
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        manifest_version: int,
+        last_seq: int,
+        dimension: int | None,
+        blockfiles: Sequence[tuple[str, pa.Table]],
+        tail: Sequence[pa.Table],
+    ) -> "Snapshot":
+        tables = [t for _, t in blockfiles] + list(tail)
+        if dimension is None and tables:
+            dimension = tables[0].schema.field("embedding").type.list_size
+        base: list[Segment] = []
+        start = 0
+        for name, t in blockfiles:
+            base.append(Segment(t, start, dimension or 0, name))
+            start += t.num_rows
+        tail_table = pa.concat_tables(tail) if tail else None
+        tail_seg = Segment(tail_table, start, dimension or 0) if tail_table is not None else None
+        table = pa.concat_tables(tables) if tables else None
+        if table is None:
+            return cls(manifest_version, last_seq, dimension, (), None, np.zeros(0, bool), 0, 0)
+        live = resolve_latest(table.column("id")) & (_ops(table) == PUT)
+        next_rowid = int(pc.max(table.column("rowid")).as_py()) + 1 if table.num_rows else 0
+        return cls(manifest_version, last_seq, dimension, tuple(base), tail_seg, live, next_rowid, start)
+
+    def extend(self, rows: pa.Table, last_seq: int) -> "Snapshot":
+        """This snapshot plus newer log rows (after-images and tombstones)."""
+        if rows.num_rows == 0:
+            return Snapshot(self.manifest_version, last_seq, self.dimension, self.base, self.tail,
+                            self.live, self.next_rowid, self.base_rows)
+        dimension = self.dimension or rows.schema.field("embedding").type.list_size
+        old = self.table
+        live = self.live.copy()
+        if old is not None and old.num_rows:
+            live &= ~np.asarray(pc.is_in(old.column("id"), value_set=rows.column("id").combine_chunks()).to_numpy(zero_copy_only=False), dtype=bool)
+        new_live = resolve_latest(rows.column("id")) & (_ops(rows) == PUT)
+        tail_table = pa.concat_tables([self.tail.table, rows]) if self.tail is not None else rows
+        tail = Segment(tail_table, self.base_rows, dimension)
+        base = tuple(Segment(s.table, s.start, dimension, s.name) for s in self.base) if not self.dimension else self.base
+        next_rowid = max(self.next_rowid, int(pc.max(rows.column("rowid")).as_py()) + 1)
+        return Snapshot(self.manifest_version, last_seq, dimension, base, tail,
+                        np.concatenate([live, new_live]), next_rowid, self.base_rows)
+
+    # -- views ---------------------------------------------------------------------------
+    @property
+    def segments(self) -> tuple[Segment, ...]:
+        return self.base + ((self.tail,) if self.tail is not None else ())
+
+    @cached_property
+    def table(self) -> pa.Table | None:
+        tables = [s.table for s in self.segments]
+        return pa.concat_tables(tables) if tables else None
+
+    @property
+    def count(self) -> int:
+        return int(self.live.sum())
+
+    @cached_property
+    def live_positions(self) -> np.ndarray:
+        """Positions of live rows, in Chroma's order (by rowid, i.e. first insertion)."""
+        positions = np.flatnonzero(self.live)
+        if len(positions) == 0:
+            return positions
+        rowids = self.column_numpy("rowid")[positions]
+        return positions[np.argsort(rowids, kind="stable")]
+
+    def column_numpy(self, name: str) -> np.ndarray:
+        key = ("np", name)
+        if key not in self._cache:
+            self._cache[key] = np.asarray(self.table.column(name).to_numpy())
+        return self._cache[key]
+
+    def positions_of(self, ids: Sequence[str]) -> np.ndarray:
+        """Positions of the live rows whose id is in ``ids`` (in table order)."""
+        if self.table is None or not len(ids):
+            return np.zeros(0, dtype=np.int64)
+        hit = np.asarray(pc.is_in(self.table.column("id"), value_set=pa.array(ids, pa.string())).to_numpy(zero_copy_only=False), dtype=bool)
+        return np.flatnonzero(hit & self.live)
+
+    def rows(self, positions: np.ndarray) -> pa.Table:
+        return self.table.take(pa.array(positions, pa.int64()))
+
+    def embeddings(self, positions: np.ndarray) -> np.ndarray:
+        """(len(positions), dimension) float32, gathered from the segments' matrices."""
+        out = np.empty((len(positions), self.dimension or 0), dtype=np.float32)
+        for seg in self.segments:
+            inside = (positions >= seg.start) & (positions < seg.stop)
+            if inside.any():
+                out[inside] = seg.matrix[positions[inside] - seg.start]
+        return out
+
+    # -- relations for SQL filters -------------------------------------------------------
+    @cached_property
+    def sql_records(self) -> pa.Table:
+        """``records(rowid, id, document, uri)`` of the live rows."""
+        live = self.rows(np.flatnonzero(self.live)) if self.table is not None else None
+        if live is None:
+            return pa.table({"rowid": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
+                             "document": pa.array([], pa.string()), "uri": pa.array([], pa.string())})
+        return live.select(["rowid", "id", "document", "uri"])
+
+    @cached_property
+    def sql_metadata(self) -> pa.Table:
+        if self.table is None:
+            from chroma_frame.storage.records import METADATA_ENTRY
+
+            return pa.table({"rowid": pa.array([], pa.int64()),
+                             **{f.name: pa.array([], f.type) for f in METADATA_ENTRY}})
+        return long_metadata(self.rows(np.flatnonzero(self.live)))
+
+    @cached_property
+    def rowid_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted live rowids, their positions) to map SQL results back to positions."""
+        positions = np.flatnonzero(self.live)
+        rowids = self.column_numpy("rowid")[positions]
+        order = np.argsort(rowids)
+        return rowids[order], positions[order]
+
+    def positions_for_rowids(self, rowids: np.ndarray) -> np.ndarray:
+        sorted_rowids, positions = self.rowid_index
+        return positions[np.searchsorted(sorted_rowids, rowids)]
+
+
+def decode_rows(table: pa.Table, include: Sequence[str]) -> dict[str, list]:
+    """Python lists for the included fields of ``table`` (ids always)."""
+    out: dict[str, list] = {"ids": table.column("id").to_pylist()}
+    if "documents" in include:
+        out["documents"] = table.column("document").to_pylist()
+    if "uris" in include:
+        out["uris"] = table.column("uri").to_pylist()
+    if "metadatas" in include:
+        out["metadatas"] = decode_metadata(table.column("metadata"))
+    return out
+
+
+__all__ = ["Snapshot", "Segment", "resolve_latest", "decode_rows", "PUT", "DELETE"]

@@ -1,0 +1,156 @@
+"""One collection's files and its cached snapshot: reads refresh, writes go through the log.
+
+Reads take no lock: they read the manifest, then the log entries it does not cover, and retry if
+a compaction moved the ground under them. Writes hold the collection's file lock, refresh,
+compute after-images against the fresh snapshot, append one log entry (durable before return),
+and compact past a threshold.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+import pyarrow as pa
+
+from chroma_frame.engine.snapshot import Snapshot, resolve_latest
+from chroma_frame.index.manager import IndexManager
+from chroma_frame.storage import lock
+from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_blockfile
+from chroma_frame.storage.fs import Storage
+from chroma_frame.storage.log import Log
+from chroma_frame.storage.manifest import Manifest, read_manifest, write_manifest
+from chroma_frame.storage.records import PUT
+
+MAX_BLOCKFILES = 8
+MAX_LOG_FILES = 1000
+_RETRIES = 50
+
+
+class CollectionStore:
+    def __init__(self, storage: Storage, collection_id: str, *, compaction_threshold_rows: int = 20_000) -> None:
+        self.storage = storage
+        self.prefix = f"collections/{collection_id}"
+        storage.makedirs(self.prefix)
+        self.log = Log(storage, self.prefix)
+        self.compaction_threshold_rows = compaction_threshold_rows
+        self._lock_path = storage.path(f"{self.prefix}/write.lock")
+        self._mutex = threading.RLock()
+        self._snapshot: Snapshot | None = None
+        self._blocks: dict[str, pa.Table] = {}
+        self.index = IndexManager(storage, collection_id)
+
+    # -- reading -------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """The state including every write acknowledged before this call."""
+        with self._mutex:
+            for _ in range(_RETRIES):
+                try:
+                    self._snapshot = self._refresh(self._snapshot)
+                    return self._snapshot
+                except FileNotFoundError:
+                    self._snapshot = None  # a compaction removed what we were reading: start over
+            raise RuntimeError(f"could not read a stable snapshot of {self.prefix}")
+
+    def _refresh(self, current: Snapshot | None) -> Snapshot:
+        manifest = read_manifest(self.storage, self.prefix)
+        if current is not None and current.manifest_version == manifest.version:
+            seqs = self.log.sequences(after=current.last_seq)
+            if not seqs:
+                return current
+            self._check_contiguous(seqs, current.last_seq)
+            rows = pa.concat_tables([self.log.read(s) for s in seqs])
+            return current.extend(rows, seqs[-1])
+        seqs = self.log.sequences(after=manifest.log_upto)
+        self._check_contiguous(seqs, manifest.log_upto)
+        blocks = [(rel, self._read_block(rel)) for rel in manifest.blockfiles]
+        tail = [self.log.read(s) for s in seqs]
+        return Snapshot.build(
+            manifest_version=manifest.version,
+            last_seq=seqs[-1] if seqs else manifest.log_upto,
+            dimension=manifest.dimension,
+            blockfiles=blocks,
+            tail=tail,
+        )
+
+    @staticmethod
+    def _check_contiguous(seqs: list[int], after: int) -> None:
+        # Sequence numbers have no gaps; a gap means a compaction folded entries we have not seen.
+        if seqs and (seqs[0] != after + 1 or seqs[-1] - seqs[0] + 1 != len(seqs)):
+            raise FileNotFoundError("log moved under a reader")
+
+    def _read_block(self, rel: str) -> pa.Table:
+        table = self._blocks.get(rel)
+        if table is None:
+            table = self._blocks[rel] = read_blockfile(self.storage, self.prefix, rel)
+        return table
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, plan: Callable[[Snapshot, int], pa.Table | None]) -> Snapshot:
+        """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns."""
+        with lock.exclusive(self._lock_path), self._mutex:
+            snap = self.snapshot()
+            seq = snap.last_seq + 1
+            rows = plan(snap, seq)
+            if rows is None or rows.num_rows == 0:
+                return snap
+            self.log.append(seq, rows)
+            self._snapshot = snap = snap.extend(rows, seq)
+            if self._needs_compaction(snap):
+                snap = self._compact_locked(snap)
+            return snap
+
+    def _needs_compaction(self, snap: Snapshot) -> bool:
+        tail = snap.tail.table.num_rows if snap.tail is not None else 0
+        files = snap.last_seq - read_manifest(self.storage, self.prefix).log_upto
+        return tail >= self.compaction_threshold_rows or files >= MAX_LOG_FILES
+
+    def compact(self) -> Snapshot:
+        """Fold the log into blockfiles now."""
+        with lock.exclusive(self._lock_path), self._mutex:
+            return self._compact_locked(self.snapshot())
+
+    def _compact_locked(self, snap: Snapshot) -> Snapshot:
+        manifest = read_manifest(self.storage, self.prefix)
+        if snap.tail is None or snap.tail.table.num_rows == 0:
+            return snap
+        tail = snap.tail.table
+        latest_in_tail = resolve_latest(tail.column("id"))
+        dead_base = snap.base_rows - int(snap.live[: snap.base_rows].sum())
+        merge_all = len(manifest.blockfiles) + 1 > MAX_BLOCKFILES or dead_base > 0.25 * max(snap.base_rows, 1)
+        if merge_all:
+            rows = snap.rows(np.flatnonzero(snap.live)).combine_chunks()
+            blockfiles = (write_blockfile(self.storage, self.prefix, rows),)
+        else:
+            rows = tail.filter(pa.array(latest_in_tail)).combine_chunks()
+            blockfiles = manifest.blockfiles + (write_blockfile(self.storage, self.prefix, rows),)
+        new = Manifest(
+            version=manifest.version + 1,
+            log_upto=snap.last_seq,
+            dimension=snap.dimension,
+            blockfiles=blockfiles,
+        )
+        write_manifest(self.storage, self.prefix, new)
+        self.log.remove_through(snap.last_seq)
+        self._remove_unlisted_blocks(set(blockfiles))
+        self._blocks = {rel: t for rel, t in self._blocks.items() if rel in blockfiles}
+        self._blocks[blockfiles[-1]] = rows
+        self.index.forget(set(blockfiles))
+        self._snapshot = None
+        return self.snapshot()
+
+    def _remove_unlisted_blocks(self, keep: set[str]) -> None:
+        for name in self.storage.list_names(f"{self.prefix}/{BLOCK_DIR}"):
+            if f"{BLOCK_DIR}/{name}" not in keep:
+                self.storage.delete_file(f"{self.prefix}/{BLOCK_DIR}/{name}")
+
+    def drop(self) -> None:
+        """Delete every file of the collection."""
+        with self._mutex:
+            self._snapshot = None
+            self._blocks = {}
+            self.storage.delete_dir(self.prefix)
+
+
+__all__ = ["CollectionStore", "PUT"]

@@ -1,0 +1,216 @@
+"""The server's only contact with the library: one method per endpoint, one library call each.
+
+Methods are synchronous (the app runs them in a thread pool) and return JSON-ready data.
+The server never embeds: collections are opened with an embedding function that refuses.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Optional
+
+from chroma_frame.client import Client
+from chroma_frame.collection import Collection
+from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_frame.errors import BatchSizeExceededError, InvalidArgumentError
+from chroma_frame.server import codec
+from chroma_frame.server import schemas as s
+from chroma_frame.server.config import ServerConfig
+
+
+class _NoEmbedding:
+    """Bound to collections the server opens: embeddings arrive over the wire, never computed here."""
+
+    def __call__(self, input: Any) -> Any:
+        raise InvalidArgumentError(
+            "chroma-frame's server does not compute embeddings: send embeddings with the documents"
+        )
+
+    def is_legacy(self) -> bool:
+        return True
+
+
+class _WireEmbeddingFunction:
+    """A persisted embedding-function description (``{"type", "name", "config"}``) from a client."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+
+    def __call__(self, input: Any) -> Any:
+        return _NO_EMBEDDING(input)
+
+    def is_legacy(self) -> bool:
+        return self.spec.get("type") != "known"
+
+    def name(self) -> str:
+        return str(self.spec.get("name"))
+
+    def get_config(self) -> dict[str, Any]:
+        return dict(self.spec.get("config") or {})
+
+
+_NO_EMBEDDING = _NoEmbedding()
+
+
+def wire_configuration(config: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """Wire configuration with its embedding-function description wrapped for the library."""
+    if not config or not isinstance(config.get("embedding_function"), dict):
+        return config
+    return {**config, "embedding_function": _WireEmbeddingFunction(config["embedding_function"])}
+
+
+def check_collection_id(collection_id: str) -> str:
+    try:
+        return str(uuid.UUID(collection_id))
+    except ValueError:
+        raise InvalidArgumentError("Collection ID is not a valid UUIDv4") from None
+
+
+class Service:
+    """Endpoints of Chroma's API v2 over one storage root."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.settings = Settings(is_persistent=True, persist_directory=config.path,
+                                 allow_reset=config.allow_reset)
+        self.client = Client(self.settings)  # default tenant/database: system and id lookups
+        limit = self.client.get_max_batch_size()
+        self.max_batch_size = min(config.max_batch_size, limit) if config.max_batch_size else limit
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _scoped(self, tenant: str, database: str) -> Client:
+        """A client for one tenant/database (it checks both exist, as Chroma does)."""
+        return Client(self.settings, tenant, database)
+
+    def _collection(self, collection_id: str) -> Collection:
+        return self.client.get_collection_by_id(check_collection_id(collection_id),
+                                                embedding_function=_NO_EMBEDDING)
+
+    def _check_batch(self, ids: list[str]) -> None:
+        if len(ids) > self.max_batch_size:
+            raise BatchSizeExceededError(
+                f"Batch size of {len(ids)} is greater than max batch size of {self.max_batch_size}"
+            )
+
+    # -- system ------------------------------------------------------------------------------
+    def pre_flight(self) -> dict[str, Any]:
+        return {"max_batch_size": self.max_batch_size, "supports_base64_encoding": True}
+
+    def version(self) -> str:
+        return self.client.get_version()
+
+    def heartbeat(self) -> dict[str, int]:
+        return {"nanosecond heartbeat": self.client.heartbeat()}
+
+    def identity(self, user_id: str) -> dict[str, Any]:
+        return {**self.client.get_user_identity(), "user_id": user_id,
+                "tenant": DEFAULT_TENANT, "databases": [DEFAULT_DATABASE]}
+
+    def reset(self) -> bool:
+        return self.client.reset()
+
+    # -- tenants and databases ---------------------------------------------------------------
+    def create_tenant(self, body: s.CreateTenantPayload) -> dict:
+        self.client.create_tenant(body.name)
+        return {}
+
+    def get_tenant(self, name: str) -> dict[str, Any]:
+        return {**self.client.get_tenant(name), "resource_name": None}
+
+    def create_database(self, tenant: str, body: s.CreateDatabasePayload) -> dict:
+        self.client.create_database(body.name, tenant)
+        return {}
+
+    def list_databases(self, tenant: str, limit: Optional[int], offset: Optional[int]) -> list[dict]:
+        return [codec.database_json(d) for d in self.client.list_databases(limit, offset, tenant)]
+
+    def get_database(self, tenant: str, name: str) -> dict[str, Any]:
+        return codec.database_json(self.client.get_database(name, tenant))
+
+    def delete_database(self, tenant: str, name: str) -> dict:
+        self.client.delete_database(name, tenant)
+        return {}
+
+    # -- collections -------------------------------------------------------------------------
+    def list_collections(self, tenant: str, database: str, limit: Optional[int],
+                         offset: Optional[int]) -> list[dict]:
+        return [codec.collection_json(c.get_model())
+                for c in self._scoped(tenant, database).list_collections(limit, offset)]
+
+    def count_collections(self, tenant: str, database: str) -> int:
+        return self._scoped(tenant, database).count_collections()
+
+    def create_collection(self, tenant: str, database: str, body: s.CreateCollectionPayload) -> dict:
+        collection = self._scoped(tenant, database).create_collection(
+            body.name, schema=body.schema_, configuration=wire_configuration(body.configuration),
+            metadata=body.metadata, embedding_function=None, get_or_create=body.get_or_create,
+        )
+        return codec.collection_json(collection.get_model())
+
+    def get_collection(self, tenant: str, database: str, name: str) -> dict:
+        collection = self._scoped(tenant, database).get_collection(name, embedding_function=_NO_EMBEDDING)
+        return codec.collection_json(collection.get_model())
+
+    def get_collection_by_id(self, collection_id: str) -> dict:
+        return codec.collection_json(self._collection(collection_id).get_model())
+
+    def update_collection(self, collection_id: str, body: s.UpdateCollectionPayload) -> dict:
+        self._collection(collection_id).modify(
+            name=body.new_name, metadata=body.new_metadata, configuration=body.new_configuration
+        )
+        return {}
+
+    def delete_collection(self, tenant: str, database: str, name: str) -> dict:
+        self._scoped(tenant, database).delete_collection(name)
+        return {}
+
+    # -- records -----------------------------------------------------------------------------
+    def write(self, op: str, collection_id: str, body: Any) -> dict:
+        """add / upsert / update: embeddings decoded from the wire, metadata as sent."""
+        self._check_batch(body.ids)
+        metadatas = None if body.metadatas is None else [_plain(m) for m in body.metadatas]
+        getattr(self._collection(collection_id), op)(
+            ids=body.ids, embeddings=codec.decode_embeddings(body.embeddings),
+            metadatas=metadatas, documents=body.documents, uris=body.uris,
+        )
+        return {}
+
+    def delete(self, collection_id: str, body: s.DeleteCollectionRecordsPayload) -> dict:
+        return self._collection(collection_id).delete(
+            ids=body.ids, where=body.where, where_document=body.where_document, limit=body.limit
+        )
+
+    def count(self, collection_id: str, read_level: Optional[str]) -> int:
+        return self._collection(collection_id).count(read_level)
+
+    def get(self, collection_id: str, body: s.GetRequestPayload) -> dict:
+        result = self._collection(collection_id).get(
+            ids=body.ids, where=body.where, limit=body.limit, offset=body.offset,
+            where_document=body.where_document, include=list(body.include),
+        )
+        return codec.get_response(result, body.include)
+
+    def query(self, collection_id: str, body: s.QueryRequestPayload) -> dict:
+        result = self._collection(collection_id).query(
+            query_embeddings=codec.query_matrix(body.query_embeddings), ids=body.ids,
+            n_results=body.n_results, where=body.where, where_document=body.where_document,
+            include=list(body.include),
+        )
+        return codec.query_response(result, body.include)
+
+    # -- Chroma Cloud only: the library says so (NotImplementedError -> 501) --------------------
+    def fork(self, collection_id: str, new_name: str) -> dict:
+        return codec.collection_json(self._collection(collection_id).fork(new_name).get_model())
+
+    def search(self, collection_id: str) -> Any:
+        return self._collection(collection_id).search([])
+
+    def indexing_status(self, collection_id: str) -> Any:
+        return self._collection(collection_id).get_indexing_status()
+
+
+def _plain(metadata: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """Metadata with sparse vectors back in their wire-dict form."""
+    if metadata is None:
+        return None
+    return {k: v.model_dump(by_alias=True, exclude_none=True) if isinstance(v, s.SparseVector) else v
+            for k, v in metadata.items()}

@@ -1,0 +1,98 @@
+"""The on-disk format: what docs/storage.md promises, checked on real files."""
+
+import glob
+import json
+import os
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from hypothesis import given, settings, strategies as st
+
+import chroma_frame
+from chroma_frame.storage.records import decode_metadata, encode_metadata
+from tests.conftest import ROOT
+
+scalars = st.one_of(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1), st.booleans(),
+                    st.floats(allow_nan=False, allow_infinity=False))
+lists = st.one_of(*(st.lists(s, min_size=1, max_size=3) for s in
+                    (st.text(max_size=3), st.integers(-5, 5), st.booleans(), st.floats(-1, 1))))
+metadatas = st.one_of(st.none(), st.dictionaries(st.text(min_size=1, max_size=4), st.one_of(scalars, lists),
+                                                 min_size=1, max_size=4))
+
+
+@given(st.lists(metadatas, max_size=6))
+@settings(max_examples=200)
+def test_metadata_long_form_round_trips(values):
+    decoded = decode_metadata(encode_metadata(values))
+    assert decoded == values
+    for got, want in zip(decoded, values):  # types survive: True stays bool, 1 stays int, 1.0 stays float
+        for k in (want or {}):
+            assert type(got[k]) is type(want[k])
+
+
+def _collection_dir(path, col):
+    return os.path.join(path, "collections", str(col.id))
+
+
+def _fill(path):
+    col = chroma_frame.PersistentClient(path=path).create_collection("coll", embedding_function=None)
+    col.add(ids=["a", "b", "c"], embeddings=[[1, 0], [0, 1], [1, 1]], documents=["x", "y", "z"],
+            metadatas=[{"n": 1}, {"tags": ["p", "q"]}, None])
+    col.compact()
+    col.update(ids="a", metadatas={"n": 2})
+    col.delete(ids="b")
+    col.add(ids=["d"], embeddings=[[2, 2]])
+    return col
+
+
+def test_log_entries_are_arrow_ipc_streams_and_blockfiles_parquet(tmp_path):
+    col = _fill(str(tmp_path))
+    root = _collection_dir(str(tmp_path), col)
+    logs = sorted(glob.glob(f"{root}/log/*.arrow"))
+    assert [os.path.basename(p) for p in logs] == [f"{s:020d}.arrow" for s in (2, 3, 4)]
+    first = pa.ipc.open_stream(open(logs[0], "rb").read()).read_all()
+    assert first.column("id").to_pylist() == ["a"] and first.schema.field("embedding").type == pa.list_(pa.float32(), 2)
+    manifest = json.load(open(f"{root}/manifest.json"))
+    assert manifest["log_upto"] == 1 and manifest["dimension"] == 2
+    block = pq.read_table(f"{root}/{manifest['blockfiles'][0]}")
+    assert sorted(block.column("id").to_pylist()) == ["a", "b", "c"]
+
+
+def test_stale_temporary_files_are_ignored(tmp_path):
+    col = _fill(str(tmp_path))
+    root = _collection_dir(str(tmp_path), col)
+    open(f"{root}/log/{99:020d}.arrow.deadbeef.tmp", "wb").write(b"half a write")
+    open(f"{root}/manifest.json.cafe.tmp", "wb").write(b"{")
+    chroma_frame.Client.clear_system_cache()
+    again = chroma_frame.PersistentClient(path=str(tmp_path)).get_collection("coll", embedding_function=None)
+    assert again.get()["ids"] == ["a", "c", "d"]
+    again.add(ids=["e"], embeddings=[[3, 3]])
+    assert again.count() == 4
+
+
+def _doc_blocks(name):
+    text = open(os.path.join(ROOT, "docs", "storage.md")).read()
+    return re.findall(rf"```{name}\n(.*?)```", text, re.S)
+
+
+def test_docs_polars_recipe_reads_the_current_state(tmp_path):
+    col = _fill(str(tmp_path))
+    code = _doc_blocks("python")[-1].replace("<path>", str(tmp_path)).replace("<id>", str(col.id))
+    scope: dict = {}
+    exec(code, scope)
+    current = scope["current"]
+    assert current["id"].to_list() == ["a", "c", "d"]
+    assert current["document"].to_list() == ["x", "z", None]
+
+
+def test_docs_duckdb_recipe_reads_blockfiles(tmp_path):
+    import duckdb
+
+    col = _fill(str(tmp_path))
+    col.compact()
+    sql = _doc_blocks("sql")[0].replace("<path>", str(tmp_path)).replace("<id>", str(col.id))
+    rows = duckdb.sql(sql).fetchall()
+    assert [r[0] for r in rows] == ["a", "c", "d"]
+    assert rows[0][1] == "x" and list(rows[2][3]) == [2.0, 2.0]
