@@ -47,7 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         path=args.path, host=args.host, port=args.port, allow_reset=args.allow_reset,
         auth_provider=args.auth_provider, auth_credentials=args.auth_credentials,
         auth_credentials_file=args.auth_credentials_file, token_header=args.auth_token_header,
-        max_batch_size=args.max_batch_size, max_body_bytes=args.max_body_bytes, log_level=args.log_level,
+        max_batch_size=args.max_batch_size, max_body_bytes=args.max_body_bytes, log_level=args.log_level, workers=args.workers,
         cors_allow_origins=tuple(args.cors_allow_origins) if args.cors_allow_origins else None,
     )
     if not args.json:
@@ -260,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="accept the token only in this header (or CHROMA_AUTH_TOKEN_TRANSPORT_HEADER)")
     run.add_argument("--max-batch-size", type=int, default=None, help="lower the records-per-write limit")
     run.add_argument("--max-body-bytes", type=int, default=None, help="request body limit (default 40 MiB)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="server processes over the same path (default 1; reads scale with cores)")
     run.add_argument("--cors-allow-origins", nargs="*", default=None)
     run.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     _json_flag(run)

@@ -20,6 +20,7 @@ from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.engine.store import CollectionStore
+from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
 from chroma_frame.storage.catalog import Catalog
 from chroma_frame.storage.fs import Storage
@@ -131,7 +132,7 @@ def _page(items: list, limit: Optional[int], offset: Optional[int]) -> list:
     return items[start : None if limit is None else start + limit]
 
 
-class Client(AdminClient):
+class Client(SQLMethods, AdminClient):
     """Chroma's ``ClientAPI``: collections of the current tenant and database."""
 
     def __init__(self, settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,

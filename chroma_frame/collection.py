@@ -16,6 +16,7 @@ from chroma_frame.engine.writes import Records, plan_add, plan_delete, plan_upda
 from chroma_frame.filters import CompiledFilter, compile_filter, parse_filter
 from chroma_frame.index.manager import kernels
 from chroma_frame.index.params import IndexParams
+from chroma_frame.interop.frames import FrameMethods
 from chroma_frame.results import get_result, query_result
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 _PLANS = {"add": plan_add, "upsert": plan_upsert, "update": plan_update}
 
 
-class Collection:
+class Collection(FrameMethods):
     """A named set of records (id, embedding, document, uri, metadata) in one database."""
 
     def __init__(self, client: "Client", model: dict[str, Any], embedding_function: Any = None, data_loader: Any = None) -> None:

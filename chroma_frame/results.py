@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from chroma_frame.engine.snapshot import Snapshot, decode_rows
+from chroma_frame.engine.snapshot import Snapshot, decode_rows, result_columns
 
 
 def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) ->
                 fields[name] = []
         emb = np.zeros((0, snap.dimension or 0), np.float32) if "embeddings" in include else None
     else:
-        fields = decode_rows(snap.rows(positions), include)
+        fields = decode_rows(snap.rows(positions, result_columns(include)), include)
         emb = snap.embeddings(positions) if "embeddings" in include else None
     return {
         "ids": fields["ids"],

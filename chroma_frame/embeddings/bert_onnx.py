@@ -6,9 +6,10 @@ mean-pooled over the attention mask and L2-normalised, i.e. sentence-transformer
 Pooling(mean) -> Normalize`` pipeline. ``token_type_ids`` are always zero for single sentences, so
 the type-0 embedding is folded into the position embeddings.
 
-Two flavours: ``fused=True`` uses onnxruntime's CPU contrib kernels (``com.microsoft`` Attention,
-SkipLayerNormalization, BiasGelu), the layout onnxruntime's own BERT optimiser produces;
-``fused=False`` uses standard ONNX ops only (opset 20). Needs the ``onnx`` package; only this
+Two flavours: ``fused=False`` (the default) uses standard ONNX ops only (opset 20), which
+onnxruntime fuses itself; ``fused=True`` uses its CPU contrib kernels (``com.microsoft`` Attention,
+SkipLayerNormalization, BiasGelu). Measured on 2 cores they run at the same speed (~400 short
+texts/s), so the portable one is the default. Needs the ``onnx`` package; only this
 module imports it, and only when a graph is built.
 """
 
@@ -39,7 +40,7 @@ def load_bert_config(model_dir: Path) -> dict[str, Any]:
     }
 
 
-def build_model_bytes(model_dir: Path, *, fused: bool = True) -> bytes:
+def build_model_bytes(model_dir: Path, *, fused: bool = False) -> bytes:
     """Serialized ONNX model for the weights in ``model_dir`` (``config.json`` + ``model.safetensors``)."""
     from safetensors.numpy import load_file
 

@@ -1,12 +1,29 @@
-"""How a collection gets its embedding function: persisted config, the caller's argument, conflicts.
+"""How a collection handle gets its embedding function: persisted config, the caller's argument, conflicts.
 
-Chroma persists ``{"type": "known", "name": ..., "config": ...}`` (or ``{"type": "legacy"}``, or
-nothing for ``embedding_function=None``) and rebuilds the function on ``get_collection``.
+What the Client calls (Chroma 1.5.9's order, observed):
+
+* ``create_collection`` / ``get_or_create_collection``:
+  ``ef_config, space = embedding_function_config(embedding_function, configuration)`` — raises the
+  create conflict, returns what to store in ``configuration_json["embedding_function"]``
+  (``{"type": "known", ...}``, ``{"type": "legacy"}``, or ``None`` for ``embedding_function=None``,
+  as Chroma stores it) and the function's default space (``None``: keep the usual default);
+* every handle (create, get, get_or_create, list):
+  ``bind_embedding_function(persisted, embedding_function, on="create" | "get")`` — raises the get
+  conflict, returns the function the handle embeds with, or ``None`` (then embedding raises
+  Chroma's "You must provide an embedding function" error).
+
+A persisted function that cannot be rebuilt (unknown name, missing API key) does not fail the
+``get``: as in Chroma, the error is raised when the collection first needs to embed.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import warnings
+from typing import Any, Dict, Literal, Optional
+
+from chroma_frame.embeddings import registry
+from chroma_frame.embeddings.default import DefaultEmbeddingFunction
+from chroma_frame.embeddings.protocol import Space
 
 
 class _Default:
@@ -19,66 +36,38 @@ class _Default:
 DEFAULT: Any = _Default()
 
 
-def _default_ef() -> Any:
-    from chroma_frame.utils.embedding_functions import DefaultEmbeddingFunction
-
-    return DefaultEmbeddingFunction()
+def _resolve(ef: Any) -> Any:
+    return DefaultEmbeddingFunction() if ef is DEFAULT else ef
 
 
-def _is_legacy(ef: Any) -> bool:
-    is_legacy = getattr(ef, "is_legacy", None)
-    if callable(is_legacy):
-        return bool(is_legacy())
-    name = getattr(ef, "name", None)
-    return not callable(name) or name() is NotImplemented
-
-
-def _name(ef: Any) -> Optional[str]:
-    return None if _is_legacy(ef) else ef.name()
-
-
-def embedding_function_config(ef: Any, configuration: Optional[dict]) -> tuple[Optional[dict], Optional[str]]:
+def embedding_function_config(
+    ef: Any, configuration: Optional[dict]
+) -> tuple[Optional[Dict[str, Any]], Optional[Space]]:
     """What ``create_collection`` persists for ``ef``, and the space it suggests by default."""
+    given = _resolve(ef)
     configured = (configuration or {}).get("embedding_function")
-    if configured is not None:
-        if ef is not DEFAULT and ef is not None and _name(ef) not in (None, "default") and _name(configured) != _name(ef):
-            raise ValueError(
-                "Multiple embedding functions provided. Please provide only one. "
-                f"Embedding function conflict: {_name(ef)} vs {_name(configured)}"
-            )
-        ef = configured
-    if ef is None:
+    registry.validate_embedding_function_conflict_on_create(given, configured)
+    target = configured if configured is not None else given
+    if target is None:
         return None, None
-    if ef is DEFAULT:
-        return {"type": "known", "name": "default", "config": {}}, "l2"
-    if _is_legacy(ef):
-        return {"type": "legacy"}, None
-    space = ef.default_space() if hasattr(ef, "default_space") else None
-    return {"type": "known", "name": ef.name(), "config": ef.get_config()}, space
+    return registry.config_from_ef(target), registry.space_from_ef(target)
 
 
-def _from_config(persisted: Optional[dict]) -> Any:
-    if not persisted:
-        return None
-    if persisted.get("type") != "known" or persisted.get("name") == "default":
-        return _default_ef()
-    from chroma_frame.embeddings.registry import ef_from_config
-
-    return ef_from_config(persisted)
-
-
-def bind_embedding_function(persisted: Optional[dict], given: Any, *, on: Literal["create", "get"]) -> Any:
-    """The function a collection handle embeds with."""
-    if given is DEFAULT:
-        return _from_config(persisted) if on == "get" else _default_ef()
-    if given is None:
-        return _from_config(persisted) if on == "get" else None
-    if on == "get" and persisted and persisted.get("type") == "known":
-        old, new = persisted.get("name"), _name(given)
-        if new is not None and "default" not in (old, new) and old != new:
-            raise ValueError(
-                "An embedding function already exists in the collection configuration, and a new one is "
-                "provided. If this is intentional, please embed documents separately. Embedding function "
-                f"conflict: new: {new} vs persisted: {old}"
-            )
+def bind_embedding_function(persisted: Optional[Dict[str, Any]], given: Any, *,
+                            on: Literal["create", "get"]) -> Any:
+    """The function a collection handle embeds with (Chroma's ``CollectionCommon._embed`` order)."""
+    given = _resolve(given)
+    if on == "get":
+        registry.validate_embedding_function_conflict_on_get(given, persisted)
+    if given is not None and not isinstance(given, DefaultEmbeddingFunction):
+        return given
+    if persisted is not None and persisted.get("type") != "legacy":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                built = registry.ef_from_config(persisted)
+        except ValueError as e:
+            return registry.UnbuildableEmbeddingFunction(persisted, e)
+        if built is not None:
+            return built
     return given

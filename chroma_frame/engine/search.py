@@ -103,10 +103,14 @@ def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: s
     from chroma_frame.index.kernels import SPACE_CODES
 
     all_allowed = bool(allowed.all())
-    idx, dist, counts = graphs.kernels.search_batch(
-        SPACE_CODES[space], seg.matrix, seg.sq_norms, graph.indptr, graph.indices, graph.pivots,
-        queries, k, max(graphs.ef, k), graphs.epsilon, allowed.view(np.uint8), not all_allowed,
-    )
+
+    def run(chunk: np.ndarray):
+        return graphs.kernels.search_batch(
+            SPACE_CODES[space], seg.matrix, seg.sq_norms, graph.indptr, graph.indices, graph.pivots,
+            chunk, k, max(graphs.ef, k), graphs.epsilon, allowed.view(np.uint8), not all_allowed,
+        )
+
+    idx, dist, counts = _in_threads(run, queries)
     need = min(k, int(allowed.sum()))
     short = np.flatnonzero(counts < need)
     if len(short):  # the graph could not reach enough allowed nodes: scan exactly for those queries
@@ -118,6 +122,33 @@ def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: s
         idx[short, :width], dist[short, :width] = exact_idx, exact_dist
     idx = np.where(idx >= 0, idx + seg.start, -1)
     return idx, dist
+
+
+def _in_threads(run, queries: np.ndarray):
+    """``run`` over the queries, split across cores when the batch is large (the kernel drops the GIL)."""
+    workers = _workers()
+    if len(queries) < 16 or workers == 1:
+        return run(queries)
+    chunks = np.array_split(queries, workers)
+    parts = list(_pool().map(run, chunks))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+
+def _workers() -> int:
+    import os
+
+    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+
+
+_POOL: list = []
+
+
+def _pool():
+    if not _POOL:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL.append(ThreadPoolExecutor(_workers(), thread_name_prefix="chroma-frame-search"))
+    return _POOL[0]
 
 
 def _exact(queries, matrix, sq_norms, positions, k, space):

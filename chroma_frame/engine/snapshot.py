@@ -161,8 +161,9 @@ class Snapshot:
         hit = np.asarray(pc.is_in(self.table.column("id"), value_set=pa.array(ids, pa.string())).to_numpy(zero_copy_only=False), dtype=bool)
         return np.flatnonzero(hit & self.live)
 
-    def rows(self, positions: np.ndarray) -> pa.Table:
-        return self.table.take(pa.array(positions, pa.int64()))
+    def rows(self, positions: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
+        table = self.table if columns is None else self.table.select(list(columns))
+        return table.take(pa.array(positions, pa.int64()))
 
     def embeddings(self, positions: np.ndarray) -> np.ndarray:
         """(len(positions), dimension) float32, gathered from the segments' matrices."""
@@ -203,6 +204,12 @@ class Snapshot:
     def positions_for_rowids(self, rowids: np.ndarray) -> np.ndarray:
         sorted_rowids, positions = self.rowid_index
         return positions[np.searchsorted(sorted_rowids, rowids)]
+
+
+def result_columns(include: Sequence[str]) -> list[str]:
+    """The table columns that :func:`decode_rows` reads for ``include``."""
+    wanted = {"documents": "document", "uris": "uri", "metadatas": "metadata"}
+    return ["id"] + [column for name, column in wanted.items() if name in include]
 
 
 def decode_rows(table: pa.Table, include: Sequence[str]) -> dict[str, list]:

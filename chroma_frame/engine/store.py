@@ -9,6 +9,7 @@ and compact past a threshold.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 import numpy as np
@@ -26,6 +27,7 @@ from chroma_frame.storage.records import PUT
 MAX_BLOCKFILES = 8
 MAX_LOG_FILES = 1000
 _RETRIES = 50
+MANIFEST_RECHECK = 1.0  # seconds
 
 
 class CollectionStore:
@@ -38,6 +40,7 @@ class CollectionStore:
         self._lock_path = storage.path(f"{self.prefix}/write.lock")
         self._mutex = threading.RLock()
         self._snapshot: Snapshot | None = None
+        self._manifest_read_at = -1e9
         self._blocks: dict[str, pa.Table] = {}
         self.index = IndexManager(storage, collection_id)
 
@@ -54,7 +57,18 @@ class CollectionStore:
             raise RuntimeError(f"could not read a stable snapshot of {self.prefix}")
 
     def _refresh(self, current: Snapshot | None) -> Snapshot:
+        # The manifest is re-read at most every MANIFEST_RECHECK seconds: between reads, the
+        # contiguity of the log (below) detects any compaction that changed what we must read.
+        now = time.monotonic()
+        if current is not None and now - self._manifest_read_at < MANIFEST_RECHECK:
+            seqs = self.log.sequences(after=current.last_seq)
+            if not seqs:
+                return current
+            if seqs[0] == current.last_seq + 1:
+                self._check_contiguous(seqs, current.last_seq)
+                return current.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
         manifest = read_manifest(self.storage, self.prefix)
+        self._manifest_read_at = now
         if current is not None and current.manifest_version == manifest.version:
             seqs = self.log.sequences(after=current.last_seq)
             if not seqs:
@@ -90,6 +104,7 @@ class CollectionStore:
     def write(self, plan: Callable[[Snapshot, int], pa.Table | None]) -> Snapshot:
         """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns."""
         with lock.exclusive(self._lock_path), self._mutex:
+            self._manifest_read_at = -1e9  # a writer always starts from the current manifest
             snap = self.snapshot()
             seq = snap.last_seq + 1
             rows = plan(snap, seq)
@@ -109,6 +124,7 @@ class CollectionStore:
     def compact(self) -> Snapshot:
         """Fold the log into blockfiles now."""
         with lock.exclusive(self._lock_path), self._mutex:
+            self._manifest_read_at = -1e9
             return self._compact_locked(self.snapshot())
 
     def _compact_locked(self, snap: Snapshot) -> Snapshot:

@@ -80,15 +80,19 @@ def _search_one(space, data, sq_norms, indptr, indices, entries, query, k, ef, s
     return found
 
 
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def search_batch(space, data, sq_norms, indptr, indices, pivots, queries, k, ef, epsilon, allowed, use_allowed):
-    """Top-``k`` per query: (indices, distances, counts); unused slots are -1 / inf."""
+    """Top-``k`` per query: (indices, distances, counts); unused slots are -1 / inf.
+
+    Serial and GIL-free: callers split large batches across threads (numba's own parallel
+    loop costs milliseconds of thread wake-up per call, more than one query's search).
+    """
     nq = queries.shape[0]
     out_idx = np.full((nq, k), -1, dtype=np.int64)
     out_dist = np.full((nq, k), np.inf, dtype=np.float32)
     counts = np.zeros(nq, dtype=np.int64)
     n_entries = min(8, pivots.shape[0])
-    for qi in numba.prange(nq):
+    for qi in range(nq):
         query = queries[qi]
         query_sq = np.float32(0.0)
         for j in range(query.shape[0]):

@@ -7,7 +7,7 @@
 | ``ef_construction`` (100) | build effort: NNDescent ``max_candidates = clamp(ef_construction // 2, 8, 60)`` |
 | ``ef_search`` (100) | search breadth: the beam width of the best-first search |
 | ``nndescent.n_neighbors`` | overrides ``2 * M`` |
-| ``nndescent.diversify_prob`` (1.0) | pruning of the search graph |
+| ``nndescent.diversify_prob`` (0.0) | pruning of the search graph (0 keeps every neighbour and reverse edge: better recall per hop on text embeddings) |
 | ``nndescent.epsilon`` (0.0) | extra search slack: expand nodes up to ``(1 + epsilon)`` x the worst kept distance |
 """
 
@@ -21,7 +21,7 @@ class IndexParams:
     space: str = "l2"
     n_neighbors: int = 32
     max_candidates: int = 50
-    diversify_prob: float = 1.0
+    diversify_prob: float = 0.0
     pruning_degree_multiplier: float = 1.5
     ef_search: int = 100
     epsilon: float = 0.0
@@ -37,7 +37,7 @@ class IndexParams:
             space=hnsw.get("space") or "l2",
             n_neighbors=int(nnd.get("n_neighbors") or 2 * m),
             max_candidates=max(8, min(60, efc // 2)),
-            diversify_prob=float(nnd.get("diversify_prob", 1.0)),
+            diversify_prob=float(nnd.get("diversify_prob", 0.0)),
             pruning_degree_multiplier=float(nnd.get("pruning_degree_multiplier", 1.5)),
             ef_search=int(hnsw.get("ef_search") or 100),
             epsilon=float(nnd.get("epsilon", 0.0)),

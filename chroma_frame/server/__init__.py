@@ -16,12 +16,38 @@ def create_app(config: ServerConfig):  # noqa: ANN201 - ASGI app
     return _create(config)
 
 
+_CONFIG_ENV = "CHROMA_FRAME_SERVER_CONFIG"
+
+
+def app_from_env():  # noqa: ANN201 - ASGI app
+    """Factory for uvicorn's worker processes: the config travels as JSON in the environment."""
+    import json
+    import os
+
+    values = json.loads(os.environ[_CONFIG_ENV])
+    values["cors_allow_origins"] = tuple(values.get("cors_allow_origins") or ())
+    return create_app(ServerConfig(**values))
+
+
 def serve(config: ServerConfig) -> None:
-    """Run the server in the foreground until interrupted (uvicorn)."""
+    """Run the server in the foreground until interrupted (uvicorn).
+
+    With ``workers > 1`` each worker is a process over the same storage root: reads run in
+    parallel, writes to a collection still serialise on its file lock.
+    """
+    import dataclasses
+    import json
+    import os
+
     import uvicorn
 
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level=config.log_level,
-                timeout_graceful_shutdown=5, server_header=False)
+    options = dict(host=config.host, port=config.port, log_level=config.log_level,
+                   timeout_graceful_shutdown=5, server_header=False)
+    if config.workers > 1:
+        os.environ[_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        uvicorn.run("chroma_frame.server:app_from_env", factory=True, workers=config.workers, **options)
+    else:
+        uvicorn.run(create_app(config), **options)
 
 
 __all__ = ["ServerConfig", "create_app", "serve"]

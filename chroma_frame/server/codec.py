@@ -57,16 +57,20 @@ def decode_embeddings(rows: Optional[Sequence[Any]]) -> Any:
 
 
 def _as_row(row: Any) -> np.ndarray:
-    return _decode_row(row) if isinstance(row, str) else np.asarray(row, dtype=np.float32)
+    if isinstance(row, str):
+        return _decode_row(row)
+    with np.errstate(over="ignore"):  # beyond f32: inf, which the library rejects
+        return np.asarray(row, dtype=np.float32)
 
 
 def query_matrix(rows: list[list[float]]) -> Any:
     """``query_embeddings`` (always float lists) as a float32 matrix, or a ragged list of rows."""
     if not rows:
         return []
-    if len({len(r) for r in rows}) == 1:
-        return np.asarray(rows, dtype=np.float32)
-    return [np.asarray(r, dtype=np.float32) for r in rows]
+    with np.errstate(over="ignore"):
+        if len({len(r) for r in rows}) == 1:
+            return np.asarray(rows, dtype=np.float32)
+        return [np.asarray(r, dtype=np.float32) for r in rows]
 
 
 def _f32(values: Any) -> Any:

@@ -26,6 +26,7 @@ class ServerConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "warning"
+    workers: int = 1  # server processes over the same root (reads scale, writes serialise per collection)
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **flags: object) -> "ServerConfig":

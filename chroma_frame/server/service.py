@@ -12,51 +12,25 @@ from typing import Any, Optional
 from chroma_frame.client import Client
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_frame.embeddings.registry import UnbuildableEmbeddingFunction
 from chroma_frame.errors import BatchSizeExceededError, InvalidArgumentError
 from chroma_frame.server import codec
+from chroma_frame.validation import check_collection_name
 from chroma_frame.server import schemas as s
 from chroma_frame.server.config import ServerConfig
 
 
-class _NoEmbedding:
-    """Bound to collections the server opens: embeddings arrive over the wire, never computed here."""
-
-    def __call__(self, input: Any) -> Any:
-        raise InvalidArgumentError(
-            "chroma-frame's server does not compute embeddings: send embeddings with the documents"
-        )
-
-    def is_legacy(self) -> bool:
-        return True
-
-
-class _WireEmbeddingFunction:
-    """A persisted embedding-function description (``{"type", "name", "config"}``) from a client."""
-
-    def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-
-    def __call__(self, input: Any) -> Any:
-        return _NO_EMBEDDING(input)
-
-    def is_legacy(self) -> bool:
-        return self.spec.get("type") != "known"
-
-    def name(self) -> str:
-        return str(self.spec.get("name"))
-
-    def get_config(self) -> dict[str, Any]:
-        return dict(self.spec.get("config") or {})
-
-
-_NO_EMBEDDING = _NoEmbedding()
+_REFUSAL = ValueError("chroma-frame's server does not compute embeddings: send embeddings with the documents")
+# Bound to every collection the server opens: named "default" so that it never conflicts with the
+# persisted function, and it refuses to embed (embeddings arrive over the wire).
+_NO_EMBEDDING = UnbuildableEmbeddingFunction({"name": "default", "type": "known", "config": {}}, _REFUSAL)
 
 
 def wire_configuration(config: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
-    """Wire configuration with its embedding-function description wrapped for the library."""
+    """Wire configuration whose embedding-function description the library stores verbatim."""
     if not config or not isinstance(config.get("embedding_function"), dict):
         return config
-    return {**config, "embedding_function": _WireEmbeddingFunction(config["embedding_function"])}
+    return {**config, "embedding_function": UnbuildableEmbeddingFunction(config["embedding_function"], _REFUSAL)}
 
 
 def check_collection_id(collection_id: str) -> str:
@@ -117,6 +91,7 @@ class Service:
         return {**self.client.get_tenant(name), "resource_name": None}
 
     def create_database(self, tenant: str, body: s.CreateDatabasePayload) -> dict:
+        check_collection_name(body.name)  # Chroma's server holds database names to the collection rule
         self.client.create_database(body.name, tenant)
         return {}
 

@@ -145,7 +145,7 @@ def test_databases(env: Env) -> None:
     env.same("get_database", lambda s, lib: s.admin.get_database("aaa-db", tenant=t), database_view)
     env.same("list_databases", lambda s, lib: s.admin.list_databases(tenant=t),
              lambda dbs: [database_view(d) for d in dbs])
-    for limit, offset in [(2, None), (None, 2), (1, 1), (0, None), (None, 10), (10, 0)]:
+    for limit, offset in [(2, None), (None, 2), (1, 1), (0, None), (None, 10), (10, 0), (-1, None), (None, -1)]:
         env.same(f"list_databases(limit={limit}, offset={offset})",
                  lambda s, lib: s.admin.list_databases(limit=limit, offset=offset, tenant=t),
                  lambda dbs: [d["name"] for d in dbs])

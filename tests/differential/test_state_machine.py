@@ -40,7 +40,7 @@ chromadb = pytest.importorskip("chromadb")
 # -- strategies -----------------------------------------------------------------------------
 
 ID_POOL = [f"id{i}" for i in range(12)]
-ID_LISTS = st.lists(st.sampled_from(ID_POOL), min_size=1, max_size=5, unique=True)
+ID_LISTS = st.lists(st.sampled_from(ID_POOL), min_size=1, max_size=6, unique=True)
 COMPONENT = st.integers(-24, 24).map(lambda x: x / 8)
 EMBEDDING = st.lists(COMPONENT, min_size=3, max_size=3)
 # record metadata: keys "a" and "b" are the ones the filter strategies query, "c" is never queried
@@ -60,14 +60,52 @@ UPDATE_METADATA = st.one_of(
     st.dictionaries(st.sampled_from(KEYS), st.one_of(SCALARS, LIST_VALUES, st.none()), min_size=1, max_size=3),
 )
 DOCUMENTS = st.one_of(st.none(), st.sampled_from(["", "a", "ab", "A b", "ba.", "b\nA", "aab", "bB a"]))
+# filters: the shared strategies of tests/filters (edge-case operands, mostly selective), and small
+# trees over the values stored here, so that filters often match some records but not all
+_SCALAR_OPERAND = st.one_of(STRS, st.sampled_from([0, 1, 2, -1, 3]), st.sampled_from([0.0, 1.0, 1.5, 2.5]), st.booleans())
+_LEAF = st.one_of(
+    st.builds(lambda k, v: {k: v}, st.sampled_from(KEYS), _SCALAR_OPERAND),
+    st.builds(lambda k, op, v: {k: {op: v}}, st.sampled_from(KEYS),
+              st.sampled_from(["$eq", "$ne", "$contains", "$not_contains"]), _SCALAR_OPERAND),
+    st.builds(lambda k, op, v: {k: {op: v}}, st.sampled_from(KEYS), st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+              st.sampled_from([-1, 0, 1, 1.5, 2, 2.5])),
+    st.builds(lambda k, op, v: {k: {op: v}}, st.sampled_from(KEYS), st.sampled_from(["$in", "$nin"]),
+              st.one_of(st.lists(STRS, min_size=1, max_size=3), st.lists(st.sampled_from([0, 1, 2, 3]), min_size=1, max_size=3))),
+    st.builds(lambda op, v: {"#document": {op: v}}, st.sampled_from(["$contains", "$not_contains"]),
+              st.sampled_from(["a", "b", "A", "ab", " "])),
+)
+_DOC_LEAF = st.one_of(
+    st.builds(lambda op, v: {op: v}, st.sampled_from(["$contains", "$not_contains"]), st.sampled_from(["a", "b", "A", "ab", " ", "."])),
+    st.builds(lambda op, v: {op: v}, st.sampled_from(["$regex", "$not_regex"]), st.sampled_from(["^a", "b$", "(?i)a", "a.b", "^$", "\\."])),
+)
+
+
+def _small_tree(leaf):
+    return st.one_of(leaf, leaf, st.builds(lambda op, kids: {op: kids}, st.sampled_from(["$and", "$or"]),
+                                           st.lists(leaf, min_size=2, max_size=3)))
+
+
+ANY_WHERE = st.one_of(WHERES, _small_tree(_LEAF), _small_tree(_LEAF))
+ANY_WHERE_DOCUMENT = st.one_of(WHERE_DOCUMENTS, _small_tree(_DOC_LEAF), _small_tree(_DOC_LEAF))
 GET_INCLUDE = ["documents", "embeddings", "metadatas", "uris"]
 QUERY_INCLUDE = GET_INCLUDE + ["distances"]
-MAYBE_WHERE = st.one_of(st.none(), st.none(), WHERES)
-MAYBE_WHERE_DOCUMENT = st.one_of(st.none(), st.none(), st.none(), WHERE_DOCUMENTS)
 
 
 def _embeddings(rows: list[list[float]], as_array: bool):
     return np.array(rows, dtype=np.float32) if as_array else rows
+
+
+@st.composite
+def seed_kwargs(draw) -> dict:
+    """A first add of 5-10 records with every field."""
+    ids = draw(st.lists(st.sampled_from(ID_POOL), min_size=5, max_size=10, unique=True))
+    n = len(ids)
+    return {
+        "ids": ids,
+        "embeddings": draw(st.lists(EMBEDDING, min_size=n, max_size=n)),
+        "metadatas": draw(st.lists(METADATA, min_size=n, max_size=n)),
+        "documents": draw(st.lists(DOCUMENTS, min_size=n, max_size=n)),
+    }
 
 
 @st.composite
@@ -83,30 +121,40 @@ def write_kwargs(draw, op: str) -> dict:
         kwargs["metadatas"] = draw(st.lists(METADATA if op == "add" else UPDATE_METADATA, min_size=n, max_size=n))
     if draw(st.booleans()):
         # documents without embeddings in an update need an embedding function; keep that rare
-        if "embeddings" in kwargs or draw(st.integers(0, 4)) == 0:
+        if "embeddings" in kwargs or _chance(draw, 1):
             kwargs["documents"] = draw(st.lists(DOCUMENTS, min_size=n, max_size=n))
+    if n == 1 and _chance(draw, 2):
+        # the one-record forms: a bare id, a flat embedding, a metadata dict, a document string
+        kwargs = {k: (v[0] if k != "metadatas" or v[0] is not None else v) for k, v in kwargs.items()}
+        if isinstance(kwargs.get("embeddings"), np.ndarray):
+            kwargs["embeddings"] = kwargs["embeddings"].tolist()
     return kwargs
 
 
+def _chance(draw, in_four: int) -> bool:
+    """True ``in_four`` times out of four (sampled_from is uniform; small integers are not)."""
+    return draw(st.sampled_from([True] * in_four + [False] * (4 - in_four)))
+
+
 def _filters(draw, kwargs: dict) -> None:
-    where = draw(MAYBE_WHERE)
-    if where is not None:
-        kwargs["where"] = where
-    where_document = draw(MAYBE_WHERE_DOCUMENT)
-    if where_document is not None:
-        kwargs["where_document"] = where_document
+    if _chance(draw, 1):
+        kwargs["where"] = draw(ANY_WHERE)
+    if _chance(draw, 1):
+        kwargs["where_document"] = draw(ANY_WHERE_DOCUMENT)
 
 
 @st.composite
 def get_kwargs(draw) -> dict:
     kwargs: dict = {}
-    if draw(st.integers(0, 3)) == 0:
+    if _chance(draw, 1):
         kwargs["ids"] = draw(ID_LISTS)
+        if len(kwargs["ids"]) == 1 and _chance(draw, 2):
+            kwargs["ids"] = kwargs["ids"][0]
     _filters(draw, kwargs)
     limit = draw(st.one_of(st.none(), st.integers(0, 13)))
     if limit is not None:
         kwargs["limit"] = limit
-    offset = draw(st.one_of(st.none(), st.integers(0, 13)))
+    offset = draw(st.one_of(st.none(), st.integers(0, 3), st.integers(0, 13)))
     if offset is not None:
         kwargs["offset"] = offset
     include = draw(st.one_of(st.none(), st.lists(st.sampled_from(GET_INCLUDE), unique=True, max_size=4)))
@@ -122,7 +170,7 @@ def query_kwargs(draw) -> dict:
         "query_embeddings": _embeddings(draw(st.lists(EMBEDDING, min_size=n, max_size=n)), draw(st.booleans())),
         "n_results": draw(st.integers(1, 15)),
     }
-    if draw(st.integers(0, 3)) == 0:
+    if _chance(draw, 1):
         kwargs["ids"] = draw(ID_LISTS)
     _filters(draw, kwargs)
     include = draw(st.one_of(st.none(), st.lists(st.sampled_from(QUERY_INCLUDE), unique=True, max_size=5)))
@@ -133,14 +181,14 @@ def query_kwargs(draw) -> dict:
 
 @st.composite
 def delete_kwargs(draw) -> dict:
-    mode = draw(st.sampled_from(["ids", "ids", "where", "where_document", "both", "ids_where"]))
+    mode = draw(st.sampled_from(["ids", "where", "where_document", "both", "ids_where"]))
     kwargs: dict = {}
     if mode in ("ids", "ids_where"):
         kwargs["ids"] = draw(ID_LISTS)
     if mode in ("where", "both", "ids_where"):
-        kwargs["where"] = draw(WHERES)
+        kwargs["where"] = draw(ANY_WHERE)
     if mode in ("where_document", "both"):
-        kwargs["where_document"] = draw(WHERE_DOCUMENTS)
+        kwargs["where_document"] = draw(ANY_WHERE_DOCUMENT)
     if mode != "ids" and draw(st.booleans()):
         kwargs["limit"] = draw(st.integers(0, 5))
     return kwargs
@@ -262,12 +310,15 @@ class DifferentialCollection(RuleBasedStateMachine):
         self.frame_client = None
         self.dimension_fixed = False
 
-    @initialize(space=st.sampled_from(["l2", "cosine", "ip"]))
-    def create(self, space: str) -> None:
+    @initialize(space=st.sampled_from(["l2", "cosine", "ip"]), seed=st.one_of(st.none(), seed_kwargs(), seed_kwargs(), seed_kwargs()))
+    def create(self, space: str, seed) -> None:
+        """Create the collection on both sides, and most of the time add a first batch."""
         config = {"hnsw": {"space": space}}
         self.chroma_col = _chroma().create_collection(self.name, configuration=config, embedding_function=None)
         self.frame_client = chroma_frame.PersistentClient(path=_frame_path())
         self.frame_col = self.frame_client.create_collection(self.name, configuration=config, embedding_function=None)
+        if seed is not None:
+            self.write("add", seed)
 
     def teardown(self) -> None:
         if self.chroma_col is not None:

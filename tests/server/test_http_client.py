@@ -23,11 +23,16 @@ class TinyEF:
     def __call__(self, input):
         return [np.array([sum(1 for ch in t if ord(ch) % 4 == k) for k in range(4)], dtype=np.float32) for t in input]
 
-    def name(self) -> str:
+    @staticmethod
+    def name() -> str:
         return "tiny"
 
     def get_config(self) -> dict:
         return {}
+
+    @staticmethod
+    def build_from_config(config: dict) -> "TinyEF":
+        return TinyEF()
 
     def is_legacy(self) -> bool:
         return False

@@ -1,0 +1,1 @@
+"""Arrow, Polars, pandas and DuckDB SQL surfaces over collections."""
