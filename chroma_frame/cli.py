@@ -47,7 +47,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         path=args.path, host=args.host, port=args.port, allow_reset=args.allow_reset,
         auth_provider=args.auth_provider, auth_credentials=args.auth_credentials,
         auth_credentials_file=args.auth_credentials_file, token_header=args.auth_token_header,
-        max_batch_size=args.max_batch_size, max_body_bytes=args.max_body_bytes, log_level=args.log_level, workers=args.workers,
+        max_batch_size=args.max_batch_size, max_body_bytes=args.max_body_bytes, log_level=args.log_level,
+        workers=args.workers,
         cors_allow_origins=tuple(args.cors_allow_origins) if args.cors_allow_origins else None,
     )
     if not args.json:

@@ -189,7 +189,10 @@ class Collection(FrameMethods):
             positions = [np.zeros(0, np.int64) for _ in queries]
             dists = [np.zeros(0, np.float32) for _ in queries]
         else:
-            positions, dists = search(snap, queries, n_results, self._space, candidates, self._graph_search(snap))
+            graphs = self._graph_search(snap)
+            positions, dists = search(snap, queries, n_results, self._space, candidates, graphs)
+            if graphs is not None and graphs.kernels is None:
+                kernels()  # start loading the graph search for the next queries
         return query_result(snap, positions, dists, include)
 
     # -- collection ----------------------------------------------------------------------
@@ -216,7 +219,7 @@ class Collection(FrameMethods):
         def graph_of(seg):
             return None if seg.name is None else index.graph(seg.name, seg.table.num_rows, dimension, params)
 
-        return GraphSearch(graph_of, kernels(), params.ef_search, params.epsilon)
+        return GraphSearch(graph_of, kernels(start=False), params.ef_search, params.epsilon)
 
     def index_status(self) -> dict[str, Any]:
         """How many records are searched through a graph, and how many exactly (log tail, new blockfiles)."""

@@ -39,11 +39,15 @@ def _load_kernels() -> None:
         _kernels_state = "failed"
 
 
-def kernels(wait: bool = False):
-    """The compiled search module, or None while it is loading (loading starts on first call)."""
+def kernels(wait: bool = False, start: bool = True):
+    """The compiled search module, or None while it is loading (loading starts on first call).
+
+    ``start=False`` only looks: the query path peeks, and starts the load after it has answered,
+    so that importing numba never competes with a query for the interpreter.
+    """
     global _kernels_state
     with _kernels_lock:
-        if _kernels_state == "cold":
+        if _kernels_state == "cold" and (start or wait):
             _kernels_state = "loading"
             thread = threading.Thread(target=_load_kernels, name="chroma-frame-kernels", daemon=True)
             thread.start()

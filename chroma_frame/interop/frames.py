@@ -1,7 +1,203 @@
-"""Collection methods that speak Arrow, Polars and pandas (mixed into Collection)."""
+"""Collection methods that speak Arrow, Polars and pandas (mixed into Collection).
+
+Output columns: ``id, document, uri, <one per metadata key>, embedding`` (``fixed_size_list<float32>``);
+metadata key types follow the rule in :mod:`chroma_frame.interop.columns` (docs/dataframes.md).
+Polars and pandas are imported only by the methods that return them.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from chroma_frame import validation as v
+from chroma_frame.interop import table as tb
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+    from chroma_frame.engine.snapshot import Snapshot
+    from chroma_frame.interop.ingest import IngestSummary
+
+PARQUET_KEY = b"chroma_frame"
+SCAN_BATCH = 50_000
+
 
 class FrameMethods:
-    """``to_arrow`` / ``to_polars`` / ``to_pandas`` / ``scan`` / ``ingest`` for Collection."""
+    """``to_arrow`` / ``to_polars`` / ``to_pandas`` / ``scan`` / ``ingest`` / ``export_parquet`` for Collection."""
+
+    # -- out -----------------------------------------------------------------------------
+    def to_arrow(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
+                 include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None, *,
+                 ids: Any = None, limit: Optional[int] = None, offset: Optional[int] = None) -> pa.Table:
+        """The records (filtered like ``get``) as an Arrow table, in ``get``'s order.
+
+        ``include`` takes ``get``'s items (documents, uris, metadatas, embeddings; default: all);
+        ``columns`` names output columns instead (``"metadata"`` is the stored long form).
+        """
+        snap = self._store.snapshot()
+        lay = tb.layout(snap)
+        names = self._columns(lay, include, columns)
+        return tb.build(snap, self._positions(snap, ids, where, where_document, limit, offset), names, lay)
+
+    def to_polars(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
+                  include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None,
+                  **kwargs: Any) -> "polars.DataFrame":
+        """:meth:`to_arrow` as a Polars DataFrame (``embedding`` is ``Array(Float32, dim)``)."""
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow(where, where_document, include, columns, **kwargs))
+
+    def to_pandas(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
+                  include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None, *,
+                  ids: Any = None, limit: Optional[int] = None, offset: Optional[int] = None,
+                  **to_pandas_kwargs: Any) -> "pandas.DataFrame":
+        """:meth:`to_arrow` as a pandas DataFrame (``embedding`` holds float32 numpy arrays).
+
+        Extra keyword arguments go to ``pyarrow.Table.to_pandas`` (e.g. ``types_mapper``).
+        """
+        table = self.to_arrow(where, where_document, include, columns, ids=ids, limit=limit, offset=offset)
+        return table.to_pandas(**to_pandas_kwargs)
+
+    def scan(self, batch_size: int = SCAN_BATCH) -> "polars.LazyFrame":
+        """A Polars LazyFrame over this collection as of now.
+
+        Projections are pushed down (unused columns, embeddings included, are never built) and so
+        are predicates: each batch first builds only the predicate's columns, then the projected
+        columns of the matching rows. ``head(n)`` stops reading after ``n`` rows.
+        """
+        import polars as pl
+        from polars.io.plugins import register_io_source
+
+        snap = self._store.snapshot()
+        lay = tb.layout(snap)
+        names = lay.default_columns()
+        schema = pl.from_arrow(lay.schema(names).empty_table()).schema
+        positions = snap.live_positions
+
+        def source(with_columns, predicate, n_rows, _hint) -> Iterator[pl.DataFrame]:
+            return _scan_batches(snap, lay, positions, with_columns or names, predicate, n_rows, batch_size)
+
+        return register_io_source(source, schema=schema, explain_name=f"chroma_frame[{self.name}]")
+
+    def export_parquet(self, path: str | os.PathLike, where: Optional[dict] = None,
+                       where_document: Optional[dict] = None, *, row_group_size: int = 64 * 1024) -> int:
+        """Write the records to one Parquet file; returns the number of rows.
+
+        Columns are those of :meth:`to_arrow`; when a metadata key's type varies (so that one
+        column per key would lose information) the stored long form ``metadata`` column is
+        written instead. ``client.import_parquet`` reads it back exactly.
+        """
+        import pyarrow.parquet as pq
+
+        snap = self._store.snapshot()
+        lay = tb.layout(snap)
+        positions = self._positions(snap, None, where, where_document, None, None)
+        wide = all(s.lossless for s in lay.specs)
+        meta_cols = [s.name for s in lay.specs] if wide else ["metadata"]
+        columns = ["id", "document", "uri", *meta_cols, "embedding"]
+        info = {"format": 1, "name": self.name, "metadata": self.metadata,
+                "configuration": _jsonable(self.configuration_json), "dimension": snap.dimension,
+                "metadata_layout": "wide" if wide else "long", "metadata_columns": meta_cols if wide else [],
+                "rows": int(len(positions))}
+        schema = lay.schema(columns).with_metadata({PARQUET_KEY: json.dumps(info).encode()})
+        compression = {c: ("none" if c == "embedding" else "zstd") for c in columns}
+        with pq.ParquetWriter(os.fspath(path), schema, compression=compression) as writer:
+            for start in range(0, len(positions), row_group_size):
+                part = tb.build(snap, positions[start : start + row_group_size], columns, lay)
+                writer.write_table(part.replace_schema_metadata(schema.metadata), row_group_size=row_group_size)
+        return int(len(positions))
+
+    # -- in ------------------------------------------------------------------------------
+    def ingest(self, source: Any, mode: str = "add", id_column: str = "id", document_column: Optional[str] = None,
+               embedding_column: Optional[str] = None, uri_column: Optional[str] = None,
+               metadata_columns: Sequence[str] | Mapping[str, str] | None = None, batch_size: int = 50_000,
+               progress: Any = None, skip_rows: int = 0) -> "IngestSummary":
+        """Add (or upsert) every row of a table-like source, ``batch_size`` rows per log entry.
+
+        ``source``: pyarrow Table / RecordBatchReader / Dataset, Polars DataFrame / LazyFrame,
+        pandas DataFrame, or a Parquet path, directory or glob. Unnamed columns are looked up by
+        their conventional names (``document(s)``, ``embedding(s)``, ``uri(s)``); every other
+        column is metadata (``metadata_columns`` picks some, a mapping renames them); a null cell
+        means the key is absent. Rows without an embedding are embedded from their document.
+        ``progress``: None (a bar after 2 s, if tqdm is installed), True, False, or a callable
+        ``(rows_done, rows_total_or_None)``. Raises :class:`~chroma_frame.interop.ingest.IngestError`
+        (with ``rows_committed``) when a batch fails; earlier batches stay committed.
+        """
+        from chroma_frame.interop.ingest import run
+
+        return run(self, source, mode=mode, id_column=id_column, document_column=document_column,
+                   embedding_column=embedding_column, uri_column=uri_column, metadata_columns=metadata_columns,
+                   batch_size=batch_size, progress=progress, skip_rows=skip_rows)
+
+    # -- display -------------------------------------------------------------------------
+    def _repr_html_(self) -> str:
+        from chroma_frame.interop.html import table_html
+
+        snap = self._store.snapshot()
+        lay = tb.layout(snap)
+        head = tb.build(snap, snap.live_positions[:10], lay.default_columns(), lay)
+        title = (f"Collection '{self.name}': {snap.count:,} records, dimension {snap.dimension}, "
+                 f"space {self._space}")
+        return table_html(head, title=title, total=snap.count)
+
+    # -- helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _columns(lay: tb.Layout, include: Optional[Sequence[str]], columns: Optional[Sequence[str]]) -> list[str]:
+        if columns is not None:
+            if isinstance(columns, str):
+                columns = [columns]
+            return lay.check(columns)
+        if include is not None:
+            if not isinstance(include, (list, tuple)):
+                raise ValueError(f"Expected include to be a list, got {include}")
+            unknown = [i for i in include if i not in tb.INCLUDE]
+            if unknown:
+                raise ValueError(f"Expected include items among {', '.join(tb.INCLUDE)}, got {unknown[0]}")
+        return lay.default_columns(include)
+
+    def _positions(self, snap: "Snapshot", ids: Any, where: Any, where_document: Any,
+                   limit: Optional[int], offset: Optional[int]) -> np.ndarray:
+        from chroma_frame.collection import _select
+        from chroma_frame.filters import compile_filter, parse_filter
+
+        with v.validation_context("get"):
+            ids = v.normalize_ids("get", ids)
+            node = parse_filter(where, where_document)
+        limit, offset = v.check_limit_offset(limit, offset, "get")
+        positions = _select(snap, ids, compile_filter(node))
+        return positions[offset : None if limit is None else offset + limit]
+
+
+def _scan_batches(snap, lay: tb.Layout, positions: np.ndarray, columns: Sequence[str], predicate: Any,
+                  n_rows: Optional[int], batch_size: int):
+    import polars as pl
+
+    columns = list(columns)
+    probe_cols = []
+    if predicate is not None:
+        probe_cols = [c for c in dict.fromkeys(predicate.meta.root_names())]
+    produced = 0
+    for start in range(0, len(positions), batch_size):
+        if n_rows is not None and produced >= n_rows:
+            return
+        chunk = positions[start : start + batch_size]
+        if predicate is not None:
+            probe = pl.from_arrow(tb.build(snap, chunk, probe_cols, lay))
+            keep = probe.select(predicate.fill_null(False)).to_series().to_numpy()
+            chunk = chunk[keep.astype(bool)]
+        if n_rows is not None:
+            chunk = chunk[: n_rows - produced]
+        if len(chunk) == 0:
+            continue
+        produced += len(chunk)
+        yield pl.from_arrow(tb.build(snap, chunk, columns, lay))
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,7 +1,209 @@
-"""``client.sql(...)``: DuckDB SQL over the collections of a database (mixed into Client)."""
+"""``client.sql(...)``: DuckDB SQL over the collections of a database (mixed into Client).
+
+Every collection of the client's current database is a view named after it (``id, document, uri,
+<metadata keys>, embedding``), registered as an Arrow table when a statement names it and
+re-registered only after the collection changed. Vector search is the table macro
+``knn(collection, query, k [, filter := ...] [, document := ...])`` defined in ``sql/knn.sql`` on top
+of the Python function ``cf_knn`` (one ``collection.query`` per chunk of queries).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from chroma_frame.interop.columns import as_array
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from chroma_frame.collection import Collection
+
+HIT = pa.struct([("id", pa.string()), ("distance", pa.float32()), ("rank", pa.int32())])
+_UNSET: Any = object()
+
+
+def sql_dirs() -> list[Path]:
+    """Where the ``*.sql`` files are: the package's ``sql/`` (installed) or the repository's."""
+    here = Path(__file__).resolve()
+    return [p for p in (here.parents[1] / "sql", here.parents[2] / "sql") if p.is_dir()]
+
+
+def sql_files() -> list[Path]:
+    for d in sql_dirs():
+        files = sorted(d.glob("*.sql"), key=lambda p: (p.name != "knn.sql", p.name))
+        if files:
+            return files
+    raise FileNotFoundError("chroma_frame: the sql/*.sql files are missing")
+
+
+def _catalog_table(records: Iterable[dict]) -> pa.Table:
+    records = list(records)
+    space = [((r.get("configuration_json") or {}).get("hnsw") or {}).get("space") for r in records]
+    return pa.table({
+        "name": pa.array([r["name"] for r in records], pa.string()),
+        "id": pa.array([r["id"] for r in records], pa.string()),
+        "metadata": pa.array([json.dumps(r.get("metadata")) if r.get("metadata") else None for r in records], pa.string()),
+        "space": pa.array(space, pa.string()),
+    })
+
 
 class SQLMethods:
-    """``sql`` and ``register`` for Client."""
+    """``sql``, ``register`` and ``import_parquet`` for Client."""
+
+    def sql(self, query: str, params: Any = None) -> "duckdb.DuckDBPyRelation":
+        """Run DuckDB SQL where each collection of the current database is a view.
+
+        ``params`` binds ``?`` / ``$name`` placeholders. Returns a DuckDB relation (``.arrow()``,
+        ``.pl()``, ``.df()``, ``.fetchall()``), or None for a statement without a result.
+        """
+        con, state = self._sql_state()
+        self._sync_views(con, state, query)
+        return con.sql(query, params=params)
+
+    def register(self, con: "duckdb.DuckDBPyConnection", name: Optional[str] = None, *,
+                 view: Optional[str] = None) -> None:
+        """Put collection ``name`` (all collections when None) and ``knn`` into your own connection.
+
+        The view is a snapshot of the collection as of this call (``view`` renames it);
+        ``knn``/``knn_text``/``knn_list`` always search the current state.
+        """
+        install(con, self)
+        names = [name] if name is not None else [r["name"] for r in self._catalog.list_collections(self.tenant, self.database)]
+        if view is not None and len(names) != 1:
+            raise ValueError("register: view= needs one collection name")
+        for n in names:
+            con.register(view or n, self.get_collection(n).to_arrow())
+
+    def import_parquet(self, path: str | os.PathLike, name: str, *, embedding_function: Any = _UNSET,
+                       metadata: Optional[dict] = None, configuration: Optional[dict] = None,
+                       batch_size: int = 50_000, progress: Any = None) -> "Collection":
+        """Create collection ``name`` from a file written by ``collection.export_parquet``.
+
+        The collection metadata and index configuration stored in the file are used unless given.
+        Any Parquet file works (columns as for ``collection.ingest``).
+        """
+        import pyarrow.parquet as pq
+
+        from chroma_frame.interop.frames import PARQUET_KEY
+
+        kv = pq.read_schema(os.fspath(path)).metadata or {}
+        info = json.loads(kv[PARQUET_KEY]) if PARQUET_KEY in kv else {}
+        if configuration is None and info.get("configuration"):
+            stored = info["configuration"]
+            configuration = {k: stored[k] for k in ("hnsw", "nndescent") if stored.get(k)}
+        if metadata is None:
+            metadata = info.get("metadata")
+        kwargs = {} if embedding_function is _UNSET else {"embedding_function": embedding_function}
+        collection = self.create_collection(name, configuration=configuration, metadata=metadata, **kwargs)
+        metadata_columns = info.get("metadata_columns") if info.get("metadata_layout") == "wide" else None
+        collection.ingest(path, mode="add", metadata_columns=metadata_columns, batch_size=batch_size,
+                          progress=progress)
+        return collection
+
+    # -- internals -----------------------------------------------------------------------
+    def _sql_state(self) -> tuple["duckdb.DuckDBPyConnection", dict]:
+        local = self.__dict__.get("_sql_local")
+        if local is None:
+            local = self.__dict__.setdefault("_sql_local", threading.local())
+        if getattr(local, "con", None) is None:
+            import duckdb
+
+            con, parser = duckdb.connect(), duckdb.connect()
+            install(con, self)
+            install(parser, self)  # names in a statement, read before views expand them
+            local.con, local.state, local.parser = con, {"": parser}, parser
+        return local.con, local.state
+
+    def _sync_views(self, con, state: dict, query: str) -> None:
+        import duckdb
+
+        records = self._catalog.list_collections(self.tenant, self.database)
+        con.register("__cf_collections", _catalog_table(records))
+        by_name = {r["name"].lower(): r for r in records}
+        try:
+            named = {n.lower() for n in state[""].get_table_names(query)}
+        except duckdb.Error:
+            named = set(by_name)
+        for lower in named & set(by_name):
+            record = by_name[lower]
+            collection = self.get_collection(record["name"])
+            snap = collection._store.snapshot()
+            key = (record["id"], snap.manifest_version, snap.last_seq)
+            if state.get(lower) != key:
+                con.register(record["name"], collection.to_arrow())
+                state[lower] = key
+        for lower in [n for n in state if n and n not in by_name]:
+            con.unregister(lower)
+            del state[lower]
+
+
+def install(con: "duckdb.DuckDBPyConnection", client: Any) -> None:
+    """Define ``cf_knn`` / ``cf_knn_text`` (Python) and load ``sql/*.sql`` into ``con``."""
+    import duckdb
+    from duckdb.sqltypes import BIGINT, FLOAT, VARCHAR
+
+    defined = {r[0] for r in con.execute(
+        "SELECT function_name FROM duckdb_functions() WHERE function_name IN ('cf_knn', 'cf_knn_text')").fetchall()}
+    ret = duckdb.list_type(duckdb.struct_type({"id": VARCHAR, "distance": FLOAT, "rank": duckdb.sqltype("INTEGER")}))
+    for fname, kind, qtype in (("cf_knn", "embedding", duckdb.list_type(FLOAT)), ("cf_knn_text", "text", VARCHAR)):
+        if fname not in defined:  # a connection keeps the client it was first given
+            con.create_function(fname, _knn_udf(client, kind), [VARCHAR, qtype, BIGINT, VARCHAR, VARCHAR], ret,
+                                type="arrow", null_handling="special", side_effects=True)
+    if "__cf_collections" not in {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}:
+        con.register("__cf_collections", _catalog_table([]))
+    for path in sql_files():
+        con.execute(path.read_text())
+
+
+def _knn_udf(client: Any, kind: str):
+    def udf(names, queries, ks, filters, documents) -> pa.Array:
+        names, ks = as_array(names).to_pylist(), as_array(ks).to_pylist()
+        filters, documents = as_array(filters).to_pylist(), as_array(documents).to_pylist()
+        queries = as_array(queries)
+        groups: dict[tuple, list[int]] = {}
+        for i, key in enumerate(zip(names, ks, filters, documents)):
+            if key[0] is not None and key[1] is not None and queries[i].is_valid:
+                groups.setdefault(key, []).append(i)
+        hits: list[Any] = [None] * len(names)
+        for (name, k, where, where_doc), rows in groups.items():
+            collection = client.get_collection(name)
+            args = {"n_results": int(k), "include": ["distances"],
+                    "where": json.loads(where) if where else None,
+                    "where_document": json.loads(where_doc) if where_doc else None}
+            if kind == "text":
+                result = collection.query(query_texts=[queries[i].as_py() for i in rows], **args)
+            else:
+                result = collection.query(query_embeddings=_matrix(queries, rows), **args)
+            for j, i in enumerate(rows):
+                hits[i] = (result["ids"][j], result["distances"][j])
+        return _hit_lists(hits)
+
+    return udf
+
+
+def _matrix(queries: pa.Array, rows: list[int]) -> np.ndarray:
+    picked = queries.take(pa.array(rows))
+    flat = np.asarray(picked.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+    return flat.reshape(len(rows), -1)
+
+
+def _hit_lists(hits: list) -> pa.Array:
+    """``list<struct<id, distance, rank>>`` from per-row (ids, distances) or None."""
+    lengths = np.array([0 if h is None else len(h[0]) for h in hits], dtype=np.int32)
+    offsets = np.zeros(len(hits) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    ids = [i for h in hits if h is not None for i in h[0]]
+    dists = [d for h in hits if h is not None for d in h[1]]
+    ranks = np.concatenate([np.arange(1, n + 1, dtype=np.int32) for n in lengths]) if len(hits) else np.zeros(0, np.int32)
+    values = pa.StructArray.from_arrays(
+        [pa.array(ids, pa.string()), pa.array(dists, pa.float32()), pa.array(ranks, pa.int32())], fields=list(HIT)
+    )
+    mask = pa.array([h is None for h in hits])
+    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Optional
 
+import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.routing import APIRoute
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +54,32 @@ async def call(fn: Callable[..., Any], *args: Any, status: int = 200) -> Respons
     return Response(body, status_code=status, media_type=_JSON)
 
 
+_INLINE_JSON_BYTES = 64 * 1024
+
+
+class _OffLoopJSONRequest(Request):
+    """Parses JSON bodies with orjson, large ones in the thread pool (never stalling the loop)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            if len(body) > _INLINE_JSON_BYTES:
+                self._json = await run_in_threadpool(orjson.loads, body)
+            else:
+                self._json = orjson.loads(body)  # orjson.JSONDecodeError is a json.JSONDecodeError
+        return self._json
+
+
+class _Route(APIRoute):
+    def get_route_handler(self) -> Callable[..., Any]:
+        handler = super().get_route_handler()
+
+        async def off_loop_json(request: Request) -> Response:
+            return await handler(_OffLoopJSONRequest(request.scope, request.receive))
+
+        return off_loop_json
+
+
 def _unsupported(message: str) -> Callable[..., Any]:
     async def handler() -> Response:
         raise HTTPError(501, "ChromaError", message)
@@ -60,7 +88,7 @@ def _unsupported(message: str) -> Callable[..., Any]:
 
 
 def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per endpoint
-    r = APIRouter(prefix="/api/v2")
+    r = APIRouter(prefix="/api/v2", route_class=_Route)
     U32 = functools.partial(Query, default=None, ge=0, le=2**32 - 1)
 
     # -- system ------------------------------------------------------------------------------
@@ -132,7 +160,7 @@ def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per e
 
     @r.get(C + "/by-id/{collection_id}", responses=_ok(s.Collection), operation_id="get_collection_by_id")
     async def get_collection_by_id(tenant: str, database: str, collection_id: str) -> Response:
-        return await call(svc.get_collection_by_id, collection_id)
+        return await call(svc.get_collection_by_id, tenant, database, collection_id)
 
     @r.get(C + "/{collection_id}", responses=_ok(s.Collection), operation_id="get_collection",
            description="`collection_id` is the collection's **name** here, as in Chroma.")
@@ -142,7 +170,7 @@ def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per e
     @r.put(C + "/{collection_id}", responses=_ok(s.Empty), operation_id="update_collection")
     async def update_collection(tenant: str, database: str, collection_id: str,
                                 body: s.UpdateCollectionPayload) -> Response:
-        return await call(svc.update_collection, collection_id, body)
+        return await call(svc.update_collection, tenant, database, collection_id, body)
 
     @r.delete(C + "/{collection_id}", responses=_ok(s.Empty), operation_id="delete_collection",
               description="`collection_id` is the collection's **name** here, as in Chroma.")
@@ -153,49 +181,49 @@ def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per e
     @r.post(C + "/{collection_id}/add", status_code=201,
             responses={201: {"model": s.Empty}, **_ERRORS}, operation_id="collection_add")
     async def add(tenant: str, database: str, collection_id: str, body: s.AddCollectionRecordsPayload) -> Response:
-        return await call(svc.write, "add", collection_id, body, status=201)
+        return await call(svc.write, "add", tenant, database, collection_id, body, status=201)
 
     @r.post(C + "/{collection_id}/upsert", responses=_ok(s.Empty), operation_id="collection_upsert")
     async def upsert(tenant: str, database: str, collection_id: str,
                      body: s.UpsertCollectionRecordsPayload) -> Response:
-        return await call(svc.write, "upsert", collection_id, body)
+        return await call(svc.write, "upsert", tenant, database, collection_id, body)
 
     @r.post(C + "/{collection_id}/update", responses=_ok(s.Empty), operation_id="collection_update")
     async def update(tenant: str, database: str, collection_id: str,
                      body: s.UpdateCollectionRecordsPayload) -> Response:
-        return await call(svc.write, "update", collection_id, body)
+        return await call(svc.write, "update", tenant, database, collection_id, body)
 
     @r.post(C + "/{collection_id}/delete", responses=_ok(s.DeleteCollectionRecordsResponse),
             operation_id="collection_delete")
     async def delete(tenant: str, database: str, collection_id: str,
                      body: s.DeleteCollectionRecordsPayload) -> Response:
-        return await call(svc.delete, collection_id, body)
+        return await call(svc.delete, tenant, database, collection_id, body)
 
     @r.get(C + "/{collection_id}/count", responses=_ok(int), operation_id="collection_count")
     async def count(tenant: str, database: str, collection_id: str,
                     read_level: Optional[s.ReadLevel] = None) -> Response:
-        return await call(svc.count, collection_id, read_level)
+        return await call(svc.count, tenant, database, collection_id, read_level)
 
     @r.post(C + "/{collection_id}/get", responses=_ok(s.GetResponse), operation_id="collection_get")
     async def get(tenant: str, database: str, collection_id: str, body: s.GetRequestPayload) -> Response:
-        return await call(svc.get, collection_id, body)
+        return await call(svc.get, tenant, database, collection_id, body)
 
     @r.post(C + "/{collection_id}/query", responses=_ok(s.QueryResponse), operation_id="collection_query")
     async def query(tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload) -> Response:
-        return await call(svc.query, collection_id, body)
+        return await call(svc.query, tenant, database, collection_id, body)
 
     # -- Chroma Cloud / distributed only: Chroma's single-node server answers 501 too ---------
     @r.post(C + "/{collection_id}/fork", include_in_schema=False)
     async def fork(tenant: str, database: str, collection_id: str, body: s.ForkCollectionPayload) -> Response:
-        return await call(svc.fork, collection_id, body.new_name)
+        return await call(svc.fork, tenant, database, collection_id, body.new_name)
 
     @r.post(C + "/{collection_id}/search", include_in_schema=False)
     async def search(tenant: str, database: str, collection_id: str) -> Response:
-        return await call(svc.search, collection_id)
+        return await call(svc.search, tenant, database, collection_id)
 
     @r.get(C + "/{collection_id}/indexing_status", include_in_schema=False)
     async def indexing_status(tenant: str, database: str, collection_id: str) -> Response:
-        return await call(svc.indexing_status, collection_id)
+        return await call(svc.indexing_status, tenant, database, collection_id)
 
     for method, path, message in (
         ("GET", C + "/{collection_id}/fork_count", "Count forks is unsupported for local chroma"),

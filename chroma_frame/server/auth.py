@@ -37,11 +37,15 @@ class Identity:
 class Authenticator:
     """Checks request headers; returns an identity, ``None`` (missing) or ``False`` (wrong)."""
 
+    scheme = ""  # for the WWW-Authenticate header of a 401
+
     def check(self, headers: dict[str, str]) -> "Identity | None | bool":
         raise NotImplementedError
 
 
 class TokenAuthenticator(Authenticator):
+    scheme = "Bearer"
+
     def __init__(self, tokens: dict[str, str], header: Optional[str] = None) -> None:
         if not tokens:
             raise ValueError("token auth needs at least one token (CHROMA_SERVER_AUTHN_CREDENTIALS)")
@@ -70,6 +74,8 @@ class TokenAuthenticator(Authenticator):
 
 
 class BasicAuthenticator(Authenticator):
+    scheme = "Basic"
+
     def __init__(self, users: dict[str, str]) -> None:
         if not users:
             raise ValueError("basic auth needs at least one user:password (CHROMA_SERVER_AUTHN_CREDENTIALS)")
@@ -145,7 +151,7 @@ class AuthMiddleware:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         result = self.authenticator.check(headers)
         if result is None:
-            await _reject(send, 401, "AuthorizationError", "Unauthorized")
+            await _reject(send, 401, "AuthorizationError", "Unauthorized", self.authenticator.scheme)
             return
         if result is False:
             await _reject(send, 403, "AuthError", "Forbidden")
@@ -154,10 +160,10 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _reject(send: Any, status: int, error: str, message: str) -> None:
+async def _reject(send: Any, status: int, error: str, message: str, scheme: str = "") -> None:
     body = dumps({"error": error, "message": message})
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if status == 401:
-        headers.append((b"www-authenticate", b'Bearer realm="chroma-frame"'))
+    if scheme:
+        headers.append((b"www-authenticate", f'{scheme} realm="chroma-frame"'.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -9,7 +9,6 @@ A 5xx carries a fixed message; the traceback goes to the server log only.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

@@ -6,16 +6,17 @@ The server never embeds: collections are opened with an embedding function that 
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, Optional
 
-from chroma_frame.client import Client
+from chroma_frame.client import VERSION, AdminClient, Client
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.registry import UnbuildableEmbeddingFunction
 from chroma_frame.errors import BatchSizeExceededError, InvalidArgumentError
 from chroma_frame.server import codec
-from chroma_frame.validation import check_collection_name
+from chroma_frame.validation import MAX_BATCH_SIZE, check_collection_name
 from chroma_frame.server import schemas as s
 from chroma_frame.server.config import ServerConfig
 
@@ -44,10 +45,10 @@ class Service:
     """Endpoints of Chroma's API v2 over one storage root."""
 
     def __init__(self, config: ServerConfig) -> None:
-        self.settings = Settings(is_persistent=True, persist_directory=config.path,
-                                 allow_reset=config.allow_reset)
-        self.client = Client(self.settings)  # default tenant/database: system and id lookups
-        limit = self.client.get_max_batch_size()
+        self.settings = Settings(is_persistent=True, persist_directory=config.path)
+        self.settings.allow_reset = config.allow_reset  # the server's flag, not the environment
+        self.admin = AdminClient(self.settings)  # opens (or creates) the storage root
+        limit = MAX_BATCH_SIZE
         self.max_batch_size = min(config.max_batch_size, limit) if config.max_batch_size else limit
 
     # -- helpers -----------------------------------------------------------------------------
@@ -55,9 +56,9 @@ class Service:
         """A client for one tenant/database (it checks both exist, as Chroma does)."""
         return Client(self.settings, tenant, database)
 
-    def _collection(self, collection_id: str) -> Collection:
-        return self.client.get_collection_by_id(check_collection_id(collection_id),
-                                                embedding_function=_NO_EMBEDDING)
+    def _collection(self, tenant: str, database: str, collection_id: str) -> Collection:
+        return self._scoped(tenant, database).get_collection_by_id(check_collection_id(collection_id),
+                                                                   embedding_function=_NO_EMBEDDING)
 
     def _check_batch(self, ids: list[str]) -> None:
         if len(ids) > self.max_batch_size:
@@ -70,39 +71,38 @@ class Service:
         return {"max_batch_size": self.max_batch_size, "supports_base64_encoding": True}
 
     def version(self) -> str:
-        return self.client.get_version()
+        return VERSION
 
     def heartbeat(self) -> dict[str, int]:
-        return {"nanosecond heartbeat": self.client.heartbeat()}
+        return {"nanosecond heartbeat": time.time_ns()}
 
     def identity(self, user_id: str) -> dict[str, Any]:
-        return {**self.client.get_user_identity(), "user_id": user_id,
-                "tenant": DEFAULT_TENANT, "databases": [DEFAULT_DATABASE]}
+        return {"user_id": user_id, "tenant": DEFAULT_TENANT, "databases": [DEFAULT_DATABASE]}
 
     def reset(self) -> bool:
-        return self.client.reset()
+        return Client(self.settings).reset()
 
     # -- tenants and databases ---------------------------------------------------------------
     def create_tenant(self, body: s.CreateTenantPayload) -> dict:
-        self.client.create_tenant(body.name)
+        self.admin.create_tenant(body.name)
         return {}
 
     def get_tenant(self, name: str) -> dict[str, Any]:
-        return {**self.client.get_tenant(name), "resource_name": None}
+        return {**self.admin.get_tenant(name), "resource_name": None}
 
     def create_database(self, tenant: str, body: s.CreateDatabasePayload) -> dict:
         check_collection_name(body.name)  # Chroma's server holds database names to the collection rule
-        self.client.create_database(body.name, tenant)
+        self.admin.create_database(body.name, tenant)
         return {}
 
     def list_databases(self, tenant: str, limit: Optional[int], offset: Optional[int]) -> list[dict]:
-        return [codec.database_json(d) for d in self.client.list_databases(limit, offset, tenant)]
+        return [codec.database_json(d) for d in self.admin.list_databases(limit, offset, tenant)]
 
     def get_database(self, tenant: str, name: str) -> dict[str, Any]:
-        return codec.database_json(self.client.get_database(name, tenant))
+        return codec.database_json(self.admin.get_database(name, tenant))
 
     def delete_database(self, tenant: str, name: str) -> dict:
-        self.client.delete_database(name, tenant)
+        self.admin.delete_database(name, tenant)
         return {}
 
     # -- collections -------------------------------------------------------------------------
@@ -125,11 +125,11 @@ class Service:
         collection = self._scoped(tenant, database).get_collection(name, embedding_function=_NO_EMBEDDING)
         return codec.collection_json(collection.get_model())
 
-    def get_collection_by_id(self, collection_id: str) -> dict:
-        return codec.collection_json(self._collection(collection_id).get_model())
+    def get_collection_by_id(self, tenant: str, database: str, collection_id: str) -> dict:
+        return codec.collection_json(self._collection(tenant, database, collection_id).get_model())
 
-    def update_collection(self, collection_id: str, body: s.UpdateCollectionPayload) -> dict:
-        self._collection(collection_id).modify(
+    def update_collection(self, tenant: str, database: str, collection_id: str, body: s.UpdateCollectionPayload) -> dict:
+        self._collection(tenant, database, collection_id).modify(
             name=body.new_name, metadata=body.new_metadata, configuration=body.new_configuration
         )
         return {}
@@ -139,33 +139,33 @@ class Service:
         return {}
 
     # -- records -----------------------------------------------------------------------------
-    def write(self, op: str, collection_id: str, body: Any) -> dict:
+    def write(self, op: str, tenant: str, database: str, collection_id: str, body: Any) -> dict:
         """add / upsert / update: embeddings decoded from the wire, metadata as sent."""
         self._check_batch(body.ids)
         metadatas = None if body.metadatas is None else [_plain(m) for m in body.metadatas]
-        getattr(self._collection(collection_id), op)(
+        getattr(self._collection(tenant, database, collection_id), op)(
             ids=body.ids, embeddings=codec.decode_embeddings(body.embeddings),
             metadatas=metadatas, documents=body.documents, uris=body.uris,
         )
         return {}
 
-    def delete(self, collection_id: str, body: s.DeleteCollectionRecordsPayload) -> dict:
-        return self._collection(collection_id).delete(
+    def delete(self, tenant: str, database: str, collection_id: str, body: s.DeleteCollectionRecordsPayload) -> dict:
+        return self._collection(tenant, database, collection_id).delete(
             ids=body.ids, where=body.where, where_document=body.where_document, limit=body.limit
         )
 
-    def count(self, collection_id: str, read_level: Optional[str]) -> int:
-        return self._collection(collection_id).count(read_level)
+    def count(self, tenant: str, database: str, collection_id: str, read_level: Optional[str]) -> int:
+        return self._collection(tenant, database, collection_id).count(read_level)
 
-    def get(self, collection_id: str, body: s.GetRequestPayload) -> dict:
-        result = self._collection(collection_id).get(
+    def get(self, tenant: str, database: str, collection_id: str, body: s.GetRequestPayload) -> dict:
+        result = self._collection(tenant, database, collection_id).get(
             ids=body.ids, where=body.where, limit=body.limit, offset=body.offset,
             where_document=body.where_document, include=list(body.include),
         )
         return codec.get_response(result, body.include)
 
-    def query(self, collection_id: str, body: s.QueryRequestPayload) -> dict:
-        result = self._collection(collection_id).query(
+    def query(self, tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload) -> dict:
+        result = self._collection(tenant, database, collection_id).query(
             query_embeddings=codec.query_matrix(body.query_embeddings), ids=body.ids,
             n_results=body.n_results, where=body.where, where_document=body.where_document,
             include=list(body.include),
@@ -173,14 +173,14 @@ class Service:
         return codec.query_response(result, body.include)
 
     # -- Chroma Cloud only: the library says so (NotImplementedError -> 501) --------------------
-    def fork(self, collection_id: str, new_name: str) -> dict:
-        return codec.collection_json(self._collection(collection_id).fork(new_name).get_model())
+    def fork(self, tenant: str, database: str, collection_id: str, new_name: str) -> dict:
+        return codec.collection_json(self._collection(tenant, database, collection_id).fork(new_name).get_model())
 
-    def search(self, collection_id: str) -> Any:
-        return self._collection(collection_id).search([])
+    def search(self, tenant: str, database: str, collection_id: str) -> Any:
+        return self._collection(tenant, database, collection_id).search([])
 
-    def indexing_status(self, collection_id: str) -> Any:
-        return self._collection(collection_id).get_indexing_status()
+    def indexing_status(self, tenant: str, database: str, collection_id: str) -> Any:
+        return self._collection(tenant, database, collection_id).get_indexing_status()
 
 
 def _plain(metadata: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:

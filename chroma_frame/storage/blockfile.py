@@ -1,28 +1,34 @@
-"""Blockfiles: compacted rows of a collection as Parquet files, named by the manifest."""
+"""Blockfiles: compacted rows of a collection as Arrow IPC files, named by the manifest.
+
+Arrow IPC (the Feather v2 file format), uncompressed, so that opening a collection memory-maps its
+blockfiles instead of decoding them: embeddings are searched straight from the page cache.
+Polars reads them with ``pl.read_ipc``, DuckDB through ``pyarrow``.
+"""
 
 from __future__ import annotations
 
 import uuid
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from chroma_frame.storage.fs import Storage
 
 BLOCK_DIR = "blocks"
+SUFFIX = ".arrow"
 
 
 def write_blockfile(storage: Storage, prefix: str, rows: pa.Table) -> str:
-    """Write ``rows`` durably as a new Parquet blockfile; returns its path relative to ``prefix``."""
+    """Write ``rows`` durably as a new blockfile; returns its path relative to ``prefix``."""
     storage.makedirs(f"{prefix}/{BLOCK_DIR}")
-    rel = f"{BLOCK_DIR}/{uuid.uuid4().hex}.parquet"
+    rel = f"{BLOCK_DIR}/{uuid.uuid4().hex}{SUFFIX}"
     tmp = storage.temp_path(f"{prefix}/{rel}")
-    # Embeddings do not compress; the rest (ids, documents, metadata) does.
-    compression = {name: ("none" if name == "embedding" else "zstd") for name in rows.column_names}
-    pq.write_table(rows, tmp, filesystem=storage.fs, compression=compression, row_group_size=64 * 1024)
+    with storage.fs.open_output_stream(tmp) as sink, pa.ipc.new_file(sink, rows.schema) as writer:
+        writer.write_table(rows, max_chunksize=64 * 1024)
     storage.publish(tmp, storage.path(f"{prefix}/{rel}"))
     return rel
 
 
 def read_blockfile(storage: Storage, prefix: str, rel: str) -> pa.Table:
-    return pq.read_table(storage.path(f"{prefix}/{rel}"), filesystem=storage.fs)
+    """The blockfile's rows, memory-mapped where the filesystem allows it (zero copy)."""
+    source = storage.open_input(f"{prefix}/{rel}")
+    return pa.ipc.open_file(source).read_all()

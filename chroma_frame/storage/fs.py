@@ -26,7 +26,7 @@ class Storage:
     @classmethod
     def local(cls, path: str, *, durable: bool = True) -> "Storage":
         root = os.path.abspath(os.fspath(path))
-        fs = pafs.LocalFileSystem()
+        fs = pafs.LocalFileSystem(use_mmap=True)  # blockfiles are read memory-mapped
         fs.create_dir(root, recursive=True)
         return cls(fs, root, durable)
 

@@ -3,21 +3,46 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
+from dataclasses import dataclass
 
 import numpy as np
-import pytest
 
 from tests.server.conftest import ROOT
 
 
-def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args: str, env: dict | None = None) -> Result:
+    """``chroma-frame ARGS`` in this process (argparse exits become return codes)."""
+    import contextlib
+    import io
+    import os
+    from unittest import mock
+
+    from chroma_frame.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env or {}), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:
+            code = int(e.code or 0)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def test_module_entry_point():
     import os
 
-    return subprocess.run([sys.executable, "-m", "chroma_frame", *args], capture_output=True, text=True,
-                          cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "chroma_frame", "--help"], capture_output=True, text=True,
+                          cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0 and "chroma-frame" in done.stdout
 
 
 def test_help_and_usage_errors():

@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from hypothesis import given, settings, strategies as st
 
 import chroma_frame
@@ -47,7 +46,7 @@ def _fill(path):
     return col
 
 
-def test_log_entries_are_arrow_ipc_streams_and_blockfiles_parquet(tmp_path):
+def test_log_entries_are_arrow_ipc_streams_and_blockfiles_arrow_files(tmp_path):
     col = _fill(str(tmp_path))
     root = _collection_dir(str(tmp_path), col)
     logs = sorted(glob.glob(f"{root}/log/*.arrow"))
@@ -56,7 +55,7 @@ def test_log_entries_are_arrow_ipc_streams_and_blockfiles_parquet(tmp_path):
     assert first.column("id").to_pylist() == ["a"] and first.schema.field("embedding").type == pa.list_(pa.float32(), 2)
     manifest = json.load(open(f"{root}/manifest.json"))
     assert manifest["log_upto"] == 1 and manifest["dimension"] == 2
-    block = pq.read_table(f"{root}/{manifest['blockfiles'][0]}")
+    block = pa.ipc.open_file(f"{root}/{manifest['blockfiles'][0]}").read_all()
     assert sorted(block.column("id").to_pylist()) == ["a", "b", "c"]
 
 
@@ -79,7 +78,7 @@ def _doc_blocks(name):
 
 def test_docs_polars_recipe_reads_the_current_state(tmp_path):
     col = _fill(str(tmp_path))
-    code = _doc_blocks("python")[-1].replace("<path>", str(tmp_path)).replace("<id>", str(col.id))
+    code = _doc_blocks("python")[1].replace("<path>", str(tmp_path)).replace("<id>", str(col.id))
     scope: dict = {}
     exec(code, scope)
     current = scope["current"]
@@ -88,11 +87,11 @@ def test_docs_polars_recipe_reads_the_current_state(tmp_path):
 
 
 def test_docs_duckdb_recipe_reads_blockfiles(tmp_path):
-    import duckdb
-
     col = _fill(str(tmp_path))
     col.compact()
-    sql = _doc_blocks("sql")[0].replace("<path>", str(tmp_path)).replace("<id>", str(col.id))
-    rows = duckdb.sql(sql).fetchall()
+    code = _doc_blocks("python")[0].replace("<path>", str(tmp_path)).replace("<id>", str(col.id))
+    scope: dict = {}
+    exec(code, scope)
+    rows = scope["current"]
     assert [r[0] for r in rows] == ["a", "c", "d"]
     assert rows[0][1] == "x" and list(rows[2][3]) == [2.0, 2.0]

@@ -1,0 +1,98 @@
+"""``get`` / ``query`` results that are still Chroma's dicts, and also convert to frames.
+
+``GetResult(...).to_arrow()``: one row per record (``id, document, uri, <metadata keys>,
+embedding``, the fields that were included). ``QueryResult(...).to_arrow()``: one row per
+(query, hit): ``query`` (index of the query, from 0), ``rank`` (from 1), ``id``, ``distance``, then
+the included fields. Metadata keys are typed as in ``collection.to_arrow`` (docs/dataframes.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from chroma_frame.interop.columns import RESERVED, flatten, key_specs, pivot
+from chroma_frame.storage.records import encode_metadata
+
+if TYPE_CHECKING:
+    import pandas
+    import polars
+
+
+def _embedding_column(rows: Any, n: int) -> pa.Array:
+    matrix = np.asarray(rows, dtype=np.float32) if len(rows) else np.zeros((0, 0), np.float32)
+    if matrix.ndim != 2 or matrix.shape[1] == 0:
+        return pa.array([list(map(float, r)) for r in rows], pa.list_(pa.float32()))
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
+
+
+def _record_columns(fields: dict[str, Any], ids: list, reserved: frozenset) -> dict[str, pa.Array]:
+    n = len(ids)
+    cols: dict[str, pa.Array] = {"id": pa.array(ids, pa.string())}
+    if fields.get("documents") is not None:
+        cols["document"] = pa.array(fields["documents"], pa.string())
+    if fields.get("uris") is not None:
+        cols["uri"] = pa.array(fields["uris"], pa.string())
+    if fields.get("metadatas") is not None:
+        long = encode_metadata([m or None for m in fields["metadatas"]])
+        specs = key_specs(flatten(long)[0], reserved)
+        for spec, array in zip(specs, pivot(long, specs)):
+            cols[spec.name] = array
+    if fields.get("embeddings") is not None:
+        cols["embedding"] = _embedding_column(fields["embeddings"], n)
+    return cols
+
+
+class _Frames:
+    def to_arrow(self) -> pa.Table:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def to_polars(self) -> "polars.DataFrame":
+        import polars as pl
+
+        return pl.from_arrow(self.to_arrow())
+
+    def to_pandas(self, **kwargs: Any) -> "pandas.DataFrame":
+        return self.to_arrow().to_pandas(**kwargs)
+
+    def _repr_html_(self) -> str:
+        from chroma_frame.interop.html import table_html
+
+        table = self.to_arrow()
+        return table_html(table, title=f"{type(self).__name__}: {table.num_rows} rows", max_rows=20)
+
+
+class GetResult(dict, _Frames):
+    """Chroma's ``GetResult`` dict, with ``to_arrow`` / ``to_polars`` / ``to_pandas``."""
+
+    def to_arrow(self) -> pa.Table:
+        return pa.table(_record_columns(self, list(self.get("ids") or []), RESERVED))
+
+
+class QueryResult(dict, _Frames):
+    """Chroma's ``QueryResult`` dict; frames have one row per (query, hit)."""
+
+    def to_arrow(self) -> pa.Table:
+        per_query: Sequence[list] = self.get("ids") or []
+        lengths = np.array([len(ids) for ids in per_query], dtype=np.int64)
+        cols: dict[str, Any] = {
+            "query": pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)),
+            "rank": pa.array(np.concatenate([np.arange(1, n + 1, dtype=np.int32) for n in lengths])
+                             if len(lengths) else np.zeros(0, np.int32)),
+        }
+        ids = [i for ids in per_query for i in ids]
+        flat: dict[str, Any] = {}
+        for name in ("documents", "uris", "metadatas"):
+            if self.get(name) is not None:
+                flat[name] = [x for part in self[name] for x in part]
+        if self.get("embeddings") is not None:
+            parts = [np.asarray(e, dtype=np.float32) for e in self["embeddings"] if len(e)]
+            flat["embeddings"] = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+        record = _record_columns(flat, ids, RESERVED | {"query", "rank", "distance"})
+        cols["id"] = record.pop("id")
+        if self.get("distances") is not None:
+            cols["distance"] = pa.array([d for part in self["distances"] for d in part], pa.float32())
+        cols.update(record)
+        return pa.table(cols)
