@@ -119,7 +119,7 @@ class AdminClient:
 
     def list_databases(self, limit: Optional[int] = None, offset: Optional[int] = None,
                        tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
-        dbs = [_database(d) for d in self._catalog.list_databases(tenant)]
+        dbs = sorted((_database(d) for d in self._catalog.list_databases(tenant)), key=lambda d: d["name"])
         return _page(dbs, limit, offset)
 
 
@@ -128,7 +128,7 @@ def _database(record: dict[str, str]) -> dict[str, Any]:
 
 
 def _page(items: list, limit: Optional[int], offset: Optional[int]) -> list:
-    start = offset or 0
+    limit, start = v.check_limit_offset(limit, offset, "get")
     return items[start : None if limit is None else start + limit]
 
 

@@ -49,7 +49,8 @@ def embedding_function_config(
     registry.validate_embedding_function_conflict_on_create(given, configured)
     target = configured if configured is not None else given
     if target is None:
-        return None, None
+        # Chroma records an explicit configuration without a function as a legacy one
+        return ({"type": "legacy"} if configuration else None), None
     return registry.config_from_ef(target), registry.space_from_ef(target)
 
 

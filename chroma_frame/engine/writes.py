@@ -60,7 +60,7 @@ def _new_rows(snap: Snapshot, seq: int, records: Records, index: list[int], dime
         ids=[records.ids[i] for i in index],
         documents=_pick(records.documents, index),
         uris=_pick(records.uris, index),
-        metadatas=_pick(records.metadatas, index),
+        metadatas=[_merge_metadata(None, m) for m in _pick(records.metadatas, index)] if records.metadatas is not None else None,
         embeddings=None if records.embeddings is None else records.embeddings[index],
     )
 

@@ -60,8 +60,9 @@ class SQLMethods:
     def sql(self, query: str, params: Any = None) -> "duckdb.DuckDBPyRelation":
         """Run DuckDB SQL where each collection of the current database is a view.
 
-        ``params`` binds ``?`` / ``$name`` placeholders. Returns a DuckDB relation (``.arrow()``,
-        ``.pl()``, ``.df()``, ``.fetchall()``), or None for a statement without a result.
+        ``params`` binds ``?`` / ``$name`` placeholders. Polars, pandas and Arrow frames in the
+        caller's scope can be named as tables (DuckDB replacement scans). Returns a DuckDB relation
+        (``.arrow()``, ``.pl()``, ``.df()``, ``.fetchall()``), or None for a statement without a result.
         """
         con, state = self._sql_state()
         self._sync_views(con, state, query)
@@ -116,6 +117,7 @@ class SQLMethods:
             import duckdb
 
             con, parser = duckdb.connect(), duckdb.connect()
+            con.execute("SET python_scan_all_frames = true")  # the caller's DataFrames are tables too
             install(con, self)
             install(parser, self)  # names in a statement, read before views expand them
             local.con, local.state, local.parser = con, {"": parser}, parser

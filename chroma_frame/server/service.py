@@ -48,6 +48,7 @@ class Service:
         self.settings = Settings(is_persistent=True, persist_directory=config.path)
         self.settings.allow_reset = config.allow_reset  # the server's flag, not the environment
         self.admin = AdminClient(self.settings)  # opens (or creates) the storage root
+        self._handles: dict[tuple[str, str], Client] = {}
         limit = MAX_BATCH_SIZE
         self.max_batch_size = min(config.max_batch_size, limit) if config.max_batch_size else limit
 
@@ -56,8 +57,20 @@ class Service:
         """A client for one tenant/database (it checks both exist, as Chroma does)."""
         return Client(self.settings, tenant, database)
 
+    def _handle(self, tenant: str, database: str) -> Client:
+        """A cached client for record calls: like Chroma, they address collections by id only, so
+        the path's tenant/database is checked once, not on every request."""
+        key = (tenant, database)
+        handle = self._handles.get(key)
+        if handle is None:
+            handle = self._scoped(tenant, database)
+            if len(self._handles) >= 256:
+                self._handles.clear()
+            self._handles[key] = handle
+        return handle
+
     def _collection(self, tenant: str, database: str, collection_id: str) -> Collection:
-        return self._scoped(tenant, database).get_collection_by_id(check_collection_id(collection_id),
+        return self._handle(tenant, database).get_collection_by_id(check_collection_id(collection_id),
                                                                    embedding_function=_NO_EMBEDDING)
 
     def _check_batch(self, ids: list[str]) -> None:

@@ -1,7 +1,7 @@
 """Differential state machine: the same random calls on chromadb 1.5.9 and on chroma_frame.
 
 chromadb runs in one ``EphemeralClient`` for the module; chroma_frame in a ``PersistentClient`` on
-a temporary directory. Each run creates a uniquely named collection (space l2, cosine or ip,
+a temporary directory (``durable=False``), and is sometimes compacted or reopened from disk. Each run creates a uniquely named collection (space l2, cosine or ip,
 dimension 3, ``embedding_function=None``) on both sides and drops it at teardown. After every step
 the whole collection is compared (an invariant), and every call's result, or its exception class
 and message, must be the same on both sides.
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import shutil
 import tempfile
 import uuid
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, note, settings
+from hypothesis import HealthCheck, Phase, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -379,6 +380,14 @@ class DifferentialCollection(RuleBasedStateMachine):
 
     @rule(kwargs=query_kwargs())
     def query(self, kwargs: dict) -> None:
+        if "ids" in kwargs:
+            # chromadb 1.5.9 raises InternalError("... Error finding id") when a listed id does not
+            # exist (an engine bug); chroma_frame restricts the candidates as documented. Compare
+            # on existing ids only.
+            live = set(self.chroma_col.get(include=[])["ids"])
+            kwargs = {**kwargs, "ids": [i for i in kwargs["ids"] if i in live]}
+            if not kwargs["ids"]:
+                return
         expected, actual, ok = self.both("query", kwargs)
         if ok:
             full_kwargs = dict(_copy(kwargs), n_results=100,
@@ -435,11 +444,17 @@ class DifferentialCollection(RuleBasedStateMachine):
         assert self.frame_col.count() == self.chroma_col.count() == len(expected["ids"])
 
 
+# Shrinking a failing run of this machine often takes hypothesis's full five-minute budget, so it is
+# off by default: the failing step's message already shows the call and both answers. Set
+# CF_DIFFERENTIAL_SHRINK=1 to get a minimal sequence of steps.
+_SHRINK = os.environ.get("CF_DIFFERENTIAL_SHRINK", "") not in ("", "0")
+
 DifferentialCollection.TestCase.settings = settings(
     max_examples=60,
     stateful_step_count=25,
     deadline=None,
-    report_multiple_bugs=False,  # shrinking a stateful failure is slow: shrink one
+    report_multiple_bugs=False,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target] + ([Phase.shrink] if _SHRINK else []),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 TestDifferentialCollection = DifferentialCollection.TestCase
