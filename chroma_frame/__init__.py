@@ -24,6 +24,15 @@ from chroma_frame.api.types import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str):
+    # The HTTP clients pull in httpx; load them only when asked for.
+    if name in ("HttpClient", "AsyncHttpClient"):
+        from chroma_frame import http_client
+
+        return getattr(http_client, name)
+    raise AttributeError(f"module 'chroma_frame' has no attribute {name!r}")
+
 _settings = Settings()
 
 
@@ -39,6 +48,7 @@ def get_settings() -> Settings:
 
 __all__ = [
     "AdminClient",
+    "AsyncHttpClient",
     "Client",
     "Collection",
     "DEFAULT_DATABASE",
@@ -48,6 +58,7 @@ __all__ = [
     "Embeddings",
     "EphemeralClient",
     "GetResult",
+    "HttpClient",
     "IDs",
     "Include",
     "Metadata",

@@ -42,7 +42,14 @@ def load_bert_config(model_dir: Path) -> dict[str, Any]:
 
 def build_model_bytes(model_dir: Path, *, fused: bool = False) -> bytes:
     """Serialized ONNX model for the weights in ``model_dir`` (``config.json`` + ``model.safetensors``)."""
-    from safetensors.numpy import load_file
+    try:
+        import onnx  # noqa: F401
+        from safetensors.numpy import load_file
+    except ImportError as e:
+        raise ImportError(
+            f"Building the all-MiniLM-L6-v2 graph needs the onnx and safetensors packages ({e}): "
+            "pip install onnx safetensors"
+        ) from e
 
     weights = load_file(str(model_dir / "model.safetensors"))
     weights = {k.removeprefix("bert."): v for k, v in weights.items()}

@@ -119,6 +119,8 @@ class Snapshot:
             live &= ~np.asarray(pc.is_in(old.column("id"), value_set=rows.column("id").combine_chunks()).to_numpy(zero_copy_only=False), dtype=bool)
         new_live = resolve_latest(rows.column("id")) & (_ops(rows) == PUT)
         tail_table = pa.concat_tables([self.tail.table, rows]) if self.tail is not None else rows
+        if tail_table.num_columns and tail_table.column(0).num_chunks > 32:
+            tail_table = tail_table.combine_chunks()  # amortised: keeps takes on the tail fast
         tail = Segment(tail_table, self.base_rows, dimension)
         base = tuple(Segment(s.table, s.start, dimension, s.name) for s in self.base) if not self.dimension else self.base
         next_rowid = max(self.next_rowid, int(pc.max(rows.column("rowid")).as_py()) + 1)
@@ -162,8 +164,28 @@ class Snapshot:
         return np.flatnonzero(hit & self.live)
 
     def rows(self, positions: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
-        table = self.table if columns is None else self.table.select(list(columns))
-        return table.take(pa.array(positions, pa.int64()))
+        """Rows at ``positions`` (in that order), taken segment by segment."""
+        positions = np.asarray(positions, dtype=np.int64)
+        segments = self.segments
+        if len(segments) == 1:
+            table = segments[0].table if columns is None else segments[0].table.select(list(columns))
+            return table.take(pa.array(positions, pa.int64()))
+        starts = np.array([seg.start for seg in segments])
+        which = np.searchsorted(starts, positions, side="right") - 1
+        parts, order = [], []
+        for i in np.unique(which):
+            seg = segments[i]
+            picked = np.flatnonzero(which == i)
+            table = seg.table if columns is None else seg.table.select(list(columns))
+            parts.append(table.take(pa.array(positions[picked] - seg.start, pa.int64())))
+            order.append(picked)
+        if not parts:
+            table = segments[0].table if columns is None else segments[0].table.select(list(columns))
+            return table.slice(0, 0)
+        result = pa.concat_tables(parts)
+        inverse = np.empty(len(positions), dtype=np.int64)
+        inverse[np.concatenate(order)] = np.arange(len(positions))
+        return result.take(pa.array(inverse, pa.int64()))
 
     def embeddings(self, positions: np.ndarray) -> np.ndarray:
         """(len(positions), dimension) float32, gathered from the segments' matrices."""

@@ -103,17 +103,25 @@ class CollectionStore:
     # -- writing -------------------------------------------------------------------------
     def write(self, plan: Callable[[Snapshot, int], pa.Table | None]) -> Snapshot:
         """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns."""
-        with lock.exclusive(self._lock_path), self._mutex:
-            self._manifest_read_at = -1e9  # a writer always starts from the current manifest
-            snap = self.snapshot()
+        # The file lock serialises writers (threads included); the mutex is held only to swap the
+        # cached snapshot, so reads never wait for a write's fsync.
+        with lock.exclusive(self._lock_path):
+            with self._mutex:
+                self._manifest_read_at = -1e9  # a writer always starts from the current manifest
+                snap = self.snapshot()
             seq = snap.last_seq + 1
             rows = plan(snap, seq)
             if rows is None or rows.num_rows == 0:
                 return snap
             self.log.append(seq, rows)
-            self._snapshot = snap = snap.extend(rows, seq)
+            snap = snap.extend(rows, seq)
+            with self._mutex:
+                current = self._snapshot
+                if current is None or current.manifest_version != snap.manifest_version or current.last_seq <= seq:
+                    self._snapshot = snap
             if self._needs_compaction(snap):
-                snap = self._compact_locked(snap)
+                with self._mutex:
+                    snap = self._compact_locked(snap)
             return snap
 
     def _needs_compaction(self, snap: Snapshot) -> bool:

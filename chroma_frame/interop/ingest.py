@@ -413,7 +413,11 @@ class _Progress:
         if progress is False or self.callback is not None:
             return
         try:
-            from tqdm.auto import tqdm
+            import warnings
+
+            with warnings.catch_warnings():  # tqdm.auto warns in Jupyter without ipywidgets
+                warnings.simplefilter("ignore")
+                from tqdm.auto import tqdm
         except ImportError:
             return
         self.bar = tqdm(total=total, unit="rows", desc="ingest", delay=0 if progress else 2.0, unit_scale=True)
@@ -446,6 +450,9 @@ def run(collection: "Collection", source: Any, *, mode: str, id_column: str, doc
     snap = None
     try:
         for table in _skip(src.open(roles.columns, batch_size), skip_rows):
+            if roles.long_metadata is not None and not _is_long_form(table.schema.field(roles.long_metadata).type):
+                roles.metadata.insert(0, (roles.long_metadata, roles.long_metadata))  # just a key named "metadata"
+                roles.long_metadata = None
             read += table.num_rows
             batch = prepare(table, roles, mode)
             skip = np.zeros(len(batch), bool)
@@ -468,6 +475,12 @@ def run(collection: "Collection", source: Any, *, mode: str, id_column: str, doc
         if snap is not None:
             collection._after_write(snap)
     return IngestSummary(mode, read, written, skipped, embedded, batches, time.perf_counter() - started)
+
+
+def _is_long_form(dtype: pa.DataType) -> bool:
+    """A ``list<struct<key, ...>>`` column: metadata in the stored form (see export_parquet)."""
+    return ((pa.types.is_list(dtype) or pa.types.is_large_list(dtype)) and pa.types.is_struct(dtype.value_type)
+            and {f.name for f in dtype.value_type} >= {"key", "str_value", "int_value", "float_value", "bool_value"})
 
 
 def _skip(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:

@@ -39,7 +39,7 @@ def open_source(source: Any) -> Source:
         return _reader_source(source, "pyarrow.RecordBatchReader")
     if isinstance(source, (str, os.PathLike)) or (isinstance(source, (list, tuple)) and source
                                                    and all(isinstance(s, (str, os.PathLike)) for s in source)):
-        return _dataset_source(_parquet_dataset(source), "parquet")
+        return _parquet_source(_parquet_files(source))
     mod, name = _module(source), type(source).__name__
     if mod == "pyarrow" and hasattr(source, "to_batches") and hasattr(source, "count_rows"):
         return _dataset_source(source, "pyarrow.dataset")
@@ -93,9 +93,7 @@ def _reader_source(reader: pa.RecordBatchReader, kind: str) -> Source:
     return Source(reader.schema.names, None, open_, kind)
 
 
-def _parquet_dataset(source: Any):
-    import pyarrow.dataset as ds
-
+def _parquet_files(source: Any) -> list[str]:
     paths = [os.fspath(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
     files: list[str] = []
     for p in paths:
@@ -110,7 +108,27 @@ def _parquet_dataset(source: Any):
             if not os.path.exists(p):
                 raise FileNotFoundError(p)
             files.append(p)
-    return ds.dataset(files, format="parquet")
+    if not files:
+        raise FileNotFoundError(f"no Parquet file in {source}")
+    return files
+
+
+def _parquet_source(files: list[str]) -> Source:
+    """Parquet files read with ``ParquetFile.iter_batches`` (no pyarrow.dataset: it imports pandas)."""
+    import pyarrow.parquet as pq
+
+    first = pq.ParquetFile(files[0])
+    total = first.metadata.num_rows + sum(pq.ParquetFile(f).metadata.num_rows for f in files[1:])
+
+    def open_(columns: Sequence[str], size: int) -> Iterator[pa.Table]:
+        def batches() -> Iterator[pa.RecordBatch]:
+            for f in files:
+                with pq.ParquetFile(f) as pf:
+                    yield from pf.iter_batches(batch_size=size, columns=list(columns), use_threads=True)
+
+        return rebatch(batches(), size)
+
+    return Source(first.schema_arrow.names, total, open_, "parquet")
 
 
 def _dataset_source(dataset, kind: str) -> Source:

@@ -50,3 +50,14 @@ def test_long_text_is_truncated_at_256_word_pieces(model_folder):
 def test_query_embedding_equals_document_embedding(model_folder):
     ef = DefaultEmbeddingFunction()
     assert np.array_equal(ef.embed_query(["pineapple"])[0], ef(["pineapple"])[0])
+
+
+def test_batches_cover_every_text_once_within_budget():
+    from chroma_frame.embeddings.minilm import plan_batches
+
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(2, 257, size=1000)
+    batches = plan_batches(lengths, token_budget=2048, max_rows=128)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert all(len(b) == 1 or len(b) * lengths[b].max() <= 2048 for b in batches)
+    assert all(len(b) <= 128 for b in batches)

@@ -260,3 +260,9 @@ def test_long_form_metadata_column_passes_through(client):
     dst = client.create_collection("dst", embedding_function=None)
     dst.ingest(src.to_arrow(columns=["id", "document", "uri", "metadata", "embedding"]), progress=False)
     _same(dst, src.get(include=["documents", "metadatas", "uris", "embeddings"]))
+
+
+def test_a_plain_metadata_column_is_a_key(client):
+    col = client.create_collection("plain-meta", embedding_function=None)
+    col.ingest(pa.table({"id": ["a"], "embedding": [[1.0]], "metadata": ["just text"]}), progress=False)
+    assert col.get()["metadatas"] == [{"metadata": "just text"}]
