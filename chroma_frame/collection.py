@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from chroma_frame import validation as v
+from chroma_frame.embeddings.embed import embed
 from chroma_frame.engine import duck
 from chroma_frame.engine.search import GraphSearch, search
 from chroma_frame.engine.snapshot import Snapshot, decode_rows
@@ -272,9 +273,7 @@ class Collection(FrameMethods):
                 "You must provide an embedding function to compute embeddings."
                 "https://docs.trychroma.com/guides/embeddings"
             )
-        if is_query and hasattr(ef, "embed_query"):
-            return ef.embed_query(input=texts)
-        return ef(input=texts)
+        return embed(ef, texts, is_query=is_query)
 
 
 def _select(snap: Snapshot, ids: Optional[list[str]], compiled: Optional[CompiledFilter]) -> np.ndarray:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
-import urllib.error
-import urllib.request
 from typing import Any, Dict, Mapping, Optional
 
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -33,6 +30,10 @@ def post_json(url: str, payload: Mapping[str, Any], *, headers: Optional[Mapping
               timeout: float = 60.0, max_retries: int = 2, backoff: float = 0.5,
               provider: str = "embedding server") -> Any:
     """POST ``payload`` as JSON and return the decoded JSON answer."""
+    import socket  # lazily: urllib.request pulls in ssl and email at import
+    import urllib.error
+    import urllib.request
+
     data = json.dumps(payload).encode("utf-8")
     all_headers: Dict[str, str] = {"Content-Type": "application/json", "Accept": "application/json",
                                    "User-Agent": "chroma-frame"}

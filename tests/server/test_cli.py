@@ -57,7 +57,7 @@ def test_db_commands(tmp_path):
     assert cli("db", "create", "analytics", "--path", path).returncode == 0
     listed = cli("--json", "db", "list", "--path", path)
     assert listed.returncode == 0
-    assert [d["name"] for d in json.loads(listed.stdout)] == ["default_database", "analytics"]
+    assert [d["name"] for d in json.loads(listed.stdout)] == ["analytics", "default_database"]  # by name, as Chroma lists them
     dup = cli("db", "create", "analytics", "--path", path)
     assert dup.returncode == 1 and "already exists" in dup.stderr
     assert cli("db", "delete", "analytics", "--path", path, "--json").returncode == 0
