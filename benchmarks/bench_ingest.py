@@ -274,7 +274,7 @@ def main() -> None:
         "(`engine/store.py`, `MAX_BLOCKFILES`), which copies the whole collection and rewrites it, so peak "
         "RSS and time grow with the collection at each merge.",
         "",
-        "Notes: chroma-frame writes every batch twice (the Arrow log entry, fsynced, then a Parquet blockfile "
+        "Notes: chroma-frame writes every batch twice (the Arrow log entry, fsynced, then an Arrow IPC blockfile "
         "when the log passes the compaction threshold); the search graph is built later in a background "
         "process (disabled here, as LanceDB builds no index). chromadb builds its HNSW index during `add`.",
         "",

@@ -288,7 +288,7 @@ def _select(snap: Snapshot, ids: Optional[list[str]], compiled: Optional[Compile
         hit[snap.positions_of(ids)] = True
         mask &= hit
     if compiled is not None:
-        rowids = duck.matching_rowids(snap.sql_records, snap.sql_metadata, compiled.sql, compiled.params)
+        rowids = duck.matching_rowids(snap, compiled.sql, compiled.params, compiled.keys)
         hit = np.zeros(len(snap.live), dtype=bool)
         hit[snap.positions_for_rowids(rowids)] = True
         mask &= hit

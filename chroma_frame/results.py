@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chroma_frame.engine.snapshot import Snapshot, decode_rows, result_columns
+from chroma_frame.interop.results import GetResult, QueryResult
 
 
 def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) -> dict[str, Any]:
@@ -19,7 +20,7 @@ def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) ->
     else:
         fields = decode_rows(snap.rows(positions, result_columns(include)), include)
         emb = snap.embeddings(positions) if "embeddings" in include else None
-    return {
+    return GetResult({
         "ids": fields["ids"],
         "embeddings": emb,
         "documents": fields.get("documents"),
@@ -27,7 +28,7 @@ def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) ->
         "included": list(include),
         "data": None,
         "metadatas": fields.get("metadatas"),
-    }
+    })
 
 
 def query_result(
@@ -44,4 +45,4 @@ def query_result(
         "distances": [[float(x) for x in d] for d in dists] if "distances" in include else None,
         "included": list(include),
     }
-    return out
+    return QueryResult(out)

@@ -215,3 +215,29 @@ def test_ephemeral_clients_share_data():
     b = chroma_frame.EphemeralClient()
     assert b.get_collection("shared-eph", embedding_function=None).count() == 1
     b.delete_collection("shared-eph")
+
+
+def test_many_compactions_stay_few_blockfiles_and_correct(tmp_path):
+    import json
+    import os
+
+    col = chroma_frame.PersistentClient(path=str(tmp_path)).create_collection("tiers", embedding_function=None)
+    rng = np.random.default_rng(3)
+    expected = {}
+    for round_ in range(30):
+        ids = [f"{round_}-{i}" for i in range(20 + round_)]
+        emb = rng.random((len(ids), 4), dtype=np.float32)
+        col.add(ids=ids, embeddings=emb)
+        expected.update(zip(ids, emb))
+        if round_ % 3 == 0:
+            gone = ids[:2]
+            col.delete(ids=gone)
+            for g in gone:
+                expected.pop(g)
+        col.compact()
+        manifest = json.load(open(os.path.join(str(tmp_path), "collections", str(col.id), "manifest.json")))
+        assert len(manifest["blockfiles"]) <= 8
+    got = col.get(include=["embeddings"])
+    assert sorted(got["ids"]) == sorted(expected)
+    for id_, e in zip(got["ids"], got["embeddings"]):
+        np.testing.assert_array_equal(e, expected[id_])

@@ -215,6 +215,16 @@ class Snapshot:
                              **{f.name: pa.array([], f.type) for f in METADATA_ENTRY}})
         return long_metadata(self.rows(np.flatnonzero(self.live)))
 
+    def sql_metadata_for(self, keys: frozenset[str]) -> pa.Table:
+        """``metadata`` restricted to ``keys`` (cached): a filter scans only what it names."""
+        cache_key = ("metadata", keys)
+        table = self._cache.get(cache_key)
+        if table is None:
+            full = self.sql_metadata
+            table = full.filter(pc.is_in(full.column("key"), value_set=pa.array(sorted(keys), pa.string())))
+            self._cache[cache_key] = table
+        return table
+
     @cached_property
     def rowid_index(self) -> tuple[np.ndarray, np.ndarray]:
         """(sorted live rowids, their positions) to map SQL results back to positions."""

@@ -139,16 +139,13 @@ class CollectionStore:
         manifest = read_manifest(self.storage, self.prefix)
         if snap.tail is None or snap.tail.table.num_rows == 0:
             return snap
-        tail = snap.tail.table
-        latest_in_tail = resolve_latest(tail.column("id"))
-        dead_base = snap.base_rows - int(snap.live[: snap.base_rows].sum())
-        merge_all = len(manifest.blockfiles) + 1 > MAX_BLOCKFILES or dead_base > 0.25 * max(snap.base_rows, 1)
-        if merge_all:
+        keep = self._merge_from(snap, manifest)
+        if keep == 0:  # everything into one blockfile: only live rows, no tombstones
             rows = snap.rows(np.flatnonzero(snap.live)).combine_chunks()
-            blockfiles = (write_blockfile(self.storage, self.prefix, rows),)
-        else:
-            rows = tail.filter(pa.array(latest_in_tail)).combine_chunks()
-            blockfiles = manifest.blockfiles + (write_blockfile(self.storage, self.prefix, rows),)
+        else:  # the newest blockfiles and the tail into one; tombstones still shadow older ones
+            suffix = pa.concat_tables([seg.table for seg in snap.segments[keep:]])
+            rows = suffix.filter(pa.array(resolve_latest(suffix.column("id")))).combine_chunks()
+        blockfiles = manifest.blockfiles[:keep] + (write_blockfile(self.storage, self.prefix, rows),)
         new = Manifest(
             version=manifest.version + 1,
             log_upto=snap.last_seq,
@@ -163,6 +160,29 @@ class CollectionStore:
         self.index.forget(set(blockfiles))
         self._snapshot = None
         return self.snapshot()
+
+    @staticmethod
+    def _merge_from(snap: Snapshot, manifest: Manifest) -> int:
+        """How many leading blockfiles a compaction keeps; the rest are merged with the tail.
+
+        Size-tiered, as LSM trees do: new blockfiles accumulate until there are too many, then the
+        newest run that is no larger than the blockfile before it is merged, so each row is
+        rewritten O(log n) times and a merge never copies the whole collection when it need not.
+        Many dead rows (deletes, updates) make it merge everything to drop them.
+        """
+        sizes = [seg.table.num_rows for seg in snap.base]
+        if len(sizes) != len(manifest.blockfiles):
+            return 0
+        dead = snap.base_rows - int(snap.live[: snap.base_rows].sum())
+        if dead > 0.25 * max(snap.base_rows, 1):
+            return 0
+        if len(sizes) + 1 <= MAX_BLOCKFILES:
+            return len(sizes)
+        tail = snap.tail.table.num_rows if snap.tail is not None else 0
+        for keep in range(1, len(sizes)):
+            if sum(sizes[keep:]) + tail <= sizes[keep - 1]:
+                return keep
+        return 0
 
     def _remove_unlisted_blocks(self, keep: set[str]) -> None:
         for name in self.storage.list_names(f"{self.prefix}/{BLOCK_DIR}"):

@@ -23,7 +23,7 @@ Each compiled predicate is TRUE or FALSE, never NULL.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from chroma_frame.filters.ast import And, ArrayContains, Compare, DocumentMatch, InSet, Node, Or, is_negative, positive
@@ -56,6 +56,7 @@ class CompiledFilter:
 
     sql: str
     params: tuple
+    keys: frozenset = field(default=frozenset(), compare=False)  # metadata keys read: the engine scans only those
 
 
 def compile_filter(node: Optional[Node]) -> Optional[CompiledFilter]:
@@ -64,7 +65,22 @@ def compile_filter(node: Optional[Node]) -> Optional[CompiledFilter]:
         return None
     params = _Params()
     sql = _compile(node, params)
-    return CompiledFilter(sql, tuple(params.values))
+    return CompiledFilter(sql, tuple(params.values), _keys(node))
+
+
+def _keys(node: Node) -> frozenset:
+    keys: set = set()
+    stack: list = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif hasattr(item, "__dataclass_fields__"):
+            key = getattr(item, "key", None)
+            if isinstance(key, str):
+                keys.add(key)
+            stack.extend(getattr(item, f) for f in item.__dataclass_fields__ if f != "key")
+    return frozenset(keys)
 
 
 class _Params:
