@@ -89,6 +89,10 @@ class AdminClient:
     def __init__(self, settings: Optional[Settings] = None) -> None:
         self._settings = settings or Settings()
         self._system = _system_for(self._settings)
+        if self._settings.chroma_frame_model_dir:
+            from chroma_frame.embeddings.model_files import set_model_dir
+
+            set_model_dir(self._settings.chroma_frame_model_dir)
 
     @property
     def _catalog(self) -> Catalog:

@@ -241,3 +241,15 @@ def test_many_compactions_stay_few_blockfiles_and_correct(tmp_path):
     assert sorted(got["ids"]) == sorted(expected)
     for id_, e in zip(got["ids"], got["embeddings"]):
         np.testing.assert_array_equal(e, expected[id_])
+
+
+def test_model_folder_setting(tmp_path):
+    from chroma_frame.embeddings import model_files
+
+    before = model_files.model_dir()
+    try:
+        chroma_frame.PersistentClient(path=str(tmp_path / "db"),
+                                      settings=chroma_frame.Settings(chroma_frame_model_dir=str(tmp_path / "m")))
+        assert model_files.model_dir() == tmp_path / "m"
+    finally:
+        model_files.set_model_dir(before)
