@@ -581,6 +581,17 @@ def run_cold(system: str, work: Path) -> None:
 # parent
 
 
+def source_fingerprint() -> str:
+    """A hash of chroma_frame's sources: the working tree may change under a long run."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for f in sorted((ROOT / "chroma_frame").rglob("*.py")):
+        h.update(str(f.relative_to(ROOT)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:12]
+
+
 def machine() -> dict:
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
     try:
@@ -706,7 +717,8 @@ def main() -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench_search_"))
     work.mkdir(parents=True, exist_ok=True)
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join([Path(sys.executable).name, *sys.argv]),
-              "machine": machine(), "load_start": loadavg(), "batch": args.batch}
+              "machine": machine(), "load_start": loadavg(), "batch": args.batch,
+              "sources_start": source_fingerprint()}
     try:
         passthrough = ["--docs", args.docs, "--queries", args.queries, "--batch", str(args.batch),
                        "--single", str(args.single), "--filtered-queries", str(args.filtered_queries),
@@ -756,6 +768,7 @@ def main() -> int:
                                                            "min_s": firsts[0]}
     finally:
         report["load_end"] = loadavg()
+        report["sources_end"] = source_fingerprint()
         if args.keep or args.work:
             log(f"scratch kept in {work}")
         else:
@@ -858,6 +871,10 @@ def markdown(report: dict) -> str:
         f"Load average (1/5/15 min) at start {report.get('load_start')}, at end {report.get('load_end')}; per system "
         + "; ".join(f"{s}: {get(r, 'load_start')} → {get(r, 'load_end')}" for s, r in res.items()) + ". "
         "The machine is shared: other jobs ran during this run.",
+        "",
+        f"chroma_frame sources (sha1 of chroma_frame/**/*.py): {report.get('sources_start')}"
+        + ("" if report.get("sources_start") == report.get("sources_end")
+           else f" at the start, **{report.get('sources_end')} at the end: the engine changed during the run**") + ".",
         "",
         f"Data: {data.get('corpus_rows'):,} records × {data.get('dimension')} dims, {data.get('queries')} queries; "
         f"ground truth {data.get('gt')}. Cosine space, `ef_search` 100 for both. Single-query and batch "

@@ -40,7 +40,7 @@ class Settings:
     chroma_http_max_connections: int | None = None
     chroma_segment_cache_policy: str | None = None
     # chroma-frame's own knobs
-    compaction_threshold_rows: int = 20_000
+    compaction_threshold_rows: int = 50_000
     durable: bool = True
     # where the default embedding model lives (else $CHROMA_FRAME_MODEL_DIR, else ~/.cache/chroma_frame/models)
     chroma_frame_model_dir: str | None = None

@@ -31,7 +31,7 @@ MANIFEST_RECHECK = 1.0  # seconds
 
 
 class CollectionStore:
-    def __init__(self, storage: Storage, collection_id: str, *, compaction_threshold_rows: int = 20_000) -> None:
+    def __init__(self, storage: Storage, collection_id: str, *, compaction_threshold_rows: int = 50_000) -> None:
         self.storage = storage
         self.prefix = f"collections/{collection_id}"
         storage.makedirs(self.prefix)
