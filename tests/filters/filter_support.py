@@ -8,21 +8,13 @@ import duckdb
 import pyarrow as pa
 
 from chroma_frame.filters import CompiledFilter
+from chroma_frame.storage.records import METADATA_ENTRY
 
 ROWID_BASE = 1000  # rowids are positions plus an offset, so they never look like row numbers
 
 RECORDS_SCHEMA = pa.schema([("rowid", pa.int64()), ("id", pa.string()), ("document", pa.string())])
-METADATA_SCHEMA = pa.schema(
-    [
-        ("rowid", pa.int64()),
-        ("key", pa.string()),
-        ("str_value", pa.string()),
-        ("int_value", pa.int64()),
-        ("float_value", pa.float64()),
-        ("bool_value", pa.bool_()),
-        ("is_array", pa.bool_()),
-    ]
-)
+# the engine's long-form metadata entry (docs/internals.md), with the record's rowid in front
+METADATA_SCHEMA = pa.schema([("rowid", pa.int64()), *METADATA_ENTRY])
 _FIELD = {str: "str_value", int: "int_value", float: "float_value", bool: "bool_value"}
 
 
