@@ -7,7 +7,7 @@ and is not persisted.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict
 from urllib.parse import urlparse
 
 import numpy as np
@@ -70,9 +70,6 @@ class OllamaEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def default_space(self) -> Space:
         return "cosine"
-
-    def supported_spaces(self) -> List[Space]:
-        return ["cosine", "l2", "ip"]
 
     @staticmethod
     def build_from_config(config: Dict[str, Any]) -> "EmbeddingFunction[Documents]":

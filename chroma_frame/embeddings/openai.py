@@ -112,9 +112,6 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
     def default_space(self) -> Space:
         return "cosine"
 
-    def supported_spaces(self) -> List[Space]:
-        return ["cosine", "l2", "ip"]
-
     @staticmethod
     def build_from_config(config: Dict[str, Any]) -> "EmbeddingFunction[Documents]":
         OpenAIEmbeddingFunction.validate_config(config)

@@ -7,7 +7,7 @@ vectors without it.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 
@@ -55,9 +55,6 @@ class SentenceTransformerEmbeddingFunction(EmbeddingFunction[Documents]):
 
     def default_space(self) -> Space:
         return "cosine"
-
-    def supported_spaces(self) -> List[Space]:
-        return ["cosine", "l2", "ip"]
 
     @staticmethod
     def build_from_config(config: Dict[str, Any]) -> "EmbeddingFunction[Documents]":
