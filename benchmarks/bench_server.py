@@ -5,7 +5,7 @@ embeddings, as chromadb's client does after pre-flight), then single-vector quer
 request count and by time per phase; loopback only. Writes a Markdown table to
 ``benchmarks/results/server.md``.
 
-    .venv/bin/python benchmarks/bench_server.py [--clients 4] [--batches 200] [--queries 2000]
+    .venv/bin/python benchmarks/bench_server.py [--clients 4] [--batches 200] [--queries 2000] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -173,7 +173,11 @@ def bench(url: str, args: argparse.Namespace) -> tuple[Phase, Phase]:
     return adds, queries
 
 
-def report(rows: list[tuple[str, Phase, Phase]], args: argparse.Namespace) -> str:
+def _median(phases: list[Phase], field: str) -> float:
+    return float(np.median([getattr(p, field) for p in phases]))
+
+
+def report(results: dict[str, list[tuple[Phase, Phase, str]]], args: argparse.Namespace) -> str:
     import chromadb
 
     lines = [
@@ -184,17 +188,30 @@ def report(rows: list[tuple[str, Phase, Phase]], args: argparse.Namespace) -> st
         f"{args.clients} concurrent client processes; adds of {args.batch} records x {args.dim}-d "
         f"(base64 f32, with metadata and documents), {args.batches} batches in all; then {args.queries} "
         "single-vector queries (n_results=10). Each phase is capped at "
-        f"{args.max_seconds:.0f} s. Latency is per request, seen by the client.",
+        f"{args.max_seconds:.0f} s. Latency is per request, seen by the client. "
+        f"{args.rounds} round(s), the servers in a rotated order each round, every round on fresh storage; "
+        "the table gives the median of the rounds.",
         "",
         "| server | adds/s (records/s) | add p50 ms | add p99 ms | queries/s | query p50 ms | query p99 ms |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for name, adds, queries in rows:
+    for name, runs in results.items():
+        adds, queries = [r[0] for r in runs], [r[1] for r in runs]
+        rate = _median(adds, "per_second")
         lines.append(
-            f"| {name} | {adds.per_second:.1f} ({adds.per_second * args.batch:,.0f}) | {adds.p50_ms:.1f} | "
-            f"{adds.p99_ms:.1f} | {queries.per_second:.1f} | {queries.p50_ms:.2f} | {queries.p99_ms:.2f} |"
+            f"| {name} | {rate:.1f} ({rate * args.batch:,.0f}) | {_median(adds, 'p50_ms'):.1f} | "
+            f"{_median(adds, 'p99_ms'):.1f} | {_median(queries, 'per_second'):.1f} | "
+            f"{_median(queries, 'p50_ms'):.2f} | {_median(queries, 'p99_ms'):.2f} |"
         )
+    lines += ["", "Each round (queries/s, query p50 ms; load average over 1 minute before and after the server's run):", ""]
+    for name, runs in results.items():
+        rounds = "; ".join(f"{q.per_second:.1f} q/s, {q.p50_ms:.2f} ms (load {load})" for _, q, load in runs)
+        lines.append(f"- {name}: {rounds}")
     return "\n".join(lines) + "\n"
+
+
+def _load() -> str:
+    return f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "?"
 
 
 def main() -> int:
@@ -207,32 +224,37 @@ def main() -> int:
     parser.add_argument("--frame-workers", type=int, default=os.cpu_count() or 1,
                         help="also run chroma-frame with this many worker processes (1: skip)")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per phase")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every server, in a rotated order")
     args = parser.parse_args()
 
-    rows = []
+    servers = [("chroma-frame run", start_chroma_frame)]
+    if args.frame_workers > 1:
+        servers.append((f"chroma-frame run --workers {args.frame_workers}",
+                         lambda w: start_chroma_frame(w, args.frame_workers)))
+    servers.append(("chroma run (chromadb 1.5.9)", start_chroma))
+    results: dict[str, list[tuple[Phase, Phase, str]]] = {name: [] for name, _ in servers}
     with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
-        work = Path(tmp)
-        servers = [("chroma-frame run", start_chroma_frame)]
-        if args.frame_workers > 1:
-            servers.append((f"chroma-frame run --workers {args.frame_workers}",
-                             lambda w: start_chroma_frame(w, args.frame_workers)))
-        servers.append(("chroma run (chromadb 1.5.9)", start_chroma))
-        for name, starter in servers:
-            started = starter(work)
-            if started is None:
-                print(f"skipping {name}: the chroma CLI is not installed", file=sys.stderr)
-                continue
-            proc, url = started
-            try:
-                wait_ready(url, proc)
-                adds, queries = bench(url, args)
-            finally:
-                stop(proc)
-            rows.append((name, adds, queries))
-            print(f"{name}: {adds.per_second:.1f} adds/s p50 {adds.p50_ms:.1f} ms p99 {adds.p99_ms:.1f} ms; "
-                  f"{queries.per_second:.1f} queries/s p50 {queries.p50_ms:.2f} ms p99 {queries.p99_ms:.2f} ms",
-                  file=sys.stderr)
-    text = report(rows, args)
+        for round_no in range(args.rounds):
+            shift = round_no % len(servers)
+            for name, starter in servers[shift:] + servers[:shift]:
+                work = Path(tmp) / f"round-{round_no}"
+                work.mkdir(exist_ok=True)
+                before = _load()
+                started = starter(work)
+                if started is None:
+                    print(f"skipping {name}: the chroma CLI is not installed", file=sys.stderr)
+                    continue
+                proc, url = started
+                try:
+                    wait_ready(url, proc)
+                    adds, queries = bench(url, args)
+                finally:
+                    stop(proc)
+                results[name].append((adds, queries, f"{before} -> {_load()}"))
+                print(f"round {round_no + 1} {name}: {adds.per_second:.1f} adds/s p50 {adds.p50_ms:.1f} ms "
+                      f"p99 {adds.p99_ms:.1f} ms; {queries.per_second:.1f} queries/s p50 {queries.p50_ms:.2f} ms "
+                      f"p99 {queries.p99_ms:.2f} ms", file=sys.stderr)
+    text = report({name: runs for name, runs in results.items() if runs}, args)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text)
     print(text)

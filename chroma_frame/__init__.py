@@ -22,7 +22,17 @@ from chroma_frame.api.types import (
     WhereDocument,
 )
 
+from chroma_frame.execution.expression import GroupBy, K, Key, Knn, Limit, MaxK, MinK, Rrf, Search, Select, Val
+from chroma_frame.search.inputs import ReadLevel
+
+from chroma_frame.base_types import SparseVector
+from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
+
 __version__ = "0.1.0"
+# Chroma's Schema and index configs are pydantic models: imported on first use (cold start).
+_SCHEMA_NAMES = ("Cmek", "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig",
+                 "SparseVectorIndexConfig", "StringInvertedIndexConfig", "IntInvertedIndexConfig",
+                 "FloatInvertedIndexConfig", "BoolInvertedIndexConfig")
 
 
 def __getattr__(name: str):
@@ -31,6 +41,10 @@ def __getattr__(name: str):
         from chroma_frame import http_client
 
         return getattr(http_client, name)
+    if name in _SCHEMA_NAMES:
+        from chroma_frame import schema
+
+        return getattr(schema, name)
     raise AttributeError(f"module 'chroma_frame' has no attribute {name!r}")
 
 _settings = Settings()
@@ -47,6 +61,20 @@ def get_settings() -> Settings:
 
 
 __all__ = [
+    "BoolInvertedIndexConfig",
+    "Cmek",
+    "FloatInvertedIndexConfig",
+    "FtsIndexConfig",
+    "HnswIndexConfig",
+    "IntInvertedIndexConfig",
+    "Schema",
+    "SpannIndexConfig",
+    "SparseEmbeddingFunction",
+    "SparseVector",
+    "SparseVectorIndexConfig",
+    "SparseVectors",
+    "StringInvertedIndexConfig",
+    "VectorIndexConfig",
     "AdminClient",
     "AsyncHttpClient",
     "Client",
@@ -58,14 +86,26 @@ __all__ = [
     "Embeddings",
     "EphemeralClient",
     "GetResult",
+    "GroupBy",
     "HttpClient",
     "IDs",
     "Include",
+    "K",
+    "Key",
+    "Knn",
+    "Limit",
+    "MaxK",
     "Metadata",
     "Metadatas",
+    "MinK",
     "PersistentClient",
     "QueryResult",
+    "ReadLevel",
+    "Rrf",
+    "Search",
+    "Select",
     "Settings",
+    "Val",
     "Where",
     "WhereDocument",
     "configure",

@@ -22,6 +22,8 @@ from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, em
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
+from chroma_frame.schema import register_schema_functions, schema_json
+from chroma_frame.schema.reconcile import apply_configuration, reconcile, schema_from_configuration
 from chroma_frame.storage.catalog import Catalog
 from chroma_frame.storage.fs import Storage
 
@@ -205,8 +207,11 @@ class Client(SQLMethods, AdminClient):
                           metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,
                           data_loader: Any = None, get_or_create: bool = False) -> Collection:
         ef_config, default_space = embedding_function_config(embedding_function, configuration)
+        user_schema = schema_json(schema)
         config = v.prepare_create_collection(name, metadata, configuration, default_space)
         config["embedding_function"] = ef_config
+        stored_schema, config = reconcile(user_schema, config)
+        register_schema_functions(schema)
         record = {
             "id": str(uuid.uuid4()),
             "name": name,
@@ -215,6 +220,8 @@ class Client(SQLMethods, AdminClient):
             "metadata": metadata,
             "configuration_json": config,
         }
+        if stored_schema != schema_from_configuration(config):  # else it is derived when read
+            record["serialized_schema"] = stored_schema
         stored, created = self._catalog.create_collection(record, get_or_create=get_or_create)
         return self._collection(stored, embedding_function, data_loader, creating=created)
 
@@ -258,6 +265,8 @@ class Client(SQLMethods, AdminClient):
             changes["metadata"] = stored_metadata
         if configuration is not None:
             changes["configuration_json"] = config
+            if collection._model.get("serialized_schema") is not None:
+                changes["serialized_schema"] = apply_configuration(collection._model["serialized_schema"], config)
         if not changes:
             return collection._model
         return self._catalog.update_collection(str(collection.id), **changes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -11,7 +12,7 @@ from chroma_frame import validation as v
 from chroma_frame.embeddings.embed import embed
 from chroma_frame.engine import duck
 from chroma_frame.engine.search import GraphSearch, search
-from chroma_frame.engine.snapshot import Snapshot, decode_rows
+from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.engine.writes import Records, plan_add, plan_delete, plan_update, plan_upsert
 from chroma_frame.filters import CompiledFilter, compile_filter, parse_filter
@@ -19,6 +20,8 @@ from chroma_frame.index.manager import kernels
 from chroma_frame.index.params import IndexParams
 from chroma_frame.interop.frames import FrameMethods
 from chroma_frame.results import get_result, query_result
+from chroma_frame.schema.reconcile import schema_from_configuration
+from chroma_frame.schema.sparse_write import SparseTarget, apply_sparse_embeddings, embed_sparse, sparse_target
 
 if TYPE_CHECKING:
     from chroma_frame.client import Client
@@ -35,6 +38,7 @@ class Collection(FrameMethods):
         self._embedding_function = embedding_function
         self._data_loader = data_loader
         self._indexed_version: Optional[int] = None
+        self._sparse: tuple[Any, Optional[SparseTarget]] = (None, None)  # (schema JSON it was built from, target)
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -60,6 +64,18 @@ class Collection(FrameMethods):
         return config
 
     @property
+    def schema(self) -> Any:
+        """The collection's index schema (Chroma's ``Schema``; embedding functions rebuilt)."""
+        from chroma_frame.schema.model import Schema
+
+        return Schema.deserialize_from_json(self._schema_json)
+
+    @property
+    def _schema_json(self) -> dict[str, Any]:
+        stored = self._model.get("serialized_schema")
+        return stored if stored is not None else schema_from_configuration(self.configuration_json)
+
+    @property
     def tenant(self) -> str:
         return self._model["tenant"]
 
@@ -81,7 +97,7 @@ class Collection(FrameMethods):
         return self._client._system.store(self._model["id"])
 
     def get_model(self) -> dict[str, Any]:
-        return {**self._model, "dimension": self._store.snapshot().dimension}
+        return {**self._model, "dimension": self._store.snapshot().dimension, "serialized_schema": self._schema_json}
 
     def __repr__(self) -> str:
         return f"Collection(name={self.name})"
@@ -109,6 +125,9 @@ class Collection(FrameMethods):
             rs = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)
             if rs.embeddings is None and rs.documents is not None:
                 rs = v.attach_embeddings(rs, self._embed(rs.documents))
+            target = self._sparse_target()
+            if target is not None:
+                rs = dataclasses.replace(rs, metadatas=apply_sparse_embeddings(target, rs.metadatas, rs.documents))
         v.check_records_engine(rs, self._store.snapshot().dimension)
         records = Records(ids=rs.ids, embeddings=rs.embeddings, metadatas=rs.metadatas,
                           documents=rs.documents, uris=rs.uris)
@@ -259,13 +278,44 @@ class Collection(FrameMethods):
     def fork(self, new_name: str) -> "Collection":
         raise NotImplementedError("Collection forking is not implemented for Local Chroma")
 
-    def search(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("Search is not implemented for Local Chroma")
+    def search(self, searches: Any, read_level: Any = "index_and_wal") -> Any:
+        """Chroma's Search API (``chroma_frame.execution.expression``): a ``SearchResult``."""
+        from chroma_frame.search import run_search
+
+        return run_search(self, searches, read_level)
 
     def get_indexing_status(self) -> Any:
         raise NotImplementedError("Indexing status is not implemented for Local Chroma")
 
     # -- embedding -----------------------------------------------------------------------
+    def _sparse_target(self) -> Optional[SparseTarget]:
+        """The schema's sparse index, its function built once per schema (None: no sparse index)."""
+        stored = self._model.get("serialized_schema")
+        if stored is None:  # a derived schema never has a sparse index
+            return None
+        if self._sparse[0] is not stored:
+            self._sparse = (stored, sparse_target(stored))
+        return self._sparse[1]
+
+    def _sparse_config(self, key: str) -> Optional[dict[str, Any]]:
+        """``{"bm25", "source_key", "embedding_function"}`` of the sparse index on ``key``, else None."""
+        target = self._sparse_target()
+        if target is None or target.key != key:
+            return None
+        return {"bm25": target.bm25, "source_key": target.source_key, "embedding_function": target.embedding_function}
+
+    def _embed_sparse(self, key: str, texts: list[str], is_query: bool = False) -> list[dict]:
+        """Sparse vectors (wire dicts) of ``texts`` with the function of the sparse index on ``key``."""
+        config = self._sparse_config(key)
+        if config is None:
+            raise ValueError(
+                f"Cannot embed string query for key '{key}': key not found in schema. Please provide an embedded "
+                "vector or configure an embedding function for this key in the schema."
+            )
+        if config["embedding_function"] is None:
+            raise ValueError(f"Cannot embed string query for key '{key}': the sparse index on it has no embedding function.")
+        return embed_sparse(config["embedding_function"], texts, is_query=is_query)
+
     def _embed(self, texts: list, is_query: bool = False) -> list:
         ef = self._embedding_function
         if ef is None:

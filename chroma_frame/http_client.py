@@ -105,8 +105,15 @@ def _get_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any]:
         "uris": body.get("uris"),
         "included": list(include),
         "data": None,
-        "metadatas": body.get("metadatas"),
+        "metadatas": _from_wire(body.get("metadatas")),
     }
+
+
+def _from_wire(metadatas: Optional[list]) -> Optional[list]:
+    """Sparse vectors back as ``SparseVector`` (as chromadb's HTTP client returns them)."""
+    from chroma_frame.base_types import deserialize_metadata
+
+    return None if metadatas is None else [deserialize_metadata(m) for m in metadatas]
 
 
 def _query_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any]:
@@ -120,10 +127,21 @@ def _query_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any
         "documents": body.get("documents"),
         "uris": body.get("uris"),
         "data": None,
-        "metadatas": body.get("metadatas"),
+        "metadatas": None if body.get("metadatas") is None else [_from_wire(m) for m in body["metadatas"]],
         "distances": body.get("distances"),
         "included": list(include),
     }
+
+
+def _search_result(body: dict[str, Any]) -> Any:
+    """A ``SearchResponse`` as ``SearchResult``, sparse vectors back as ``SparseVector`` (as chromadb does)."""
+    from chroma_frame.base_types import deserialize_metadata
+    from chroma_frame.interop.results import SearchResult
+
+    metadatas = body.get("metadatas")
+    if metadatas is not None:
+        body["metadatas"] = [None if batch is None else [deserialize_metadata(m) for m in batch] for batch in metadatas]
+    return SearchResult(body)
 
 
 class _Core:
@@ -177,12 +195,16 @@ class _Core:
         return Call("GET", f"{self.prefix}/collections_count")
 
     def create_collection(self, name: str, configuration: Optional[dict], metadata: Optional[dict],
-                          embedding_function: Any, get_or_create: bool) -> Call:
+                          embedding_function: Any, get_or_create: bool, schema: Any = None) -> Call:
         ef_config, default_space = embedding_function_config(embedding_function, configuration)
         hnsw, spann = v._create_sections(configuration, metadata, default_space)
         config = {k: val for k, val in (configuration or {}).items() if k not in ("hnsw", "spann", "embedding_function")}
         config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
-        body = {"name": name, "metadata": metadata, "configuration": config, "schema": None,
+        if not configuration and ef_config is None:
+            config = None  # chromadb sends no configuration then (one without a function is a legacy one)
+        from chroma_frame.schema import schema_json
+
+        body = {"name": name, "metadata": metadata, "configuration": config, "schema": schema_json(schema),
                 "get_or_create": get_or_create}
         return Call("POST", f"{self.prefix}/collections", body)
 
@@ -280,6 +302,29 @@ class _CollectionCore:
                 "where_document": where_document, "include": wire_include}
         return Call("POST", f"{self.path}/query", body, parse=lambda b: _query_result(b, include))
 
+    def _sparse_config(self, key: str) -> Optional[dict[str, Any]]:
+        """The sparse index on ``key`` from the collection's schema, as the embedded collection reports it."""
+        from chroma_frame.schema.sparse_write import sparse_target
+
+        target = sparse_target(self.model["schema"]) if self.model.get("schema") else None
+        if target is None or target.key != key:
+            return None
+        return {"bm25": target.bm25, "source_key": target.source_key, "embedding_function": target.embedding_function}
+
+    def search(self, searches: Any, read_level: Any) -> Call:
+        """Text queries embedded here, as chromadb's client does: ``#embedding`` with the collection's
+        function, a sparse key with the function of its index in the schema."""
+        from chroma_frame.schema.sparse_write import embed_sparse
+        from chroma_frame.search.inputs import as_searches, check_read_level, embed_text_queries, text_embedder
+
+        level = check_read_level(read_level)
+        embed = text_embedder(
+            lambda texts: self._embed(texts, is_query=True), self._sparse_config,
+            lambda key, texts: embed_sparse(self._sparse_config(key)["embedding_function"], texts, is_query=True))
+        payloads = [embed_text_queries(s, embed).to_dict() for s in as_searches(searches)]
+        return Call("POST", f"{self.path}/search", {"searches": payloads, "read_level": level.value},
+                    parse=_search_result)
+
     def modify(self, name: Optional[str], metadata: Optional[dict], configuration: Optional[dict]) -> Call:
         if metadata is not None:
             v.check_modify_metadata(metadata)
@@ -316,6 +361,13 @@ class _CollectionBase:
     name = property(lambda self: self._model["name"])
     metadata = property(lambda self: self._model.get("metadata"))
     configuration_json = property(lambda self: self._model.get("configuration_json") or {})
+
+    @property
+    def schema(self) -> Any:
+        """The collection's ``Schema``, as the server stores it."""
+        from chroma_frame.schema.model import Schema
+
+        return Schema.deserialize_from_json(self._model.get("schema") or {})
     tenant = property(lambda self: self._model["tenant"])
     database = property(lambda self: self._model["database"])
     embedding_function = property(lambda self: self._core.embedding_function)
@@ -371,6 +423,9 @@ class HttpCollection(_CollectionBase):
         return self._client._send(self._core.query(query_embeddings, query_texts, query_images, query_uris,
                                                    ids, n_results, where, where_document, include))
 
+    def search(self, searches: Any, read_level: Any = "index_and_wal") -> dict:
+        return self._client._send(self._core.search(searches, read_level))
+
     def modify(self, name: Optional[str] = None, metadata: Optional[dict] = None,
                configuration: Optional[dict] = None) -> None:
         self._client._send(self._core.modify(name, metadata, configuration))
@@ -416,6 +471,9 @@ class AsyncHttpCollection(_CollectionBase):
         return await self._client._send(self._core.query(query_embeddings, query_texts, query_images,
                                                          query_uris, ids, n_results, where, where_document,
                                                          include))
+
+    async def search(self, searches: Any, read_level: Any = "index_and_wal") -> dict:
+        return await self._client._send(self._core.search(searches, read_level))
 
     async def modify(self, name: Optional[str] = None, metadata: Optional[dict] = None,
                      configuration: Optional[dict] = None) -> None:
@@ -565,7 +623,7 @@ class HttpClient(_ClientBase):
                           metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,
                           data_loader: Any = None, get_or_create: bool = False) -> HttpCollection:
         model = self._send(self._core.create_collection(name, configuration, metadata, embedding_function,
-                                                        get_or_create))
+                                                        get_or_create, schema))
         return self._collection(model, embedding_function, data_loader, on="create")
 
     def get_or_create_collection(self, name: str, schema: Any = None, configuration: Optional[dict] = None,
@@ -679,7 +737,7 @@ class AsyncClient(_ClientBase):
                                 metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,
                                 data_loader: Any = None, get_or_create: bool = False) -> AsyncHttpCollection:
         model = await self._send(self._core.create_collection(name, configuration, metadata, embedding_function,
-                                                              get_or_create))
+                                                              get_or_create, schema))
         return self._collection(model, embedding_function, data_loader, on="create")
 
     async def get_or_create_collection(self, name: str, schema: Any = None, configuration: Optional[dict] = None,

@@ -40,6 +40,7 @@ from typing import Any, Iterator, Literal
 
 import numpy as np
 
+from chroma_frame.base_types import check_sparse_vector
 from chroma_frame.errors import ChromaError, DuplicateIDError, InternalError, InvalidArgumentError
 
 MAX_BATCH_SIZE = 5461
@@ -308,43 +309,8 @@ def _normalize_sparse(value: Any) -> Any:
     if type(value).__name__ == "SparseVector" and hasattr(value, "to_dict"):
         value = value.to_dict()
     if _is_sparse(value):
-        _check_sparse_vector(value["indices"], value["values"], value.get("tokens"))
+        check_sparse_vector(value["indices"], value["values"], value.get("tokens"))
     return value
-
-
-def _check_sparse_vector(indices: Any, values: Any, labels: Any) -> None:
-    """Chroma's ``SparseVector.__post_init__``."""
-    if not isinstance(indices, list):
-        raise ValueError(f"Expected SparseVector indices to be a list, got {type(indices).__name__}")
-    if not isinstance(values, list):
-        raise ValueError(f"Expected SparseVector values to be a list, got {type(values).__name__}")
-    if len(indices) != len(values):
-        raise ValueError(
-            "SparseVector indices and values must have the same length, "
-            f"got {len(indices)} indices and {len(values)} values"
-        )
-    if labels is not None:
-        if not isinstance(labels, list):
-            raise ValueError(f"Expected SparseVector labels to be a list, got {type(labels).__name__}")
-        if len(labels) != len(indices):
-            raise ValueError(
-                "SparseVector labels must have the same length as indices and values, "
-                f"got {len(labels)} labels, {len(indices)} indices"
-            )
-    for i, idx in enumerate(indices):
-        if not isinstance(idx, int):
-            raise ValueError(f"SparseVector indices must be integers, got {type(idx).__name__} at position {i}")
-        if idx < 0:
-            raise ValueError(f"SparseVector indices must be non-negative, got {idx} at position {i}")
-    for i, val in enumerate(values):
-        if not isinstance(val, (int, float)):
-            raise ValueError(f"SparseVector values must be numbers, got {type(val).__name__} at position {i}")
-    for i in range(1, len(indices)):
-        if indices[i] <= indices[i - 1]:
-            raise ValueError(
-                "SparseVector indices must be sorted in strictly ascending order, "
-                f"found indices[{i}]={indices[i]} <= indices[{i-1}]={indices[i-1]}"
-            )
 
 
 def _check_metadata(metadata: Any, sparse_dicts: bool = True) -> None:
@@ -416,6 +382,17 @@ def check_records_engine(records: RecordSet, dimension: int | None) -> None:
     _check_dimensions(records.embeddings, dimension)
     if any(id_ == "" for id_ in records.ids):
         raise InvalidArgumentError("Empty ID, ID must have at least one character")
+    check_sparse_index_range(records.metadatas)
+
+
+def check_sparse_index_range(metadatas: list | None) -> None:
+    """Sparse indices are u32 in Chroma's engine (and in our storage); larger ones are refused."""
+    for metadata in metadatas or ():
+        for key, value in (metadata or {}).items():
+            if _is_sparse(value) and value["indices"] and value["indices"][-1] > U32_MAX:
+                raise InvalidArgumentError(
+                    f"Sparse vector index {value['indices'][-1]} of metadata key '{key}' does not fit in u32"
+                )
 
 
 def _check_rows_convertible(rows: Any, argument: str) -> None:

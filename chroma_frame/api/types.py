@@ -7,7 +7,14 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedD
 import numpy as np
 from numpy.typing import NDArray
 
+from chroma_frame.base_types import SPARSE_VECTOR_TYPE_VALUE, TYPE_KEY, SparseVector
 from chroma_frame.embeddings.protocol import EmbeddingFunction
+from chroma_frame.embeddings.sparse import (
+    SparseEmbeddingFunction,
+    SparseVectors,
+    validate_sparse_embedding_function,
+    validate_sparse_vectors,
+)
 
 ID = str
 IDs = List[ID]
@@ -22,7 +29,7 @@ PyEmbedding = Sequence[float]
 Embeddings = List[Embedding]
 PyEmbeddings = List[PyEmbedding]
 OneOrMany = Union[Any, List[Any]]
-MetadataValue = Union[str, int, float, bool, List[str], List[int], List[float], List[bool], None]
+MetadataValue = Union[str, int, float, bool, SparseVector, List[str], List[int], List[float], List[bool], None]
 Metadata = Mapping[str, MetadataValue]
 Metadatas = List[Metadata]
 CollectionMetadata = Dict[str, Any]
@@ -60,4 +67,29 @@ class DeleteResult(TypedDict):
     deleted: int
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "np", "NDArray"}]
+DOCUMENT_KEY = "#document"
+EMBEDDING_KEY = "#embedding"
+
+
+def __getattr__(name: str) -> Any:
+    # Schema and its configs are pydantic models, imported on first use; so is the Search API.
+    if name == "SearchResult":
+        from chroma_frame.interop.results import SearchResult
+
+        return SearchResult
+    if name == "ReadLevel":
+        from chroma_frame.search.inputs import ReadLevel
+
+        return ReadLevel
+    from chroma_frame import schema
+
+    if name in schema.__all__:
+        return getattr(schema, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "np", "NDArray"}] + [
+    "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig", "SparseVectorIndexConfig",
+    "StringInvertedIndexConfig", "IntInvertedIndexConfig", "FloatInvertedIndexConfig", "BoolInvertedIndexConfig",
+    "Cmek", "CmekProvider", "IndexConfig", "ValueTypes", "SearchResult", "ReadLevel",
+]

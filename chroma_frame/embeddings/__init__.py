@@ -5,6 +5,7 @@ default model is fetched and loaded on its first call.
 """
 
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
+from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
 from chroma_frame.embeddings.embed import embed
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
@@ -35,6 +36,7 @@ from chroma_frame.embeddings.registry import (
     warn_if_unsupported_space,
 )
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
+from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors, validate_sparse_vectors
 from chroma_frame.embeddings.transport import EmbeddingRequestError
 
 
@@ -48,6 +50,10 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ChromaBm25EmbeddingFunction",
+    "SparseEmbeddingFunction",
+    "SparseVectors",
+    "validate_sparse_vectors",
     "DEFAULT",
     "DefaultEmbeddingFunction",
     "Documents",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Dict, List, Literal, Optional, Type
 
+from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
@@ -42,7 +43,9 @@ known_embedding_functions: Dict[str, Type[EmbeddingFunction]] = {  # type: ignor
     "ollama": OllamaEmbeddingFunction,
     "sentence_transformer": SentenceTransformerEmbeddingFunction,
 }
-sparse_known_embedding_functions: Dict[str, Type[Any]] = {}
+sparse_known_embedding_functions: Dict[str, Type[Any]] = {
+    "chroma_bm25": ChromaBm25EmbeddingFunction,
+}
 
 
 def register_embedding_function(ef_class: Any = None) -> Any:

@@ -15,7 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chroma_frame.storage.records import DELETE, PUT, decode_metadata, long_metadata
+from chroma_frame.engine.sparse_rows import SparseRows
+from chroma_frame.storage.records import (
+    DELETE, PUT, SCALAR_ENTRY_FIELDS, METADATA_ENTRY, as_metadata, decode_metadata, long_metadata, scalar_metadata,
+    upgrade_table,
+)
 
 
 def resolve_latest(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -44,6 +48,7 @@ class Segment:
     start: int
     dimension: int
     name: str | None = None  # the blockfile's path; None for the log tail
+    _sparse: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def stop(self) -> int:
@@ -64,6 +69,13 @@ class Segment:
     def sq_norms(self) -> np.ndarray:
         m = self.matrix
         return np.einsum("ij,ij->i", m, m)
+
+    def sparse_rows(self, key: str) -> SparseRows:
+        """The sparse vectors stored under metadata ``key``, one CSR row per segment row (cached)."""
+        rows = self._sparse.get(key)
+        if rows is None:
+            rows = self._sparse[key] = sparse_rows_of(self.table.column("metadata"), key)
+        return rows
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,8 @@ class Snapshot:
         blockfiles: Sequence[tuple[str, pa.Table]],
         tail: Sequence[pa.Table],
     ) -> "Snapshot":
+        blockfiles = [(name, upgrade_table(t)) for name, t in blockfiles]
+        tail = [upgrade_table(t) for t in tail]
         tables = [t for _, t in blockfiles] + list(tail)
         if dimension is None and tables:
             dimension = tables[0].schema.field("embedding").type.list_size
@@ -109,6 +123,7 @@ class Snapshot:
 
     def extend(self, rows: pa.Table, last_seq: int) -> "Snapshot":
         """This snapshot plus newer log rows (after-images and tombstones)."""
+        rows = upgrade_table(rows)
         if rows.num_rows == 0:
             return Snapshot(self.manifest_version, last_seq, self.dimension, self.base, self.tail,
                             self.live, self.next_rowid, self.base_rows)
@@ -200,20 +215,19 @@ class Snapshot:
     @cached_property
     def sql_records(self) -> pa.Table:
         """``records(rowid, id, document, uri)`` of the live rows."""
-        live = self.rows(np.flatnonzero(self.live)) if self.table is not None else None
-        if live is None:
+        columns = ["rowid", "id", "document", "uri"]
+        if self.table is None:
             return pa.table({"rowid": pa.array([], pa.int64()), "id": pa.array([], pa.string()),
                              "document": pa.array([], pa.string()), "uri": pa.array([], pa.string())})
-        return live.select(["rowid", "id", "document", "uri"])
+        return self.rows(np.flatnonzero(self.live), columns)  # only these columns are taken
 
     @cached_property
     def sql_metadata(self) -> pa.Table:
         if self.table is None:
-            from chroma_frame.storage.records import METADATA_ENTRY
-
             return pa.table({"rowid": pa.array([], pa.int64()),
-                             **{f.name: pa.array([], f.type) for f in METADATA_ENTRY}})
-        return long_metadata(self.rows(np.flatnonzero(self.live)))
+                             **{name: pa.array([], METADATA_ENTRY.field(name).type) for name in SCALAR_ENTRY_FIELDS}})
+        table = pa.table({"rowid": self.table.column("rowid"), "metadata": scalar_metadata(self.table.column("metadata"))})
+        return long_metadata(table.take(pa.array(np.flatnonzero(self.live), pa.int64())))
 
     def sql_metadata_for(self, keys: frozenset[str]) -> pa.Table:
         """``metadata`` restricted to ``keys`` (cached): a filter scans only what it names."""
@@ -236,6 +250,36 @@ class Snapshot:
     def positions_for_rowids(self, rowids: np.ndarray) -> np.ndarray:
         sorted_rowids, positions = self.rowid_index
         return positions[np.searchsorted(sorted_rowids, rowids)]
+
+
+def sparse_rows_of(metadata: pa.ChunkedArray | pa.Array, key: str) -> SparseRows:
+    """CSR sparse vectors under ``key`` from a long-form metadata column (Arrow compute, no row loop)."""
+    n = len(metadata)
+    if isinstance(metadata, pa.ChunkedArray):
+        metadata = metadata.combine_chunks() if metadata.num_chunks != 1 else metadata.chunk(0)
+    if n == 0:
+        return SparseRows.empty(0)
+    metadata = as_metadata(metadata)
+    entries = pc.list_flatten(metadata)  # entries of non-null rows, in row order
+    lists = entries.field("sparse_indices")
+    if lists.null_count == len(lists):
+        return SparseRows.empty(n)
+    hit = pc.and_(pc.equal(entries.field("key"), key), lists.is_valid())
+    picked = np.flatnonzero(np.asarray(hit.fill_null(False).to_numpy(zero_copy_only=False)))
+    if len(picked) == 0:
+        return SparseRows.empty(n)
+    take = pa.array(picked, pa.int64())
+    parents = np.asarray(pc.list_parent_indices(metadata), dtype=np.int64)[picked]
+    indices = lists.take(take)
+    lengths = np.asarray(pc.list_value_length(indices), dtype=np.int64)
+    counts = np.zeros(n, dtype=np.int64)
+    counts[parents] = lengths  # a key appears at most once per record
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    flat_indices = pc.list_flatten(indices).to_numpy(zero_copy_only=False)
+    flat_values = pc.list_flatten(entries.field("sparse_values").take(take)).to_numpy(zero_copy_only=False)
+    return SparseRows(offsets=offsets, indices=np.asarray(flat_indices, dtype=np.uint32),
+                      values=np.asarray(flat_values, dtype=np.float32))
 
 
 def result_columns(include: Sequence[str]) -> list[str]:

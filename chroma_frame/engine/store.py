@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from chroma_frame.engine.snapshot import Snapshot, resolve_latest
 from chroma_frame.index.manager import IndexManager
+from chroma_frame.sparse.provider import SparseIndexes
 from chroma_frame.storage import lock
 from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_blockfile
 from chroma_frame.storage.fs import Storage
@@ -43,6 +44,7 @@ class CollectionStore:
         self._manifest_read_at = -1e9
         self._blocks: dict[str, pa.Table] = {}
         self.index = IndexManager(storage, collection_id)
+        self.sparse_index = SparseIndexes(storage, self.prefix)
 
     # -- reading -------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -140,12 +142,17 @@ class CollectionStore:
         if snap.tail is None or snap.tail.table.num_rows == 0:
             return snap
         keep = self._merge_from(snap, manifest)
+        segments = snap.segments[keep:]
         if keep == 0:  # everything into one blockfile: only live rows, no tombstones
-            rows = snap.rows(np.flatnonzero(snap.live)).combine_chunks()
+            kept = snap.live
         else:  # the newest blockfiles and the tail into one; tombstones still shadow older ones
-            suffix = pa.concat_tables([seg.table for seg in snap.segments[keep:]])
-            rows = suffix.filter(pa.array(resolve_latest(suffix.column("id")))).combine_chunks()
-        blockfiles = manifest.blockfiles[:keep] + (write_blockfile(self.storage, self.prefix, rows),)
+            ids = pa.concat_tables([seg.table.select(["id"]) for seg in segments]).column("id")
+            kept = np.concatenate([np.zeros(segments[0].start, bool), resolve_latest(ids)])
+        # Streamed, one slice at a time: a merge never holds a copy of what it merges.
+        parts = (seg.table.slice(start, 65_536).filter(pa.array(kept[seg.start + start : min(seg.start + start + 65_536, seg.stop)]))
+                 for seg in segments for start in range(0, seg.table.num_rows, 65_536))
+        schema = segments[-1].table.schema
+        blockfiles = manifest.blockfiles[:keep] + (write_blockfile(self.storage, self.prefix, parts, schema),)
         new = Manifest(
             version=manifest.version + 1,
             log_upto=snap.last_seq,
@@ -155,11 +162,12 @@ class CollectionStore:
         write_manifest(self.storage, self.prefix, new)
         self.log.remove_through(snap.last_seq)
         self._remove_unlisted_blocks(set(blockfiles))
-        self._blocks = {rel: t for rel, t in self._blocks.items() if rel in blockfiles}
-        self._blocks[blockfiles[-1]] = rows
+        self._blocks = {rel: t for rel, t in self._blocks.items() if rel in blockfiles}  # the new one: mapped on read
         self.index.forget(set(blockfiles))
         self._snapshot = None
-        return self.snapshot()
+        snap = self.snapshot()
+        self.sparse_index.after_compaction(snap, set(blockfiles))
+        return snap
 
     @staticmethod
     def _merge_from(snap: Snapshot, manifest: Manifest) -> int:
@@ -185,8 +193,10 @@ class CollectionStore:
         return 0
 
     def _remove_unlisted_blocks(self, keep: set[str]) -> None:
+        # A kept blockfile keeps its companions (graphs, postings): files named <uuid>.<anything>.
+        kept = {rel.rsplit("/", 1)[-1].split(".", 1)[0] for rel in keep}
         for name in self.storage.list_names(f"{self.prefix}/{BLOCK_DIR}"):
-            if f"{BLOCK_DIR}/{name}" not in keep:
+            if name.split(".", 1)[0] not in kept:
                 self.storage.delete_file(f"{self.prefix}/{BLOCK_DIR}/{name}")
 
     def drop(self) -> None:

@@ -3,7 +3,7 @@
 ``python -m chroma_frame.index.build ROOT COLLECTION_ID PARAMS_JSON`` builds the graph of every
 blockfile of the collection that lacks one, then exits. It runs detached from the process that
 asked for it (numba compiles pynndescent's build path for about a minute in every new process,
-which must never stall a query), and holds ``index.lock`` so that only one builder per collection
+which must never stall a query), runs at a lower CPU priority, and holds ``index.lock`` so that only one builder per collection
 runs at a time.
 """
 
@@ -108,8 +108,22 @@ def spawn_builder(root: str, collection_id: str, params: IndexParams) -> subproc
                             stderr=subprocess.DEVNULL, start_new_session=True, env=env)
 
 
+BUILD_NICENESS = 10
+
+
+def lower_priority(niceness: int = BUILD_NICENESS) -> None:
+    """Make this process background work: on a busy machine the scheduler gives queries and
+    writes the cores first (a nice-10 process gets about a tenth of a core's share against a
+    nice-0 one), and the build still uses every idle cycle."""
+    try:
+        os.nice(niceness)
+    except (AttributeError, OSError):  # pragma: no cover - no nice() on this platform
+        pass
+
+
 def main(argv: list[str]) -> int:
     root, collection_id, raw = argv[1], argv[2], argv[3]
+    lower_priority()
     started = time.time()
     built = build_missing(root, collection_id, IndexParams(**json.loads(raw)))
     print(f"built {built} graph(s) in {time.time() - started:.1f}s", file=sys.stderr)

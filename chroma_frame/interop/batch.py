@@ -18,7 +18,7 @@ from chroma_frame import validation as v
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.interop.columns import UnsupportedColumn, as_array, decode_dictionary, flatten, to_long
 from chroma_frame.interop.roles import Roles
-from chroma_frame.storage.records import METADATA, decode_metadata
+from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata
 
 EMBED_BATCH = 1024
 
@@ -223,4 +223,43 @@ def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) 
     batch.embeddings[rows] = computed
     if not np.isfinite(computed).all():
         raise InvalidArgumentError("Validation error: embeddings: Embeddings must not contain NaN or Infinity values")
+    return len(rows)
+
+
+def fill_sparse(batch: Batch, target: Any, skip: np.ndarray) -> int:
+    """Chroma's client rule for the schema's sparse index, vectorised over a batch: rows whose metadata
+    lacks ``target.key`` and whose source (``#document`` or a string metadata value) is a string get
+    the sparse vector of that source appended to their metadata. Returns how many were computed."""
+    if target is None or target.source_key is None or target.embedding_function is None:
+        return 0
+    n = len(batch)
+    entries = batch.metadata.flatten()
+    parents = pc.list_parent_indices(batch.metadata).to_numpy()
+    keys = entries.field("key")
+    has_key = np.zeros(n, bool)
+    has_key[parents[pc.equal(keys, target.key).to_numpy(zero_copy_only=False)]] = True
+    if target.source_key == "#document":
+        sources = batch.documents if batch.documents is not None else pa.nulls(n, pa.string())
+    else:
+        hit = pc.and_(pc.equal(keys, target.source_key), pc.invert(entries.field("is_array"))).to_numpy(
+            zero_copy_only=False)
+        values = np.full(n, None, object)
+        values[parents[hit]] = entries.field("str_value").filter(pa.array(hit)).to_numpy(zero_copy_only=False)
+        sources = pa.array(values, pa.string())
+    need = ~has_key & ~skip & sources.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(need)
+    if len(rows) == 0:
+        return 0
+    from chroma_frame.schema.sparse_write import embed_sparse
+
+    vectors = embed_sparse(target.embedding_function, sources.take(pa.array(rows)).to_pylist())
+    added = encode_metadata([{target.key: vector} for vector in vectors])
+    # Each row's entries followed by its new one: a stable sort of all entries by row.
+    all_parents = np.concatenate([parents, rows[pc.list_parent_indices(added).to_numpy()]])
+    order = np.argsort(all_parents, kind="stable")
+    merged = pa.concat_arrays([entries, added.flatten()]).take(pa.array(order))
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(all_parents, minlength=n), out=offsets[1:])
+    valid = batch.metadata.is_valid().to_numpy(zero_copy_only=False) | need
+    batch.metadata = pa.ListArray.from_arrays(pa.array(offsets), merged, type=METADATA, mask=pa.array(~valid))
     return len(rows)

@@ -9,7 +9,10 @@ see docs/internals.md) becomes one column per key, typed by this rule (docs/data
   ``true``/``false``);
 * a list value in any record -> ``list<T>`` with ``T`` by the same rule (a scalar in another
   record becomes a one-element list);
-* a record without the key -> null.
+* a record without the key -> null;
+* sparse vectors -> ``struct<indices: list<uint32>, values: list<float32>, tokens: list<string>>``
+  (a key mixing sparse vectors and scalars takes the scalars' type, sparse cells are null, and
+  the key is not lossless).
 
 A key is *lossless* when the first rule applies; the Parquet export falls back to the long form
 otherwise so that it round-trips exactly.
@@ -24,13 +27,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chroma_frame.storage.records import METADATA, METADATA_ENTRY
+from chroma_frame.storage.records import (
+    METADATA, METADATA_ENTRY, SPARSE_INDICES, SPARSE_TOKENS, SPARSE_VALUES, U32_MAX, as_metadata,
+)
 
 CORE_COLUMNS = ("id", "document", "uri", "embedding")
 RESERVED = frozenset(CORE_COLUMNS + ("metadata",))
 _FIELDS = ("str_value", "int_value", "float_value", "bool_value")
 _KIND_OF_FIELD = {"str_value": "str", "int_value": "int", "float_value": "float", "bool_value": "bool"}
-_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "mixed": pa.string()}
+SPARSE_COLUMN = pa.struct([("indices", SPARSE_INDICES), ("values", SPARSE_VALUES), ("tokens", SPARSE_TOKENS)])
+_ARROW = {"str": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_(), "mixed": pa.string(),
+          "sparse": SPARSE_COLUMN}
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,7 @@ class KeySpec:
 
     key: str
     name: str  # the column name (``metadata.<key>`` when the key collides with a core column)
-    kind: str  # "str" | "int" | "float" | "bool" | "mixed"
+    kind: str  # "str" | "int" | "float" | "bool" | "mixed" | "sparse"
     is_list: bool
     lossless: bool
 
@@ -59,9 +66,7 @@ def as_array(column: pa.Array | pa.ChunkedArray) -> pa.Array:
 
 def flatten(metadata: pa.Array | pa.ChunkedArray) -> tuple[pa.StructArray, np.ndarray]:
     """The entries of a long-form column and the row each belongs to."""
-    array = as_array(metadata)
-    if array.type != METADATA:
-        array = array.cast(METADATA)
+    array = as_metadata(as_array(metadata))
     parents = np.asarray(pc.list_parent_indices(array), dtype=np.int64)
     return array.flatten(), parents
 
@@ -72,13 +77,17 @@ def key_specs(entries: pa.StructArray | pa.Table, reserved: Iterable[str] = RESE
         return []
     get = entries.column if isinstance(entries, pa.Table) else entries.field
     table = pa.table({name: get(name) for name in ("key", *_FIELDS, "is_array")})
-    aggregates = [(f, "count") for f in _FIELDS] + [("is_array", "any"), ("is_array", "all")]
+    table = table.append_column("sparse", pc.cast(pc.is_valid(get("sparse_indices")), pa.int64()))
+    aggregates = [(f, "count") for f in _FIELDS] + [("is_array", "any"), ("is_array", "all"), ("sparse", "sum")]
     stats = table.group_by("key", use_threads=False).aggregate(aggregates).to_pydict()
     reserved = set(reserved)
     specs = []
     for i, key in enumerate(stats["key"]):  # one iteration per distinct key, not per row
         present = [_KIND_OF_FIELD[f] for f in _FIELDS if stats[f"{f}_count"][i]]
-        if len(present) == 1:
+        sparse = bool(stats["sparse_sum"][i])
+        if sparse and not present:
+            kind = "sparse"
+        elif len(present) == 1:
             kind = present[0]
         elif set(present) == {"int", "float"}:
             kind = "float"
@@ -86,12 +95,15 @@ def key_specs(entries: pa.StructArray | pa.Table, reserved: Iterable[str] = RESE
             kind = "mixed"
         is_list, all_list = bool(stats["is_array_any"][i]), bool(stats["is_array_all"][i])
         name = f"metadata.{key}" if key in reserved else key
-        lossless = len(present) == 1 and is_list == all_list and name == key
+        lossless = (len(present) + sparse == 1) and is_list == all_list and name == key
         specs.append(KeySpec(key, name, kind, is_list, lossless))
     return specs
 
 
 def _values(entries: pa.StructArray, kind: str) -> pa.Array:
+    if kind == "sparse":
+        children = [entries.field(f"sparse_{name}") for name in ("indices", "values", "tokens")]
+        return pa.StructArray.from_arrays(children, fields=list(SPARSE_COLUMN), mask=children[0].is_null())
     if kind in ("str", "int", "bool"):
         return entries.field(f"{kind}_value")
     if kind == "float":
@@ -182,6 +194,12 @@ def to_long(columns: Sequence[tuple[str, pa.Array]], n: int) -> pa.ListArray:
         column = decode_dictionary(as_array(column))
         if pa.types.is_null(column.type):
             continue
+        if pa.types.is_struct(column.type):
+            valid = column.is_valid().to_numpy(zero_copy_only=False)
+            rows = np.flatnonzero(valid)
+            parts_rows.append(rows)
+            parts.append((k, "sparse", sparse_struct(key, column.filter(pa.array(valid))), False))
+            continue
         if is_list_type(column.type):
             column = column.cast(pa.list_(column.type.value_type)) if not pa.types.is_list(column.type) else column
             lengths = np.asarray(pc.list_value_length(column).fill_null(-1), dtype=np.int64)
@@ -216,10 +234,15 @@ def to_long(columns: Sequence[tuple[str, pa.Array]], n: int) -> pa.ListArray:
         typ = _ARROW[slot]
         chunks = [p[2] if p[1] == slot else pa.nulls(len(p[2]), typ) for p in parts]
         fields.append(pa.concat_arrays(chunks))
+    sparse_fields = []
+    for i, typ in enumerate((SPARSE_INDICES, SPARSE_VALUES, SPARSE_TOKENS)):
+        chunks = [p[2].field(i) if p[1] == "sparse" else pa.nulls(len(p[2]), typ) for p in parts]
+        sparse_fields.append(pa.concat_arrays(chunks))
     is_array = np.concatenate([np.full(len(p[2]), p[3], dtype=bool) for p in parts])
     take = pa.array(order, pa.int64())
     entries = pa.StructArray.from_arrays(
-        [key_names.take(pa.array(key_index[order])), *(f.take(take) for f in fields), pa.array(is_array[order])],
+        [key_names.take(pa.array(key_index[order])), *(f.take(take) for f in fields), pa.array(is_array[order]),
+         *(f.take(take) for f in sparse_fields)],
         fields=list(METADATA_ENTRY),
     )
     counts = np.bincount(rows, minlength=n)
@@ -228,3 +251,32 @@ def to_long(columns: Sequence[tuple[str, pa.Array]], n: int) -> pa.ListArray:
     assert total == offsets[-1]
     return pa.ListArray.from_arrays(pa.array(offsets), entries, type=METADATA, mask=pa.array(counts == 0))
 
+
+
+def sparse_struct(key: str, column: pa.StructArray) -> pa.StructArray:
+    """A struct column of sparse vectors (``indices``, ``values``, optional ``tokens``), checked
+    like ``SparseVector`` and cast to :data:`SPARSE_COLUMN` (no nulls: the caller drops null cells)."""
+    names = {column.type.field(i).name for i in range(column.type.num_fields)}
+    if not {"indices", "values"} <= names or not names <= {"indices", "values", "tokens"}:
+        raise UnsupportedColumn(f"metadata column {key!r} has type {column.type}")
+    try:
+        indices = column.field("indices").cast(pa.list_(pa.int64()))
+        values = column.field("values").cast(SPARSE_VALUES)
+        tokens = column.field("tokens").cast(SPARSE_TOKENS) if "tokens" in names else pa.nulls(len(column), SPARSE_TOKENS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise UnsupportedColumn(f"metadata column {key!r} has type {column.type}: {e}") from None
+    if indices.null_count or values.null_count:
+        raise UnsupportedColumn(f"sparse vector without indices or values in metadata column {key!r}")
+    lengths = np.asarray(pc.list_value_length(indices), dtype=np.int64)
+    token_lengths = np.asarray(pc.list_value_length(tokens).fill_null(-1), dtype=np.int64)
+    if (np.asarray(pc.list_value_length(values), dtype=np.int64) != lengths).any() or (
+        (token_lengths >= 0) & (token_lengths != lengths)
+    ).any():
+        raise UnsupportedColumn(f"sparse vector lengths differ in metadata column {key!r}")
+    flat = np.asarray(pc.list_flatten(indices).to_numpy(zero_copy_only=False), dtype=np.int64)
+    parents = np.asarray(pc.list_parent_indices(indices), dtype=np.int64)
+    if len(flat) and (flat.min() < 0 or flat.max() > U32_MAX):
+        raise UnsupportedColumn(f"sparse vector index out of the u32 range in metadata column {key!r}")
+    if ((np.diff(flat) <= 0) & (np.diff(parents) == 0)).any():
+        raise UnsupportedColumn(f"sparse vector indices not strictly ascending in metadata column {key!r}")
+    return pa.StructArray.from_arrays([indices.cast(SPARSE_INDICES), values, tokens], fields=list(SPARSE_COLUMN))

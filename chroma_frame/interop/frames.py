@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from chroma_frame import validation as v
 from chroma_frame.interop import table as tb
+from chroma_frame.interop.stream import stream
 
 if TYPE_CHECKING:
     import pandas
@@ -81,7 +82,11 @@ class FrameMethods:
         positions = snap.live_positions
 
         def source(with_columns, predicate, n_rows, _hint) -> Iterator[pl.DataFrame]:
-            return _scan_batches(snap, lay, positions, with_columns or names, predicate, n_rows, batch_size)
+            keep = None if predicate is None else _polars_keeper(predicate)
+            probe = predicate.meta.root_names() if predicate is not None else ()
+            tables = stream(snap, lay, positions, with_columns or names, probe=probe, keep=keep, n_rows=n_rows,
+                            first=batch_size, largest=batch_size)
+            return (pl.from_arrow(t) for t in tables)
 
         return register_io_source(source, schema=schema, explain_name=f"chroma_frame[{self.name}]")
 
@@ -174,29 +179,16 @@ class FrameMethods:
         return positions[offset : None if limit is None else offset + limit]
 
 
-def _scan_batches(snap, lay: tb.Layout, positions: np.ndarray, columns: Sequence[str], predicate: Any,
-                  n_rows: Optional[int], batch_size: int):
+def _polars_keeper(predicate: Any):
     import polars as pl
 
-    columns = list(columns)
-    probe_cols = []
-    if predicate is not None:
-        probe_cols = [c for c in dict.fromkeys(predicate.meta.root_names())]
-    produced = 0
-    for start in range(0, len(positions), batch_size):
-        if n_rows is not None and produced >= n_rows:
-            return
-        chunk = positions[start : start + batch_size]
-        if predicate is not None:
-            probe = pl.from_arrow(tb.build(snap, chunk, probe_cols, lay))
-            keep = probe.select(predicate.fill_null(False)).to_series().to_numpy()
-            chunk = chunk[keep.astype(bool)]
-        if n_rows is not None:
-            chunk = chunk[: n_rows - produced]
-        if len(chunk) == 0:
-            continue
-        produced += len(chunk)
-        yield pl.from_arrow(tb.build(snap, chunk, columns, lay))
+    def keep(part: pa.Table) -> np.ndarray:
+        mask = pl.from_arrow(part).select(predicate.fill_null(False)).to_series().to_numpy()
+        if len(mask) == 1 and part.num_rows != 1:  # a predicate without columns: one value for all rows
+            mask = np.repeat(mask, part.num_rows)
+        return np.flatnonzero(mask)
+
+    return keep
 
 
 def _jsonable(value: Any) -> Any:

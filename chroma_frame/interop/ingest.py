@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from chroma_frame import validation as v
-from chroma_frame.interop.batch import embed_missing, prepare
+from chroma_frame.interop.batch import embed_missing, fill_sparse, prepare
 from chroma_frame.interop.plan import existing, plan_batch
 from chroma_frame.interop.roles import is_long_form, resolve_roles
 from chroma_frame.interop.sources import open_source
@@ -123,6 +123,7 @@ def run(collection: "Collection", source: Any, *, mode: str, id_column: str, doc
                 skip = existing(store.snapshot(), batch.ids)  # do not embed what add would drop
             with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
                 embedded += embed_missing(batch, collection._embed, skip)
+                fill_sparse(batch, collection._sparse_target(), skip)
             counts: dict = {}
             snap = store.write(plan_batch(batch, mode, skip, counts))
             committed = read

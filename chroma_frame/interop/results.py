@@ -1,14 +1,15 @@
-"""``get`` / ``query`` results that are still Chroma's dicts, and also convert to frames.
+"""``get`` / ``query`` / ``search`` results that are still Chroma's dicts, and also convert to frames.
 
 ``GetResult(...).to_arrow()``: one row per record (``id, document, uri, <metadata keys>,
 embedding``, the fields that were included). ``QueryResult(...).to_arrow()``: one row per
 (query, hit): ``query`` (index of the query, from 0), ``rank`` (from 1), ``id``, ``distance``, then
-the included fields. Metadata keys are typed as in ``collection.to_arrow`` (docs/dataframes.md).
+the included fields. ``SearchResult(...).to_arrow()``: one row per (search, hit), see the class.
+Metadata keys are typed as in ``collection.to_arrow`` (docs/dataframes.md).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -96,3 +97,55 @@ class QueryResult(dict, _Frames):
             cols["distance"] = pa.array([d for part in self["distances"] for d in part], pa.float32())
         cols.update(record)
         return pa.table(cols)
+
+
+class SearchResult(dict, _Frames):
+    """Chroma's ``SearchResult`` dict (``ids``, ``documents``, ``embeddings``, ``metadatas``,
+    ``scores``, ``select``: one list per search); ``rows()`` gives one dict per hit.
+
+    Frames have one row per (search, hit): ``search`` (index of the search, from 0), ``rank``
+    (from 1), ``id``, ``score`` (when any search selected it), then the selected fields.
+    """
+
+    def rows(self) -> list[list[dict[str, Any]]]:
+        """Per search, ``{"id", "document"?, "embedding"?, "metadata"?, "score"?}`` per hit
+        (a field only when it has a value, as in chromadb)."""
+        ids = self.get("ids") or []
+        out = []
+        for i, search_ids in enumerate(ids):
+            columns = {name: self._column(name, i) for name in ("document", "embedding", "metadata", "score")}
+            out.append([{"id": id_, **{name: values[j] for name, values in columns.items()
+                                       if values is not None and values[j] is not None}}
+                        for j, id_ in enumerate(search_ids)])
+        return out
+
+    def _column(self, name: str, search: int) -> Any:
+        per_search = self.get(f"{name}s") or []
+        return per_search[search] if search < len(per_search) else None
+
+    def to_arrow(self) -> pa.Table:
+        per_search: Sequence[list] = self.get("ids") or []
+        lengths = [len(ids) for ids in per_search]
+        cols: dict[str, Any] = {
+            "search": pa.array(np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)),
+            "rank": pa.array(np.concatenate([np.arange(1, n + 1, dtype=np.int32) for n in lengths])
+                             if lengths else np.zeros(0, np.int32)),
+            "id": pa.array([i for ids in per_search for i in ids], pa.string()),
+        }
+        flat = {name: self._flat(name, lengths) for name in ("documents", "metadatas", "scores", "embeddings")}
+        if flat["scores"] is not None:
+            cols["score"] = pa.array(flat["scores"], pa.float32())
+        record = _record_columns({"documents": flat["documents"], "metadatas": flat["metadatas"]}, [],
+                                 RESERVED | {"search", "rank", "score"})
+        record.pop("id")
+        cols.update(record)
+        if flat["embeddings"] is not None:
+            cols["embedding"] = pa.array(flat["embeddings"], pa.list_(pa.float32()))
+        return pa.table(cols)
+
+    def _flat(self, name: str, lengths: list[int]) -> Optional[list]:
+        """One column over all searches (None for searches that did not select it)."""
+        per_search = self.get(name)
+        if per_search is None or all(part is None for part in per_search):
+            return None
+        return [x for part, n in zip(per_search, lengths) for x in (part if part is not None else [None] * n)]

@@ -1,8 +1,10 @@
 """``client.sql(...)``: DuckDB SQL over the collections of a database (mixed into Client).
 
 Every collection of the client's current database is a view named after it (``id, document, uri,
-<metadata keys>, embedding``), registered as an Arrow table when a statement names it and
-re-registered only after the collection changed. Vector search is the table macro
+<metadata keys>, embedding``): a lazy :class:`~chroma_frame.interop.view.SnapshotView` registered
+when a statement names it and re-registered only after the collection changed, so that DuckDB
+pushes projections and filters into it (a query that does not select embeddings never builds
+them). Vector search is the table macro
 ``knn(collection, query, k [, filter := ...] [, document := ...])`` defined in ``sql/knn.sql`` on top
 of the Python function ``cf_knn`` (one ``collection.query`` per chunk of queries).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
@@ -21,6 +24,8 @@ import pyarrow as pa
 from chroma_frame.interop.columns import as_array
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     import duckdb
 
     from chroma_frame.collection import Collection
@@ -29,17 +34,15 @@ HIT = pa.struct([("id", pa.string()), ("distance", pa.float32()), ("rank", pa.in
 _UNSET: Any = object()
 
 
-def sql_dirs() -> list[Path]:
-    """Where the ``*.sql`` files are: the package's ``sql/`` (installed) or the repository's."""
-    here = Path(__file__).resolve()
-    return [p for p in (here.parents[1] / "sql", here.parents[2] / "sql") if p.is_dir()]
-
-
-def sql_files() -> list[Path]:
-    for d in sql_dirs():
-        files = sorted(d.glob("*.sql"), key=lambda p: (p.name != "knn.sql", p.name))
-        if files:
-            return files
+def sql_files() -> list[Traversable]:
+    """The ``*.sql`` files, ``knn.sql`` first: from the installed package's ``chroma_frame/sql/``
+    (a wheel carries them there, see setup.py) or else from the repository's top-level ``sql/``."""
+    for folder in (resources.files("chroma_frame") / "sql", Path(__file__).resolve().parents[2] / "sql"):
+        if folder.is_dir():
+            files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")),
+                           key=lambda f: (f.name != "knn.sql", f.name))
+            if files:
+                return files
     raise FileNotFoundError("chroma_frame: the sql/*.sql files are missing")
 
 
@@ -75,12 +78,14 @@ class SQLMethods:
         The view is a snapshot of the collection as of this call (``view`` renames it);
         ``knn``/``knn_text``/``knn_list`` always search the current state.
         """
+        from chroma_frame.interop.view import SnapshotView  # imports pyarrow.dataset: only when used
+
         install(con, self)
         names = [name] if name is not None else [r["name"] for r in self._catalog.list_collections(self.tenant, self.database)]
         if view is not None and len(names) != 1:
             raise ValueError("register: view= needs one collection name")
         for n in names:
-            con.register(view or n, self.get_collection(n).to_arrow())
+            con.register(view or n, SnapshotView(self.get_collection(n)._store.snapshot()))
 
     def import_parquet(self, path: str | os.PathLike, name: str, *, embedding_function: Any = _UNSET,
                        metadata: Optional[dict] = None, configuration: Optional[dict] = None,
@@ -126,6 +131,8 @@ class SQLMethods:
     def _sync_views(self, con, state: dict, query: str) -> None:
         import duckdb
 
+        from chroma_frame.interop.view import SnapshotView
+
         records = self._catalog.list_collections(self.tenant, self.database)
         con.register("__cf_collections", _catalog_table(records))
         by_name = {r["name"].lower(): r for r in records}
@@ -135,11 +142,10 @@ class SQLMethods:
             named = set(by_name)
         for lower in named & set(by_name):
             record = by_name[lower]
-            collection = self.get_collection(record["name"])
-            snap = collection._store.snapshot()
+            snap = self.get_collection(record["name"])._store.snapshot()
             key = (record["id"], snap.manifest_version, snap.last_seq)
             if state.get(lower) != key:
-                con.register(record["name"], collection.to_arrow())
+                con.register(record["name"], SnapshotView(snap))
                 state[lower] = key
         for lower in [n for n in state if n and n not in by_name]:
             con.unregister(lower)

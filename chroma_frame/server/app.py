@@ -21,6 +21,7 @@ from chroma_frame.server.auth import AuthMiddleware, build_authenticator
 from chroma_frame.server.codec import dumps
 from chroma_frame.server.config import ServerConfig
 from chroma_frame.server.errors import HTTPError, as_http_error
+from chroma_frame.server.fastpath import QueryFastPath
 from chroma_frame.server.limits import BodyLimitMiddleware
 from chroma_frame.server.service import Service
 
@@ -41,7 +42,8 @@ _BY_ID = {"tenant": "$request.path.tenant", "database": "$request.path.database"
 COLLECTION_LINKS = {
     op: {"operationId": op, "parameters": _BY_ID}
     for op in ("get_collection_by_id", "update_collection", "collection_add", "collection_upsert",
-               "collection_update", "collection_delete", "collection_count", "collection_get", "collection_query")
+               "collection_update", "collection_delete", "collection_count", "collection_get", "collection_query",
+               "collection_search")
 }
 
 
@@ -212,14 +214,15 @@ def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per e
     async def query(tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload) -> Response:
         return await call(svc.query, tenant, database, collection_id, body)
 
+    @r.post(C + "/{collection_id}/search", responses=_ok(s.SearchResponse), operation_id="collection_search")
+    async def search(tenant: str, database: str, collection_id: str, body: s.SearchRequestPayload) -> Response:
+        return await call(svc.search, tenant, database, collection_id, body)
+
     # -- Chroma Cloud / distributed only: Chroma's single-node server answers 501 too ---------
     @r.post(C + "/{collection_id}/fork", include_in_schema=False)
     async def fork(tenant: str, database: str, collection_id: str, body: s.ForkCollectionPayload) -> Response:
         return await call(svc.fork, tenant, database, collection_id, body.new_name)
 
-    @r.post(C + "/{collection_id}/search", include_in_schema=False)
-    async def search(tenant: str, database: str, collection_id: str) -> Response:
-        return await call(svc.search, tenant, database, collection_id)
 
     @r.get(C + "/{collection_id}/indexing_status", include_in_schema=False)
     async def indexing_status(tenant: str, database: str, collection_id: str) -> Response:
@@ -263,6 +266,8 @@ def create_app(config: ServerConfig) -> Any:
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_allow_origins),
                            allow_methods=["*"], allow_headers=["*"])
     asgi: Any = app
+    if not config.cors_allow_origins:  # CORS headers come from the app's middleware
+        asgi = QueryFastPath(app, service)
     authenticator = build_authenticator(config)
     if authenticator is not None:
         asgi = AuthMiddleware(asgi, authenticator)

@@ -42,10 +42,7 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 break
 
-        async def replay() -> dict:
-            return messages.pop(0) if messages else await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replay(messages, receive), send)
 
     async def _reject(self, send: Any) -> None:
         body = dumps({"error": "ChromaError",
@@ -54,6 +51,15 @@ class BodyLimitMiddleware:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
         await send({"type": "http.response.body", "body": body})
+
+
+def replay(messages: list[dict], receive: Any) -> Any:
+    """An ASGI ``receive`` that first hands out ``messages`` (already read), then reads on."""
+
+    async def receive_again() -> dict:
+        return messages.pop(0) if messages else await receive()
+
+    return receive_again
 
 
 def _content_length(scope: dict) -> int | None:

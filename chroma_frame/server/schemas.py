@@ -114,6 +114,13 @@ class ForkCollectionPayload(BaseModel):
     new_name: str
 
 
+class SearchRequestPayload(BaseModel):
+    """``searches``: ``Search.to_dict()`` payloads, parsed by the library (its errors are 400s)."""
+
+    searches: List[Dict[str, Any]]
+    read_level: Optional[ReadLevel] = None
+
+
 # -- responses (documentation only) -------------------------------------------------------
 
 
@@ -181,6 +188,15 @@ class GetResponse(BaseModel):
     uris: Optional[List[Optional[str]]] = None
     metadatas: Optional[List[Optional[Dict[str, Any]]]] = None
     include: List[IncludeItem]
+
+
+class SearchResponse(BaseModel):
+    ids: List[List[str]]
+    documents: List[Optional[List[Optional[str]]]]
+    embeddings: List[Optional[List[Optional[List[float]]]]]
+    metadatas: List[Optional[List[Optional[Dict[str, Any]]]]]
+    scores: List[Optional[List[Optional[float]]]]
+    select: List[List[str]]
 
 
 class QueryResponse(BaseModel):

@@ -10,17 +10,22 @@ import time
 import uuid
 from typing import Any, Optional
 
+import numpy as np
+
+from chroma_frame.base_types import wire_metadatas
 from chroma_frame.client import VERSION, AdminClient, Client
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.registry import UnbuildableEmbeddingFunction
 from chroma_frame.errors import BatchSizeExceededError, InvalidArgumentError
-from chroma_frame.server import codec
+from chroma_frame.execution.expression import Search
+from chroma_frame.server import batching, codec
 from chroma_frame.validation import MAX_BATCH_SIZE, check_collection_name
 from chroma_frame.server import schemas as s
 from chroma_frame.server.config import ServerConfig
 
 
+QUERY_CALLS_PER_KEY = 1  # library calls at once per (collection, query parameters); more queue and batch
 _REFUSAL = ValueError("chroma-frame's server does not compute embeddings: send embeddings with the documents")
 # Bound to every collection the server opens: named "default" so that it never conflicts with the
 # persisted function, and it refuses to embed (embeddings arrive over the wire).
@@ -51,6 +56,8 @@ class Service:
         self._handles: dict[tuple[str, str], Client] = {}
         limit = MAX_BATCH_SIZE
         self.max_batch_size = min(config.max_batch_size, limit) if config.max_batch_size else limit
+        # Concurrent queries with the same parameters share one library call (see batching.py).
+        self._queries = batching.Coalescer(max_running=QUERY_CALLS_PER_KEY)
 
     # -- helpers -----------------------------------------------------------------------------
     def _scoped(self, tenant: str, database: str) -> Client:
@@ -175,22 +182,44 @@ class Service:
             ids=body.ids, where=body.where, limit=body.limit, offset=body.offset,
             where_document=body.where_document, include=list(body.include),
         )
+        result["metadatas"] = wire_metadatas(result.get("metadatas"))
         return codec.get_response(result, body.include)
 
     def query(self, tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload) -> dict:
+        queries = codec.query_matrix(body.query_embeddings)
+        key = batching.query_key(tenant, database, collection_id, body, queries)
+        if key is None:
+            return self._query(tenant, database, collection_id, body, [queries])[0]
+        return self._queries.submit(key, queries, lambda batch: self._query(tenant, database, collection_id, body, batch))
+
+    def _query(self, tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload,
+               batch: list[Any]) -> list[dict]:
+        """One library call for the query matrices of concurrent requests with the same parameters."""
         result = self._collection(tenant, database, collection_id).query(
-            query_embeddings=codec.query_matrix(body.query_embeddings), ids=body.ids,
+            query_embeddings=batch[0] if len(batch) == 1 else np.concatenate(batch), ids=body.ids,
             n_results=body.n_results, where=body.where, where_document=body.where_document,
             include=list(body.include),
         )
-        return codec.query_response(result, body.include)
+        result["metadatas"] = wire_metadatas(result.get("metadatas"))
+        if len(batch) == 1:
+            return [codec.query_response(result, body.include)]
+        parts = batching.split_rows(result, [len(q) for q in batch])
+        return [codec.query_response(part, body.include) for part in parts]
+
+    def search(self, tenant: str, database: str, collection_id: str, body: s.SearchRequestPayload) -> dict:
+        collection = self._collection(tenant, database, collection_id)
+        try:
+            searches = [Search.from_dict(payload) for payload in body.searches]
+        except (KeyError, AttributeError, IndexError) as exc:  # malformed payloads, as Chroma's 4xx
+            raise InvalidArgumentError(f"Invalid search payload: {exc!r}") from None
+        result = collection.search(searches, read_level=body.read_level or "index_and_wal")
+        out = {name: result[name] for name in ("ids", "documents", "embeddings", "scores", "select")}
+        out["metadatas"] = wire_metadatas(result["metadatas"])
+        return out
 
     # -- Chroma Cloud only: the library says so (NotImplementedError -> 501) --------------------
     def fork(self, tenant: str, database: str, collection_id: str, new_name: str) -> dict:
         return codec.collection_json(self._collection(tenant, database, collection_id).fork(new_name).get_model())
-
-    def search(self, tenant: str, database: str, collection_id: str) -> Any:
-        return self._collection(tenant, database, collection_id).search([])
 
     def indexing_status(self, tenant: str, database: str, collection_id: str) -> Any:
         return self._collection(tenant, database, collection_id).get_indexing_status()

@@ -11,10 +11,18 @@ from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 PUT = 0
 DELETE = 1
 
+# Scalar entries fill one of the four value fields; a sparse vector entry fills the three
+# ``sparse_*`` lists instead (``sparse_tokens`` only when it has labels). Files written before the
+# sparse fields existed lack them: :func:`as_metadata` / :func:`upgrade_table` add them as nulls.
+SCALAR_ENTRY_FIELDS = ("key", "str_value", "int_value", "float_value", "bool_value", "is_array")
+SPARSE_INDICES = pa.list_(pa.uint32())
+SPARSE_VALUES = pa.list_(pa.float32())
+SPARSE_TOKENS = pa.list_(pa.string())
 METADATA_ENTRY = pa.struct(
     [
         ("key", pa.string()),
@@ -23,9 +31,13 @@ METADATA_ENTRY = pa.struct(
         ("float_value", pa.float64()),
         ("bool_value", pa.bool_()),
         ("is_array", pa.bool_()),
+        ("sparse_indices", SPARSE_INDICES),
+        ("sparse_values", SPARSE_VALUES),
+        ("sparse_tokens", SPARSE_TOKENS),
     ]
 )
 METADATA = pa.list_(METADATA_ENTRY)
+U32_MAX = 2**32 - 1
 
 
 def record_schema(dimension: int) -> pa.Schema:
@@ -65,11 +77,15 @@ def _slot(value: Any) -> int:
 
 
 def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
-    """Chroma metadata dicts (validated) -> ``list<struct>`` long form, built column by column."""
+    """Chroma metadata dicts (validated) -> ``list<struct>`` long form, built column by column.
+
+    A sparse vector value may be a ``SparseVector`` or its wire dict.
+    """
     offsets = [0]
     keys: list[str] = []
     columns: list[list[Any]] = [[], [], [], []]
     is_array: list[bool] = []
+    sparse: list[list[Any]] = [[], [], []]  # indices, values, tokens (None for scalar entries)
     valid: list[bool] = []
 
     def put(key: str, value: Any, array: bool) -> None:
@@ -78,16 +94,26 @@ def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
         for i, col in enumerate(columns):
             col.append(value if i == slot else None)
         is_array.append(array)
+        for col in sparse:
+            col.append(None)
+
+    def put_sparse(key: str, indices: list, values: list, tokens: list | None) -> None:
+        keys.append(key)
+        for col in columns:
+            col.append(None)
+        is_array.append(False)
+        sparse[0].append(indices)
+        sparse[1].append(values)
+        sparse[2].append(tokens)
 
     for metadata in metadatas:
         valid.append(metadata is not None)
         for key, value in (metadata or {}).items():
             if value is None:
                 continue
-            if isinstance(value, dict):  # a sparse vector: kept as its JSON text until sparse search lands
-                import json
-
-                put(key, json.dumps(value, sort_keys=True), False)
+            parts = sparse_parts(value)
+            if parts is not None:
+                put_sparse(key, *parts)
             elif isinstance(value, list):
                 for item in value:
                     put(key, item, True)
@@ -102,6 +128,9 @@ def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
             pa.array(columns[2], pa.float64()),
             pa.array(columns[3], pa.bool_()),
             pa.array(is_array, pa.bool_()),
+            pa.array(sparse[0], SPARSE_INDICES),
+            pa.array(sparse[1], SPARSE_VALUES),
+            pa.array(sparse[2], SPARSE_TOKENS),
         ],
         fields=list(METADATA_ENTRY),
     )
@@ -109,21 +138,72 @@ def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
     return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries, type=METADATA, mask=mask)
 
 
+def sparse_parts(value: Any) -> tuple[list, list, list | None] | None:
+    """(indices, values, tokens) of a sparse vector value (dataclass or wire dict), else None."""
+    if isinstance(value, dict):
+        if value.get("#type") != "sparse_vector":
+            return None
+        return value["indices"], value["values"], value.get("tokens")
+    if type(value).__name__ == "SparseVector" and hasattr(value, "indices"):
+        return value.indices, value.values, value.labels
+    return None
+
+
+def as_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A long-form column in the current :data:`METADATA` type (older files lack the sparse fields)."""
+    if array.type == METADATA:
+        return array
+    if isinstance(array, pa.ChunkedArray):
+        return pa.chunked_array([as_metadata(c) for c in array.chunks], METADATA)
+    if not pa.types.is_list(array.type) or not pa.types.is_struct(array.type.value_type):
+        return array.cast(METADATA)
+    values = array.values  # offsets below index the unsliced child
+    names = {values.type.field(i).name for i in range(values.type.num_fields)}
+    children = [
+        values.field(f.name).cast(f.type) if f.name in names else pa.nulls(len(values), f.type)
+        for f in METADATA_ENTRY
+    ]
+    entries = pa.StructArray.from_arrays(children, fields=list(METADATA_ENTRY))
+    return pa.ListArray.from_arrays(array.offsets, entries, type=METADATA, mask=array.is_null())
+
+
+_SCALAR_ENTRY = pa.struct([METADATA_ENTRY.field(name) for name in SCALAR_ENTRY_FIELDS])
+
+
+def scalar_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The long form without the sparse fields, zero copy: what filters read (and cheap to take)."""
+    if isinstance(array, pa.ChunkedArray):
+        return pa.chunked_array([scalar_metadata(c) for c in array.chunks], pa.list_(_SCALAR_ENTRY))
+    values = array.values
+    entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS], fields=list(_SCALAR_ENTRY))
+    return pa.ListArray.from_arrays(array.offsets, entries, mask=array.is_null())
+
+
+def upgrade_table(table: pa.Table) -> pa.Table:
+    """``table`` with its ``metadata`` column in the current type (a no-op for current files)."""
+    index = table.schema.get_field_index("metadata")
+    if index < 0 or table.schema.field(index).type == METADATA:
+        return table
+    return table.set_column(index, pa.field("metadata", METADATA), as_metadata(table.column(index)))
+
+
 def decode_metadata(array: pa.Array | pa.ChunkedArray) -> list[dict | None]:
     """Long form -> Chroma metadata dicts (``None`` for a record without metadata).
 
-    Like Chroma, a record whose metadata holds a NaN float reads back as ``None``.
+    Like Chroma, a record whose metadata holds a NaN float reads back as ``None``. Sparse
+    vectors come back as :class:`chroma_frame.base_types.SparseVector`.
     """
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
     if len(array) == 0:
         return []
-    array = array.cast(METADATA) if array.type != METADATA else array
+    array = as_metadata(array)
     flat = array.flatten()  # respects slicing and nulls
     offsets = np.asarray(array.value_lengths().fill_null(0), dtype=np.int64).cumsum()
     keys = flat.field("key").to_pylist()
     values = [flat.field(name).to_pylist() for name in _VALUE_FIELDS]
     is_array = flat.field("is_array").to_pylist()
+    sparse = _decode_sparse(flat)
     valid = array.is_valid().to_numpy(zero_copy_only=False)
     out: list[dict | None] = []
     start = 0
@@ -135,6 +215,9 @@ def decode_metadata(array: pa.Array | pa.ChunkedArray) -> list[dict | None]:
         metadata: dict[str, Any] = {}
         nan = False
         for i in range(start, stop):
+            if sparse and i in sparse:
+                metadata[keys[i]] = sparse[i]
+                continue
             value = next(v[i] for v in values if v[i] is not None)
             if isinstance(value, float) and math.isnan(value):
                 nan = True
@@ -147,15 +230,71 @@ def decode_metadata(array: pa.Array | pa.ChunkedArray) -> list[dict | None]:
     return out
 
 
+def f32_floats(values: np.ndarray) -> list[float]:
+    """float32 values as the Python floats of their shortest decimal form (what Chroma's JSON shows).
+
+    Sparse values are stored as float32, as in Chroma; ``0.1`` reads back as ``0.1``, not as
+    ``0.10000000149011612``. Vectorised: the shortest of 6..9 significant digits that rounds
+    back to the same float32 (numpy's printing for magnitudes beyond 1e±12).
+    """
+    x32 = np.asarray(values, dtype=np.float32)
+    x = x32.astype(np.float64)
+    out = x.copy()
+    todo = np.isfinite(x) & (x != 0)
+    with np.errstate(all="ignore"):
+        magnitude = np.floor(np.log10(np.abs(np.where(todo, x, 1.0)))).astype(np.int64)
+        # beyond 10**22 powers of ten are inexact in float64: print those few values instead
+        extreme = todo & ((magnitude < -12) | (magnitude > 12))
+        if extreme.any():
+            out[extreme] = x32[extreme].astype(str).astype(np.float64)
+            todo &= ~extreme
+        for digits in range(6, 10):
+            e = digits - 1 - magnitude
+            up = np.power(10.0, np.abs(e))
+            candidate = np.where(e >= 0, np.round(x * up) / up, np.round(x / up) * up)
+            hit = todo & (candidate.astype(np.float32) == x32)
+            out[hit] = candidate[hit]
+            todo &= ~hit
+    return out.tolist()
+
+
+def _decode_sparse(flat: pa.StructArray) -> dict[int, Any]:
+    """Entry position -> SparseVector for the sparse entries of flattened long form."""
+    lists = flat.field("sparse_indices")
+    if lists.null_count == len(lists):
+        return {}
+    from chroma_frame.base_types import SparseVector
+
+    positions = np.flatnonzero(lists.is_valid().to_numpy(zero_copy_only=False))
+    take = pa.array(positions, pa.int64())
+    picked_indices = lists.take(take)
+    picked_values = flat.field("sparse_values").take(take)
+    tokens = flat.field("sparse_tokens").take(take).to_pylist()
+    lengths = np.asarray(pc.list_value_length(picked_indices).fill_null(0), dtype=np.int64)
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    indices = np.asarray(pc.list_flatten(picked_indices).to_numpy(zero_copy_only=False)).tolist()
+    floats = f32_floats(pc.list_flatten(picked_values).to_numpy(zero_copy_only=False))
+    out = {}
+    for j, position in enumerate(positions.tolist()):
+        vector = SparseVector.__new__(SparseVector)  # stored vectors were validated on write
+        vector.indices = indices[bounds[j] : bounds[j + 1]]
+        vector.values = floats[bounds[j] : bounds[j + 1]]
+        vector.labels = tokens[j]
+        out[position] = vector
+    return out
+
+
 def long_metadata(table: pa.Table) -> pa.Table:
-    """``metadata(rowid, key, str_value, int_value, float_value, bool_value, is_array)`` for SQL."""
+    """``metadata(rowid, key, str_value, int_value, float_value, bool_value, is_array)`` for SQL.
+
+    Sparse entries appear with null values (filters compare scalars only). ``table["metadata"]``
+    may be of any long-form type that has the scalar fields (see :func:`scalar_metadata`).
+    """
     column = table.column("metadata").combine_chunks()
     rowids = table.column("rowid").combine_chunks()
-    parents = pa.compute.list_parent_indices(column)
+    parents = pc.list_parent_indices(column)
     flat = column.flatten()
-    return pa.table(
-        {"rowid": rowids.take(parents), **{f.name: flat.field(f.name) for f in METADATA_ENTRY}}
-    )
+    return pa.table({"rowid": rowids.take(parents), **{name: flat.field(name) for name in SCALAR_ENTRY_FIELDS}})
 
 
 # -- building a batch of rows -------------------------------------------------------------------

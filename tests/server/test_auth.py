@@ -84,3 +84,30 @@ def test_basic_auth_from_chroma_env_vars(basic_server):
     assert r.status_code == 403
     assert httpx.post(basic_server.url + COLLECTIONS, json={"name": "basic-bad"}).status_code == 401
     assert [c.name for c in client.list_collections()] == ["basic-ok"]
+
+
+def test_yaml_credentials_file_and_transport_header_from_chroma_env_vars(server_factory, tmp_path):
+    creds = tmp_path / "users.yaml"
+    creds.write_text("users:\n  - id: bob\n    tokens: [bob-token-1, bob-token-2]\n")
+    srv = server_factory(env={"CHROMA_SERVER_AUTHN_PROVIDER": "chromadb.auth.token_authn.TokenAuthenticationServerProvider",
+                              "CHROMA_SERVER_AUTHN_CREDENTIALS_FILE": str(creds),
+                              "CHROMA_AUTH_TOKEN_TRANSPORT_HEADER": "X-Chroma-Token"})
+    identity = httpx.get(srv.url + "/api/v2/auth/identity", headers={"X-Chroma-Token": "bob-token-2"})
+    assert identity.status_code == 200 and identity.json()["user_id"] == "bob"
+    # the token is only read from the configured header
+    assert httpx.get(srv.url + "/api/v2/auth/identity", headers={"Authorization": "Bearer bob-token-1"}).status_code == 401
+
+
+def test_record_endpoints_are_refused_without_credentials(token_server):
+    good = {"Authorization": f"Bearer {TOKEN}"}
+    cid = httpx.post(token_server.url + COLLECTIONS, json={"name": "guarded"}, headers=good).json()["id"]
+    records = f"{token_server.url}{COLLECTIONS}/{cid}"
+    assert httpx.post(records + "/add", json={"ids": ["a"], "embeddings": [[1.0, 2.0]]}, headers=good).status_code == 201
+    for headers, status in (({}, 401), ({"Authorization": "Bearer wrong"}, 403)):
+        add = httpx.post(records + "/add", json={"ids": ["b"], "embeddings": [[3.0, 4.0]]}, headers=headers)
+        assert add.status_code == status
+        query = httpx.post(records + "/query", json={"query_embeddings": [[1.0, 2.0]], "n_results": 1},
+                           headers=headers)
+        assert query.status_code == status and "ids" not in query.json()
+        assert httpx.post(records + "/get", json={}, headers=headers).status_code == status
+    assert httpx.post(records + "/get", json={}, headers=good).json()["ids"] == ["a"]

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 
 from tests.server.conftest import ROOT
 
@@ -113,3 +114,50 @@ def test_errors_are_one_line_with_exit_code_1(tmp_path):
 def test_models_download_reports_clearly_when_offline(tmp_path):
     out = cli("models", "download", "--dir", str(tmp_path / "models"), env={"CHROMA_FRAME_OFFLINE": "1"})
     assert out.returncode == 1 and "Traceback" not in out.stderr and out.stderr.strip()
+
+
+def _non_loopback_address() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.255", 9))  # no packet is sent: this only picks the outgoing interface
+            address = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_run_defaults_to_loopback_with_auth_off(tmp_path):
+    import os
+    import socket
+    import time
+
+    import httpx
+
+    from tests.server.conftest import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "chroma_frame", "run", "--path", str(tmp_path / "db"),
+                             "--port", str(port)], cwd=str(ROOT), env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/v2/tenants/default_tenant/databases/default_database"
+                              "/collections_count", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json() == 0  # no credentials needed: auth is off
+        other = _non_loopback_address()
+        if other is not None:
+            with socket.socket() as s, pytest.raises(OSError):
+                s.settimeout(2)
+                s.connect((other, port))
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=15)
+    assert f"on http://127.0.0.1:{port} (auth: off" in err

@@ -159,14 +159,83 @@ def test_unexpected_errors_do_not_leak(tmp_path):
     from chroma_frame.server import ServerConfig, create_app
 
     app = create_app(ServerConfig(path=str(tmp_path / "db")))
-    service = app.app.state.service
+    inner = app
+    while not hasattr(inner, "state"):  # through the ASGI layers to the FastAPI app
+        inner = inner.app
+    service = inner.state.service
 
     def boom(*args, **kwargs):
         raise RuntimeError("secret detail /etc/passwd")
 
-    service.count_collections = boom
+    service.count_collections = service.query = boom
     with TestClient(app, raise_server_exceptions=False) as tc:
-        r = tc.get(V2 + "/tenants/default_tenant/databases/default_database/collections_count")
-    assert r.status_code == 500
-    assert r.json() == {"error": "InternalError", "message": "Internal server error"}
-    assert "secret" not in r.text and "Traceback" not in r.text
+        counted = tc.get(V2 + "/tenants/default_tenant/databases/default_database/collections_count")
+        queried = tc.post(f"{C}/{uuid.uuid4()}/query", json={"query_embeddings": [[1.0]]})
+    for r in (counted, queried):
+        assert r.status_code == 500
+        assert r.json() == {"error": "InternalError", "message": "Internal server error"}
+        assert "secret" not in r.text and "Traceback" not in r.text
+
+
+def test_query_answers_and_errors(http):
+    """The hot path for queries answers exactly as the route does, errors included."""
+    collection_id = http.post(C, json={"name": "query-contract"}).json()["id"]
+    q = f"{C}/{collection_id}/query"
+    http.post(f"{C}/{collection_id}/upsert", json={"ids": ["q1", "q2"], "embeddings": [[1, 0, 0], [0, 1, 0]],
+                                                   "metadatas": [{"k": 1}, None], "documents": ["one", None]})
+    r = http.post(q, json={"query_embeddings": [[1, 0, 0]], "n_results": 2, "where": {"k": 1},
+                           "include": ["documents", "metadatas", "distances", "uris"]})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    assert r.json() == {"ids": [["q1"]], "embeddings": None, "documents": [["one"]], "uris": [[None]],
+                        "metadatas": [[{"k": 1}]], "distances": [[0.0]],
+                        "include": ["documents", "metadatas", "distances", "uris"]}
+    json_type = {"content-type": "application/json"}
+    assert _error(http.post(q, content=b'{"query_embeddings": [[1, 0', headers=json_type), 400,
+                  "InvalidArgumentError").startswith("Failed to parse the request body as JSON")
+    _error(http.post(q, content=b"[1, 2]", headers=json_type), 422, "ChromaError")
+    _error(http.post(q, json={"query_embeddings": "nope"}), 422, "ChromaError")
+    _error(http.post(q, json={"query_embeddings": [[1, 0, 0]], "n_results": -1}), 422, "ChromaError")
+    _error(http.post(q, content=b'{"query_embeddings": [[1, 0, 0]]}'), 415, "ChromaError")
+    _error(http.post(q, json={"query_embeddings": [[1, 0]]}), 400, "InvalidArgumentError")
+    _error(http.post(q, json={"query_embeddings": [[1, 0, 0]], "where": {"$nope": 1}}), 400, "InvalidArgumentError")
+    _error(http.post(f"{C}/{uuid.uuid4()}/query", json={"query_embeddings": [[1, 0, 0]]}), 404, "NotFoundError")
+    _error(http.post(f"{C}/not-a-uuid/query", json={"query_embeddings": [[1, 0, 0]]}), 400, "InvalidArgumentError")
+
+
+def test_cors_headers_when_origins_are_allowed(server_factory):
+    srv = server_factory("--cors-allow-origins", "http://app.example")
+    with httpx.Client(base_url=srv.url) as http:
+        cid = http.post(C, json={"name": "cors"}).json()["id"]
+        origin = {"Origin": "http://app.example"}
+        r = http.post(f"{C}/{cid}/query", json={"query_embeddings": [[1.0]]}, headers=origin)
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://app.example"
+        pre = http.options(f"{C}/{cid}/query", headers={**origin, "Access-Control-Request-Method": "POST"})
+        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "http://app.example"
+        other = http.get(V2 + "/heartbeat", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_query_fast_path_answers_byte_for_byte_as_the_route(tmp_path):
+    from starlette.testclient import TestClient
+
+    from chroma_frame.server import ServerConfig, create_app
+    from chroma_frame.server.fastpath import QueryFastPath
+
+    app = create_app(ServerConfig(path=str(tmp_path / "db")))
+    outer = app
+    while not isinstance(outer.app, QueryFastPath):
+        outer = outer.app
+    bodies = [{"query_embeddings": [[1, 2], [0.3, 0.1]], "n_results": 5,
+               "include": ["embeddings", "documents", "metadatas", "distances", "uris"]},
+              {"query_embeddings": [[1, 2]]}, {"query_embeddings": [[1, 2]], "ids": ["b"], "where": {"x": 1.5}},
+              {"query_embeddings": [[1, 2, 3]]}, {"query_embeddings": [[1, 2]], "n_results": "many"}]
+    with TestClient(app) as tc:
+        cid = tc.post(C, json={"name": "same"}).json()["id"]
+        tc.post(f"{C}/{cid}/add", json={"ids": ["a", "b"], "embeddings": [[1, 2], [3, 4]],
+                                        "metadatas": [{"x": 1.5}, None], "documents": ["d", None]})
+        fast = [tc.post(f"{C}/{cid}/query", json=b) for b in bodies]
+        outer.app = outer.app.app  # the FastAPI route alone
+        routed = [tc.post(f"{C}/{cid}/query", json=b) for b in bodies]
+    assert [r.status_code for r in fast] == [200, 200, 200, 400, 422]
+    for a, b in zip(fast, routed):
+        assert (a.status_code, dict(a.headers), a.content) == (b.status_code, dict(b.headers), b.content)

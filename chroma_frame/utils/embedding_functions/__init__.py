@@ -6,6 +6,7 @@ Importing this module loads no model and imports neither onnxruntime nor tokeniz
 
 from typing import Set
 
+from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
@@ -18,8 +19,10 @@ from chroma_frame.embeddings.registry import (
     sparse_known_embedding_functions,
 )
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
+from chroma_frame.embeddings.sparse import SparseEmbeddingFunction
 
 _all_classes: Set[str] = {
+    "ChromaBm25EmbeddingFunction",
     "DefaultEmbeddingFunction",
     "ONNXMiniLM_L6_V2",
     "OpenAIEmbeddingFunction",
@@ -35,6 +38,8 @@ def get_builtins() -> Set[str]:
 
 __all__ = [
     "EmbeddingFunction",
+    "SparseEmbeddingFunction",
+    "ChromaBm25EmbeddingFunction",
     "DefaultEmbeddingFunction",
     "ONNXMiniLM_L6_V2",
     "OpenAIEmbeddingFunction",

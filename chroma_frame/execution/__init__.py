@@ -1,0 +1,1 @@
+"""Chroma's ``chromadb.execution`` import path: the Search API expressions live in ``expression``."""

@@ -1,0 +1,218 @@
+"""Concurrency against a real server process: the event loop answers while long requests run,
+writes to one collection serialise on its write lock while reads go on, and concurrent queries
+(which the server may coalesce into one library call) get the answers they would get alone."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+from filelock import FileLock
+
+C = "/api/v2/tenants/default_tenant/databases/default_database/collections"
+JSON = {"content-type": "application/json"}
+HEARTBEAT_BOUND = 0.5  # seconds: the slowest heartbeat allowed while a long request runs
+
+
+@pytest.fixture(scope="module")
+def http(server):
+    with httpx.Client(base_url=server.url, timeout=120) as client:
+        yield client
+
+
+def _create(http: httpx.Client, name: str) -> str:
+    r = http.post(C, json={"name": name})
+    assert r.status_code == 200, r.text
+    return r.json()["id"]
+
+
+def _add_body(ids: list[str], emb: np.ndarray) -> bytes:
+    """An add as chromadb's client sends it after pre-flight: base64 little-endian f32 rows."""
+    rows = [base64.b64encode(row.astype("<f4").tobytes()).decode() for row in emb]
+    return orjson.dumps({"ids": ids, "embeddings": rows, "metadatas": [{"n": i} for i in range(len(ids))],
+                         "documents": [f"document {i}" for i in ids]})
+
+
+def _query_body(queries: np.ndarray, n_results: int = 5) -> bytes:
+    return orjson.dumps({"query_embeddings": queries, "n_results": n_results,
+                         "include": ["distances", "metadatas"]}, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _heartbeats_during(url: str, request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float, list[float]]:
+    """Run ``request`` in a thread and poll the heartbeat until it answers.
+
+    Returns its response, its duration, and the latencies of the heartbeats sent while it was in
+    flight (one sent while the loop is blocked waits until the loop is free again).
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        started = time.perf_counter()
+        box["response"] = request()
+        box["ended"] = time.perf_counter()
+        box["seconds"] = box["ended"] - started
+
+    thread = threading.Thread(target=run)
+    sent: list[tuple[float, float]] = []
+    with httpx.Client(base_url=url, timeout=60) as beat:
+        beat.get("/api/v2/heartbeat")  # connected before the long request starts
+        thread.start()
+        while thread.is_alive():
+            t0 = time.perf_counter()
+            assert beat.get("/api/v2/heartbeat").status_code == 200
+            sent.append((t0, time.perf_counter() - t0))
+            time.sleep(0.005)
+    thread.join()
+    return box["response"], box["seconds"], [latency for at, latency in sent if at < box["ended"]]
+
+
+def test_heartbeat_answers_promptly_during_a_long_ingest_and_a_long_query(server, http):
+    # Sized so that the library work takes seconds (metadata-heavy records, wide results), not
+    # the upload: run on the loop instead of the thread pool, a heartbeat waits over a second.
+    cid = _create(http, "long-requests")
+    rng = np.random.default_rng(7)
+    n, dim = 5000, 64
+    metadatas = [{f"key{k}": i * k if k % 2 else f"v{i}-{k}" for k in range(40)} for i in range(n)]
+    body = orjson.loads(_add_body([f"r{i}" for i in range(n)], rng.random((n, dim), dtype=np.float32)))
+    body = orjson.dumps({**body, "metadatas": metadatas, "documents": [f"document {i} " * 20 for i in range(n)]})
+
+    added, ingest_seconds, beats = _heartbeats_during(
+        server.url, lambda: httpx.post(f"{server.url}{C}/{cid}/add", content=body, headers=JSON, timeout=120))
+    assert added.status_code == 201, added.text
+    assert len(beats) >= 5, f"{len(beats)} heartbeats answered during a {ingest_seconds:.2f} s ingest"
+    assert max(beats) < HEARTBEAT_BOUND, f"slowest heartbeat {max(beats):.3f} s during the ingest"
+
+    query = orjson.dumps({"query_embeddings": rng.random((50, dim), dtype=np.float32), "n_results": 500,
+                          "include": ["metadatas", "documents", "distances"]}, option=orjson.OPT_SERIALIZE_NUMPY)
+    answer, query_seconds, beats = _heartbeats_during(
+        server.url, lambda: httpx.post(f"{server.url}{C}/{cid}/query", content=query, headers=JSON, timeout=120))
+    assert answer.status_code == 200, answer.text
+    assert [len(ids) for ids in answer.json()["ids"]] == [500] * 50
+    assert len(beats) >= 5, f"{len(beats)} heartbeats answered during a {query_seconds:.2f} s query"
+    assert max(beats) < HEARTBEAT_BOUND, f"slowest heartbeat {max(beats):.3f} s during the query"
+
+
+def test_a_held_write_lock_stalls_writes_to_that_collection_but_not_reads(server, http):
+    held, other = _create(http, "locked"), _create(http, "unlocked")
+    rng = np.random.default_rng(3)
+    for cid in (held, other):
+        r = http.post(f"{C}/{cid}/add", content=_add_body(["a", "b", "c"], rng.random((3, 4), dtype=np.float32)),
+                      headers=JSON)
+        assert r.status_code == 201, r.text
+    # Another writer (any process on this root) holds the collection's documented write lock.
+    lock = FileLock(str(server.path / "collections" / held / "write.lock"))
+    lock.acquire(timeout=10)
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            write = pool.submit(http.post, f"{C}/{held}/add", headers=JSON,
+                                content=_add_body(["d", "e"], rng.random((2, 4), dtype=np.float32)))
+            time.sleep(0.5)
+            assert not write.done(), "a write went through while another writer held the collection's lock"
+
+            with httpx.Client(base_url=server.url, timeout=10) as quick:  # a read stuck behind the lock fails
+                assert quick.get(f"{C}/{held}/count").json() == 3
+                assert quick.post(f"{C}/{held}/get", json={"include": []}).json()["ids"] == ["a", "b", "c"]
+                hits = quick.post(f"{C}/{held}/query", content=_query_body(np.ones((1, 4), np.float32), 2),
+                                  headers=JSON)
+                assert hits.status_code == 200 and len(hits.json()["ids"][0]) == 2
+                other_write = quick.post(f"{C}/{other}/add", headers=JSON,
+                                         content=_add_body(["x"], rng.random((1, 4), dtype=np.float32)))
+                assert other_write.status_code == 201, other_write.text
+            assert not write.done(), "the write stopped waiting while the lock was still held"
+        finally:
+            lock.release()
+        assert write.result(timeout=30).status_code == 201
+    assert http.get(f"{C}/{held}/count").json() == 5
+    assert http.get(f"{C}/{other}/count").json() == 4
+
+
+def test_concurrent_updates_of_one_record_are_serialised(server, http):
+    cid = _create(http, "one-record")
+    r = http.post(f"{C}/{cid}/add", content=_add_body(["x"], np.zeros((1, 4), np.float32)), headers=JSON)
+    assert r.status_code == 201
+
+    def update(i: int) -> int:  # each update merges one key into the record's metadata
+        with httpx.Client(base_url=http.base_url, timeout=60) as c:
+            return c.post(f"{C}/{cid}/update", json={"ids": ["x"], "metadatas": [{f"k{i}": i}]}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(update, range(16))) == [200] * 16
+    metadata = http.post(f"{C}/{cid}/get", json={"ids": ["x"], "include": ["metadatas"]}).json()["metadatas"][0]
+    assert metadata == {"n": 0, **{f"k{i}": i for i in range(16)}}, "an update was lost"
+
+
+def test_concurrent_queries_get_the_answers_they_get_alone(server, http):
+    cid = _create(http, "coalesced")
+    rng = np.random.default_rng(11)
+    emb = rng.random((3000, 32), dtype=np.float32)
+    r = http.post(f"{C}/{cid}/add", content=_add_body([f"r{i}" for i in range(3000)], emb), headers=JSON)
+    assert r.status_code == 201
+    bodies = [_query_body(rng.random((1 + i % 3, 32), dtype=np.float32), 7) for i in range(24)]
+    bodies[5] = _query_body(rng.random((1, 16), dtype=np.float32), 7)  # wrong dimension: this one alone fails
+    alone = [http.post(f"{C}/{cid}/query", content=b, headers=JSON) for b in bodies]
+
+    def send(body: bytes) -> httpx.Response:
+        with httpx.Client(base_url=http.base_url, timeout=60) as c:
+            return c.post(f"{C}/{cid}/query", content=body, headers=JSON)
+
+    with ThreadPoolExecutor(12) as pool:
+        together = list(pool.map(send, bodies))
+    assert alone[5].status_code == together[5].status_code == 400
+    for one, many in zip(alone, together):
+        assert one.status_code == many.status_code
+        if one.status_code == 200:
+            a, b = one.json(), many.json()
+            assert a["ids"] == b["ids"] and a["metadatas"] == b["metadatas"]
+            np.testing.assert_allclose(a["distances"], b["distances"], rtol=1e-5, atol=1e-5)
+
+
+def _builders_of(root: str) -> list[int]:
+    """Pids of graph-builder processes working on the storage root ``root`` (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"chroma_frame.index.build" in argv and root.encode() in argv:
+                pids.append(int(entry))
+    return pids
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process priorities from /proc")
+def test_background_graph_builds_yield_the_cpu(tmp_path):
+    import chroma_frame
+    from chroma_frame.index.build import BUILD_NICENESS
+    from chroma_frame.index.manager import kernels
+
+    root = str(tmp_path / "db")
+    col = chroma_frame.PersistentClient(root).create_collection("graphs", embedding_function=None)
+    col.add(ids=[f"r{i}" for i in range(3000)], embeddings=np.random.default_rng(0).random((3000, 8), np.float32))
+    col.compact()  # one blockfile big enough for a graph
+    kernels(wait=True)
+    col.query(query_embeddings=[[0.5] * 8], n_results=3)  # finds no graph: asks for a build
+    deadline = time.monotonic() + 30
+    while not (pids := _builders_of(root)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pids, "no graph builder started"
+    expected, niceness = min(19, os.nice(0) + BUILD_NICENESS), None
+    try:
+        while niceness != expected and time.monotonic() < deadline:  # it lowers itself first thing
+            with open(f"/proc/{pids[0]}/stat") as f:
+                niceness = int(f.read().rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
+            time.sleep(0.01)
+        assert niceness == expected
+    finally:
+        for pid in pids:  # builders this test started: their work is not needed
+            os.kill(pid, signal.SIGTERM)
