@@ -113,9 +113,13 @@ def _outcome(slot: _Slot) -> Any:
     return slot.result
 
 
+COALESCE_MAX_ROWS = 8  # a request with more query vectors is a batch already: it runs alone
+
+
 def query_key(tenant: str, database: str, collection_id: str, body: Any, queries: Any) -> Hashable | None:
-    """What two query requests must share to run as one call; None: run this one alone."""
-    if not isinstance(queries, np.ndarray) or queries.ndim != 2 or not len(queries):
+    """What two query requests must share to run as one call; None: run this one alone (so that
+    a big batch never holds up small queries queued behind it)."""
+    if not isinstance(queries, np.ndarray) or queries.ndim != 2 or not 0 < len(queries) <= COALESCE_MAX_ROWS:
         return None
     try:
         filters = orjson.dumps([body.where, body.where_document, body.ids], option=orjson.OPT_SORT_KEYS)

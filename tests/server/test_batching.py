@@ -111,3 +111,19 @@ def test_queries_sharing_one_exact_pass_get_exact_distances(space):
         got = distances(queries, matrix, space, sq_norms)
         assert got.shape == (count, 3000) and got.dtype == np.float32
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_only_small_queries_with_equal_parameters_share_a_key():
+    from chroma_frame.server.batching import COALESCE_MAX_ROWS, query_key
+    from chroma_frame.server.schemas import QueryRequestPayload
+
+    def key(rows: int, dim: int = 4, **params):
+        body = QueryRequestPayload(query_embeddings=[[0.0] * dim] * rows, **params)
+        return query_key("t", "d", "c", body, np.zeros((rows, dim), np.float32))
+
+    assert key(1) == key(COALESCE_MAX_ROWS) is not None
+    assert key(COALESCE_MAX_ROWS + 1) is None  # a big batch never holds up small queries
+    assert key(1, where={"a": 1, "b": 2}) == key(2, where={"b": 2, "a": 1})
+    different = [key(1, dim=5), key(1, n_results=3), key(1, include=["documents"]), key(1, where={"a": 2}),
+                 key(1, where_document={"$contains": "x"}), key(1, ids=["x"])]
+    assert len({key(1), *different}) == 1 + len(different)
