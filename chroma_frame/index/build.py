@@ -4,7 +4,8 @@
 blockfile of the collection that lacks one, then exits. It runs detached from the process that
 asked for it (numba compiles pynndescent's build path for about a minute in every new process,
 which must never stall a query), runs at a lower CPU priority, and holds ``index.lock`` so that only one builder per collection
-runs at a time.
+runs at a time. Builders of different collections share a few machine-wide slots (half the cores,
+or ``CHROMA_FRAME_MAX_BUILDERS``): past that they queue rather than all building at once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import numpy as np
 
@@ -87,15 +91,49 @@ def build_missing(root: str, collection_id: str, params: IndexParams) -> int:
                 todo.append((rel, table))
             if not todo:
                 return built
-            for rel, table in todo:
-                if not storage.exists(f"{prefix}/{rel}"):
-                    continue  # merged away meanwhile
-                save_graph(storage, prefix, rel, build_graph(_matrix(table), params))
-                built += 1
+            with build_slot():
+                for rel, table in todo:
+                    if not storage.exists(f"{prefix}/{rel}"):
+                        continue  # merged away meanwhile
+                    save_graph(storage, prefix, rel, build_graph(_matrix(table), params))
+                    built += 1
     except FileNotFoundError:
         return built  # the collection was deleted
     finally:
         ctx.__exit__(None, None, None)
+
+
+MAX_BUILDERS_ENV = "CHROMA_FRAME_MAX_BUILDERS"
+
+
+def max_builders() -> int:
+    configured = os.environ.get(MAX_BUILDERS_ENV, "").strip()
+    if configured:
+        return max(1, int(configured))
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@contextmanager
+def build_slot(poll: float = 0.25) -> Iterator[None]:
+    """Hold one of the machine-wide builder slots (lock files in the temp folder; the OS releases
+    a slot when its holder dies), waiting for one to free up."""
+    from filelock import FileLock, Timeout
+
+    folder = os.path.join(tempfile.gettempdir(), "chroma_frame-builders")
+    os.makedirs(folder, exist_ok=True)
+    while True:
+        for i in range(max_builders()):
+            slot = FileLock(os.path.join(folder, f"slot-{i}.lock"))
+            try:
+                slot.acquire(timeout=0)
+            except Timeout:
+                continue
+            try:
+                yield
+            finally:
+                slot.release()
+            return
+        time.sleep(poll)
 
 
 def spawn_builder(root: str, collection_id: str, params: IndexParams) -> subprocess.Popen:

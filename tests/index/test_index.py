@@ -188,3 +188,41 @@ def test_first_query_answers_before_the_background_build(tmp_path):
     assert col.index_status()["indexed_rows"] == 0
     builder.kill()  # building itself is covered by the module fixture, through the same entry point
     builder.wait()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads CPU time from /proc")
+def test_builders_queue_for_a_machine_wide_slot(tmp_path, monkeypatch):
+    """With every builder slot taken, a new builder waits (no graph, still running) instead of
+    adding one more build to a busy machine."""
+    from filelock import FileLock
+
+    from chroma_frame.index.build import spawn_builder
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the builder's slot folder, private to this test
+    monkeypatch.setenv("CHROMA_FRAME_MAX_BUILDERS", "1")
+    (tmp_path / "tmp" / "chroma_frame-builders").mkdir(parents=True)
+    held = FileLock(str(tmp_path / "tmp" / "chroma_frame-builders" / "slot-0.lock"))
+    held.acquire()
+    root = tmp_path / "db"
+    col = chroma_frame.PersistentClient(path=str(root)).create_collection(
+        "queued", embedding_function=None, configuration=_config("l2"))
+    col.add(ids=[f"r{i}" for i in range(ROWS)], embeddings=_data(12, ROWS))
+    col._store.compact()  # the blockfile, without asking for a build
+    builder = spawn_builder(str(root), str(col.id), IndexParams.from_configuration(col.configuration_json))
+    try:
+        time.sleep(1.5)  # past its start-up (imports)
+        cpu_before = _cpu_seconds(builder.pid)
+        time.sleep(3)
+        assert builder.poll() is None  # waiting for the slot...
+        assert _cpu_seconds(builder.pid) - cpu_before < 0.5  # ...idle (a build would keep a core busy)
+        assert not list((root / "collections" / str(col.id) / "blocks").glob("*.graph.npz"))
+    finally:
+        builder.kill()
+        builder.wait()
+        held.release()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, from /proc (Linux)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
