@@ -63,6 +63,8 @@ class CollectionStore:
         # contiguity of the log (below) detects any compaction that changed what we must read.
         now = time.monotonic()
         if current is not None and now - self._manifest_read_at < MANIFEST_RECHECK:
+            if not self.log.has(current.last_seq + 1):  # nothing new: the common case of a read
+                return current
             seqs = self.log.sequences(after=current.last_seq)
             if not seqs:
                 return current

@@ -161,7 +161,6 @@ def lower_priority(niceness: int = BUILD_NICENESS) -> None:
 
 def main(argv: list[str]) -> int:
     root, collection_id, raw = argv[1], argv[2], argv[3]
-    lower_priority()
     started = time.time()
     built = build_missing(root, collection_id, IndexParams(**json.loads(raw)))
     print(f"built {built} graph(s) in {time.time() - started:.1f}s", file=sys.stderr)
@@ -169,4 +168,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    lower_priority()  # here, not in main(): a caller in-process (tests) keeps its own priority
     sys.exit(main(sys.argv))

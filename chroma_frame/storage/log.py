@@ -35,6 +35,10 @@ class Log:
                     seqs.append(seq)
         return sorted(seqs)
 
+    def has(self, seq: int) -> bool:
+        """Whether entry ``seq`` is there: one stat, where :meth:`sequences` lists the folder."""
+        return self.storage.exists(f"{self.dir}/{log_name(seq)}")
+
     def append(self, seq: int, rows: pa.Table) -> None:
         """Durably write ``rows`` as log entry ``seq``; returns once it is on disk."""
         sink = pa.BufferOutputStream()
