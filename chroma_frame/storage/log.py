@@ -41,10 +41,11 @@ class Log:
 
     def append(self, seq: int, rows: pa.Table) -> None:
         """Durably write ``rows`` as log entry ``seq``; returns once it is on disk."""
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, rows.schema) as writer:
+        rel = f"{self.dir}/{log_name(seq)}"
+        tmp = self.storage.temp_path(rel)  # streamed to its file: no second copy in memory
+        with self.storage.fs.open_output_stream(tmp) as sink, pa.ipc.new_stream(sink, rows.schema) as writer:
             writer.write_table(rows)
-        self.storage.write_atomic(f"{self.dir}/{log_name(seq)}", sink.getvalue())
+        self.storage.publish(tmp, self.storage.path(rel))
 
     def read(self, seq: int) -> pa.Table:
         buf = self.storage.read_bytes(f"{self.dir}/{log_name(seq)}")
