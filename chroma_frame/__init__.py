@@ -22,9 +22,6 @@ from chroma_frame.api.types import (
     WhereDocument,
 )
 
-from chroma_frame.execution.expression import GroupBy, K, Key, Knn, Limit, MaxK, MinK, Rrf, Search, Select, Val
-from chroma_frame.search.inputs import ReadLevel
-
 from chroma_frame.base_types import SparseVector
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
 
@@ -33,6 +30,8 @@ __version__ = "0.1.0"
 _SCHEMA_NAMES = ("Cmek", "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig",
                  "SparseVectorIndexConfig", "StringInvertedIndexConfig", "IntInvertedIndexConfig",
                  "FloatInvertedIndexConfig", "BoolInvertedIndexConfig")
+# The Search API's expressions: also on first use.
+_SEARCH_NAMES = ("GroupBy", "K", "Key", "Knn", "Limit", "MaxK", "MinK", "Rrf", "Search", "Select", "Val")
 
 
 def __getattr__(name: str):
@@ -45,6 +44,14 @@ def __getattr__(name: str):
         from chroma_frame import schema
 
         return getattr(schema, name)
+    if name in _SEARCH_NAMES:
+        from chroma_frame.execution import expression
+
+        return getattr(expression, name)
+    if name == "ReadLevel":
+        from chroma_frame.search.inputs import ReadLevel
+
+        return ReadLevel
     raise AttributeError(f"module 'chroma_frame' has no attribute {name!r}")
 
 _settings = Settings()

@@ -48,30 +48,27 @@ sparse_known_embedding_functions: Dict[str, Type[Any]] = {
 }
 
 
-def register_embedding_function(ef_class: Any = None) -> Any:
-    """Register a custom embedding function class under its ``name()``; usable as a decorator."""
+def _registrar(table: Dict[str, Type[Any]], kind: str, ef_class: Any) -> Any:
+    """Register ``cls`` in ``table`` under its ``name()``; usable as a decorator."""
 
     def _register(cls: Any) -> Any:
         try:
-            known_embedding_functions[cls.name()] = cls
+            table[cls.name()] = cls
         except Exception as e:
-            raise ValueError(f"Failed to register embedding function: {e}")
+            raise ValueError(f"Failed to register {kind}: {e}")
         return cls
 
     return _register(ef_class) if ef_class is not None else _register
+
+
+def register_embedding_function(ef_class: Any = None) -> Any:
+    """Register a custom embedding function class under its ``name()``; usable as a decorator."""
+    return _registrar(known_embedding_functions, "embedding function", ef_class)
 
 
 def register_sparse_embedding_function(ef_class: Any = None) -> Any:
     """Register a sparse embedding function class under its ``name()``."""
-
-    def _register(cls: Any) -> Any:
-        try:
-            sparse_known_embedding_functions[cls.name()] = cls
-        except Exception as e:
-            raise ValueError(f"Failed to register sparse embedding function: {e}")
-        return cls
-
-    return _register(ef_class) if ef_class is not None else _register
+    return _registrar(sparse_known_embedding_functions, "sparse embedding function", ef_class)
 
 
 def config_to_embedding_function(config: Dict[str, Any]) -> EmbeddingFunction:  # type: ignore[type-arg]

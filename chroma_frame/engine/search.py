@@ -9,14 +9,13 @@ the allowed nodes.
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 
 from chroma_frame.engine.snapshot import Segment, Snapshot
+from chroma_frame.index.manager import kernels
 
 _QUERY_BLOCK = 256
 EXACT_CANDIDATES = 4096  # at most this many candidates: scan them exactly
@@ -42,62 +41,20 @@ def _dots(queries: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     3-4x that of one compiled pass serving up to 8 queries at once. Many queries use BLAS."""
     few = len(queries) <= _FUSED_MAX_QUERIES
     if few and len(matrix) >= _FUSED_MIN_ROWS and matrix.dtype == np.float32:
-        kernel = _fused_kernel()
-        if kernel is not None:
+        compiled = kernels()  # loads in the background; numpy meanwhile
+        if compiled is not None:
             out = np.empty((len(queries), len(matrix)), dtype=np.float32)
-            kernel(np.ascontiguousarray(matrix), np.ascontiguousarray(queries, dtype=np.float32), out)
+            compiled.fused_dots(np.ascontiguousarray(matrix), np.ascontiguousarray(queries, dtype=np.float32), out)
             return out
     if len(queries) == 1:
         return np.einsum("ij,j->i", matrix, queries[0])[None, :]
     return queries @ matrix.T
 
 
-def _fused_dots(matrix, queries, out):  # compiled by numba: see _compile_fused
-    for i in range(matrix.shape[0]):
-        row = matrix[i]
-        for j in range(queries.shape[0]):
-            q = queries[j]
-            acc = np.float32(0.0)
-            for k in range(matrix.shape[1]):
-                acc += row[k] * q[k]
-            out[j, i] = acc
-
-
-_fused: list = [None, "cold", None]  # [compiled kernel, cold | loading | ready | failed, thread]
-_fused_lock = threading.Lock()
-
-
 def prepare_kernels(wait: bool = False) -> bool:
-    """Start compiling the exact-scan kernel in the background now (a server does at start-up);
-    with ``wait``, until it is done. True once the kernel is in use."""
-    _fused_kernel()
-    if wait:
-        _fused[2].join()
-    return _fused[0] is not None
-
-
-def _fused_kernel():
-    """The compiled ``_fused_dots``, or None while numba compiles it in a background thread
-    (the first call starts that; queries meanwhile take the numpy path)."""
-    with _fused_lock:
-        if _fused[1] == "cold":
-            _fused[1] = "loading"
-            _fused[2] = threading.Thread(target=_compile_fused, name="chroma-frame-dots", daemon=True)
-            _fused[2].start()
-    return _fused[0]
-
-
-def _compile_fused() -> None:
-    try:
-        import numba
-
-        # reassociation lets the dot loop vectorise; NaN and inf keep their IEEE meaning
-        kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})(_fused_dots)
-        kernel(np.ones((2, 4), np.float32), np.ones((2, 4), np.float32), np.empty((2, 2), np.float32))
-        _fused[0], _fused[1] = kernel, "ready"
-    except Exception:  # pragma: no cover - numba missing or broken: numpy and BLAS only
-        logging.getLogger(__name__).exception("multi-query scan kernel unavailable")
-        _fused[1] = "failed"
+    """Start loading the compiled kernels now (a server does at start-up); with ``wait``, until
+    they are loaded. True once they are in use."""
+    return kernels(wait=wait) is not None
 
 
 def distances(queries: np.ndarray, matrix: np.ndarray, space: str, sq_norms: np.ndarray | None = None) -> np.ndarray:

@@ -127,12 +127,8 @@ def _top(snap: Snapshot, hit: np.ndarray, scores: np.ndarray, k: int) -> np.ndar
     picked = scores[chosen]
     if len(np.unique(picked)) == len(picked):
         return chosen[np.argsort(picked)][:k]
-    rowids = _rowids(snap, hit[chosen])
+    rowids = snap.column_numpy("rowid")[hit[chosen]]
     return chosen[np.lexsort((rowids, picked))][:k]
-
-
-def _rowids(snap: Snapshot, positions: np.ndarray) -> np.ndarray:
-    return np.asarray(snap.rows(positions, ["rowid"]).column("rowid").to_numpy())
 
 
 __all__ = ["sparse_knn", "query_arrays", "idf", "gather_rows"]

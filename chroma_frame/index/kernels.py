@@ -1,4 +1,4 @@
-"""Best-first graph search (HNSW's layer-0 search) over a persisted neighbour graph, in numba.
+"""Compiled kernels: best-first graph search (HNSW's layer-0 search) and the few-query exact scan, in numba.
 
 Compiled once and cached on disk (``cache=True``); importing this module imports numba, so the
 engine loads it in a background thread and scans exactly until it is ready.
@@ -105,3 +105,18 @@ def search_batch(space, data, sq_norms, indptr, indices, pivots, queries, k, ef,
         counts[qi] = _search_one(space, data, sq_norms, indptr, indices, entries, query, k, ef, 1.0 + epsilon,
                                  allowed, use_allowed, out_idx[qi], out_dist[qi])
     return out_idx, out_dist, counts
+
+
+# reassociation lets the dot loop vectorise; NaN and inf keep their IEEE meaning
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
+def fused_dots(matrix, queries, out):
+    """``out[j, i] = queries[j] . matrix[i]`` in one pass over ``matrix`` (exact scans of a few
+    queries: see ``engine.search._dots``)."""
+    for i in range(matrix.shape[0]):
+        row = matrix[i]
+        for j in range(queries.shape[0]):
+            q = queries[j]
+            acc = np.float32(0.0)
+            for k in range(matrix.shape[1]):
+                acc += row[k] * q[k]
+            out[j, i] = acc

@@ -90,7 +90,7 @@ def _by_score(snap: Snapshot, positions: np.ndarray, scores: np.ndarray) -> tupl
     """Ascending score (``total_cmp``), ties in insertion order."""
     if len(positions) == 0:
         return positions, scores
-    rowids = snap.rows(positions, ["rowid"]).column("rowid").to_numpy()
+    rowids = snap.column_numpy("rowid")[positions]
     order = np.lexsort((rowids, total_order_key(scores)))
     return positions[order], scores[order]
 
