@@ -103,6 +103,14 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from chroma_frame import doctor
+
+    report = doctor.repair(args.path) if args.repair else doctor.check(args.path)
+    _emit(args, report.to_json(), report.text())
+    return 0 if report.healthy else 1
+
+
 def cmd_models_download(args: argparse.Namespace) -> int:
     try:
         from chroma_frame.embeddings import model_files
@@ -302,6 +310,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", default=None, help="only this collection (default: all)")
     _common(p, db=True)
     p.set_defaults(func=cmd_compact)
+
+    p = sub.add_parser("doctor", help="verify every file under a path (exit 1 on errors); --repair fixes what it can",
+                       description="Check the catalog and every collection file (manifest, log entries, blockfiles, "
+                                   "graphs, postings); with --repair rebuild a lost catalog, drop a damaged end of a "
+                                   "log, delete damaged derived files and crash debris. See docs/reliability.md.")
+    p.add_argument("--path", default=DEFAULT_PATH, help="storage root (default: ./chroma)")
+    p.add_argument("--repair", action="store_true",
+                   help="repair what can be repaired (stop other users of the path first)")
+    _json_flag(p)
+    p.set_defaults(func=cmd_doctor)
 
     models = sub.add_parser("models", help="embedding models").add_subparsers(dest="models_command",
                                                                               metavar="ACTION", required=True)

@@ -13,13 +13,14 @@ import tempfile
 import threading
 import time
 import uuid
-from typing import Any, Optional, Sequence
+from contextlib import ExitStack
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 from chroma_frame import validation as v
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
-from chroma_frame.engine.store import CollectionStore
+from chroma_frame.engine.store import CollectionStore, empty_trash
 from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
 from chroma_frame.schema import register_schema_functions, schema_json
@@ -28,6 +29,7 @@ from chroma_frame.storage.catalog import Catalog
 from chroma_frame.storage.fs import Storage
 
 VERSION = "1.5.9"  # the Chroma API version this package speaks
+T = TypeVar("T")
 
 
 class System:
@@ -38,6 +40,7 @@ class System:
         self.settings = settings
         self.catalog = Catalog(storage)
         self._stores: dict[str, CollectionStore] = {}
+        empty_trash(storage)  # what a crash or a busy folder left of deleted collections
         self._mutex = threading.Lock()
 
     def store(self, collection_id: str) -> CollectionStore:
@@ -50,10 +53,24 @@ class System:
                 )
             return store
 
-    def drop_store(self, collection_id: str) -> None:
+    def create_store(self, collection_id: str) -> None:
+        """Make the files of a new collection (before the catalog lists it)."""
+        CollectionStore.create_files(self.storage, collection_id)
+
+    def drop_stores(self, collection_ids: Sequence[str], commit: Callable[[], T]) -> T:
+        """Delete collections: under their write locks (taken in id order), ``commit()`` removes them
+        from the catalog (the deletion's commit point), then their folders go to the trash. A
+        writer waiting for one of the locks, in any process, then finds its collection gone."""
         with self._mutex:
-            store = self._stores.pop(collection_id, None)
-        (store or CollectionStore(self.storage, collection_id)).drop()
+            stores = [self._stores.pop(cid, None) or CollectionStore(self.storage, cid)
+                      for cid in sorted(set(collection_ids))]
+        with ExitStack() as stack:
+            held = [store for store in stores if stack.enter_context(store.deleting())]
+            result = commit()
+            for store in held:
+                store.move_to_trash()
+        empty_trash(self.storage)
+        return result
 
 
 _systems: dict[str, System] = {}
@@ -120,8 +137,9 @@ class AdminClient:
         return _database(db)
 
     def delete_database(self, name: str, tenant: str = DEFAULT_TENANT) -> None:
-        for collection_id in self._catalog.delete_database(name, tenant):
-            self._system.drop_store(collection_id)
+        listed = [c["id"] for c in self._catalog.list_collections(tenant, name)]
+        gone = self._system.drop_stores(listed, lambda: self._catalog.delete_database(name, tenant))
+        self._system.drop_stores(set(gone) - set(listed), lambda: None)  # created meanwhile
 
     def list_databases(self, limit: Optional[int] = None, offset: Optional[int] = None,
                        tenant: str = DEFAULT_TENANT) -> list[dict[str, Any]]:
@@ -177,8 +195,7 @@ class Client(SQLMethods, AdminClient):
     def reset(self) -> bool:
         if not self._settings.allow_reset:
             raise AuthorizationError("Reset is disabled by config")
-        for collection_id in self._catalog.reset():
-            self._system.drop_store(collection_id)
+        self._system.drop_stores(self._catalog.reset(), lambda: None)
         return True
 
     def close(self) -> None:
@@ -222,8 +239,22 @@ class Client(SQLMethods, AdminClient):
         }
         if stored_schema != schema_from_configuration(config):  # else it is derived when read
             record["serialized_schema"] = stored_schema
-        stored, created = self._catalog.create_collection(record, get_or_create=get_or_create)
+        stored, created = self._create_record(record, get_or_create)
         return self._collection(stored, embedding_function, data_loader, creating=created)
+
+    def _create_record(self, record: dict, get_or_create: bool) -> tuple[dict, bool]:
+        """List ``record`` in the catalog, its folder made first: a collection in the catalog
+        always has its files, whichever process looks."""
+        if self._catalog.get_collection(record["name"], self.tenant, self.database) is not None:
+            return self._catalog.create_collection(record, get_or_create=get_or_create)  # no files needed
+        self._system.create_store(record["id"])
+        stored, created = None, False
+        try:
+            stored, created = self._catalog.create_collection(record, get_or_create=get_or_create)
+        finally:
+            if not created:  # the name was taken meanwhile: nobody knows this id, remove its folder
+                self._system.storage.delete_dir(f"collections/{record['id']}")
+        return stored, created
 
     def get_or_create_collection(self, name: str, schema: Any = None, configuration: Optional[dict] = None,
                                  metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,
@@ -244,8 +275,13 @@ class Client(SQLMethods, AdminClient):
         return self._collection(record, embedding_function, data_loader)
 
     def delete_collection(self, name: str) -> None:
-        collection_id = self._catalog.delete_collection(name, self.tenant, self.database)
-        self._system.drop_store(collection_id)
+        record = self._catalog.get_collection(name, self.tenant, self.database)
+        if record is None:
+            raise NotFoundError(f"Collection [{name}] does not exist")
+        gone = self._system.drop_stores(
+            [record["id"]], lambda: self._catalog.delete_collection(name, self.tenant, self.database))
+        if gone != record["id"]:  # the name was deleted and created again meanwhile: drop that one
+            self._system.drop_stores([gone], lambda: None)
 
     def _collection(self, record: dict, embedding_function: Any, data_loader: Any = None,
                     creating: bool = False) -> Collection:

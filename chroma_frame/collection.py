@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from chroma_frame.engine.search import GraphSearch, search
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.engine.writes import Records, plan_add, plan_delete, plan_update, plan_upsert
+from chroma_frame.errors import NotFoundError
 from chroma_frame.filters import CompiledFilter, compile_filter, parse_filter
 from chroma_frame.index.manager import kernels
 from chroma_frame.index.params import IndexParams
@@ -27,6 +29,30 @@ if TYPE_CHECKING:
     from chroma_frame.client import Client
 
 _PLANS = {"add": plan_add, "upsert": plan_upsert, "update": plan_update}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _deleted_raises(prefix: str = "") -> Callable[[F], F]:
+    """A verb on a collection deleted before or during the call raises NotFoundError, with the
+    message Chroma 1.5.9 gives for that verb (``prefix`` + "Collection [<id>] does not exist.")."""
+
+    def decorate(method: F) -> F:
+        @functools.wraps(method)
+        def verb(self: "Collection", *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except NotFoundError as exc:
+                if prefix and not str(exc).startswith(prefix):
+                    raise NotFoundError(f"{prefix}{exc}") from None
+                raise
+            except OSError:  # a file moved away mid-call (a missing folder, a failed write): a deletion?
+                if self._client._system.storage.exists(f"collections/{self._model['id']}"):
+                    raise
+                raise NotFoundError(f"{prefix}Collection [{self._model['id']}] does not exist.") from None
+
+        return verb  # type: ignore[return-value]
+
+    return decorate
 
 
 class Collection(FrameMethods):
@@ -97,7 +123,11 @@ class Collection(FrameMethods):
         return self._client._system.store(self._model["id"])
 
     def get_model(self) -> dict[str, Any]:
-        return {**self._model, "dimension": self._store.snapshot().dimension, "serialized_schema": self._schema_json}
+        try:
+            dimension = self._store.snapshot().dimension
+        except NotFoundError:  # deleted since this handle was made: its model is still what it was
+            dimension = None
+        return {**self._model, "dimension": dimension, "serialized_schema": self._schema_json}
 
     def __repr__(self) -> str:
         return f"Collection(name={self.name})"
@@ -120,6 +150,7 @@ class Collection(FrameMethods):
         """Update existing ids (missing ids are ignored); a metadata value of None removes the key."""
         self._write("update", ids, embeddings, metadatas, documents, images, uris)
 
+    @_deleted_raises("Error getting collection: ")
     def _write(self, op: str, ids, embeddings, metadatas, documents, images, uris) -> None:
         with v.validation_context(op):
             rs = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)
@@ -139,9 +170,11 @@ class Collection(FrameMethods):
         if snap.base and snap.manifest_version != self._indexed_version:
             self._indexed_version = snap.manifest_version
             params = self._index_params
-            if any(seg.table.num_rows >= params.min_rows for seg in snap.base):
-                self._store.index.request_build(params)
+            index = self._store.index
+            if any(params.wants_graph(len(index.nodes(seg.name, seg.table))) for seg in snap.base):
+                index.request_build(params, new_blockfiles=True)
 
+    @_deleted_raises()
     def delete(self, ids=None, where=None, where_document=None, limit: Optional[int] = None) -> dict[str, int]:
         """Delete by ids and/or filters; returns ``{"deleted": n}``."""
         with v.validation_context("delete"):
@@ -165,10 +198,12 @@ class Collection(FrameMethods):
         return {"deleted": deleted}
 
     # -- reads ---------------------------------------------------------------------------
+    @_deleted_raises()
     def count(self, read_level: Any = None) -> int:
         """Number of records."""
         return self._store.snapshot().count
 
+    @_deleted_raises()
     def get(self, ids=None, where=None, limit: Optional[int] = None, offset: Optional[int] = None,
             where_document=None, include=None) -> dict[str, Any]:
         """Records by id and/or filter, in insertion order."""
@@ -188,6 +223,7 @@ class Collection(FrameMethods):
         limit, _ = v.check_limit_offset(limit, None, "peek")
         return self.get(limit=limit, include=["metadatas", "documents", "embeddings"])
 
+    @_deleted_raises("Error getting collection: ")
     def query(self, query_embeddings=None, query_texts=None, query_images=None, query_uris=None, ids=None,
               n_results: int = 10, where=None, where_document=None, include=None) -> dict[str, Any]:
         """Nearest neighbours of each query, closest first."""
@@ -231,41 +267,58 @@ class Collection(FrameMethods):
 
     def _graph_search(self, snap: Snapshot) -> Optional[GraphSearch]:
         params = self._index_params
-        if not any(seg.table.num_rows >= params.min_rows for seg in snap.base):
-            return None
         index = self._store.index
+        if not any(params.wants_graph(len(index.nodes(seg.name, seg.table))) for seg in snap.base):
+            return None
         dimension = snap.dimension
 
         def graph_of(seg):
-            return None if seg.name is None else index.graph(seg.name, seg.table.num_rows, dimension, params)
+            return None if seg.name is None else index.graph(seg.name, seg.table, dimension, params)
 
         return GraphSearch(graph_of, kernels(start=False), params.ef_search, params.epsilon)
 
     def index_status(self) -> dict[str, Any]:
-        """How many records are searched through a graph, and how many exactly (log tail, new blockfiles)."""
+        """How many records are searched through a graph, and how many exactly (log tail, new
+        blockfiles); ``failed`` lists the graphs whose build failed (details in ``index.log`` of the
+        collection's folder), which are scanned exactly and not retried automatically."""
         snap = self._store.snapshot()
         graphs = self._graph_search(snap)
-        indexed = sum(seg.table.num_rows for seg in snap.base
-                      if graphs is not None and graphs.kernels is not None and graphs.graph_of(seg) is not None)
+        index, params = self._store.index, self._index_params
+        indexed, failed = 0, []
+        for seg in snap.base:
+            if graphs is not None and graphs.kernels is not None and graphs.graph_of(seg) is not None:
+                indexed += seg.table.num_rows
+            elif params.wants_graph(len(index.nodes(seg.name, seg.table))):
+                error = index.failure(seg.name, params.space)
+                if error is not None:
+                    failed.append({"blockfile": str(seg.name), "space": params.space, "error": error})
         total = sum(seg.table.num_rows for seg in snap.segments)
-        return {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None}
+        return {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None,
+                "failed": failed, "builders_started": index.builds_started}
 
     def wait_for_index(self, timeout: float = 600.0) -> bool:
-        """Block until every large blockfile is searched through its graph (benchmarks, tests)."""
+        """Block until every large blockfile is searched through its graph (benchmarks, tests).
+
+        True once they all are; False when ``timeout`` seconds pass first, or as soon as a graph's
+        build has failed (it is not retried automatically: see ``index_status()["failed"]``)."""
         import time
 
         deadline = time.monotonic() + timeout
-        self._store.index.wait_for_builder(timeout)
-        kernels(wait=True)
-        while time.monotonic() < deadline:
+        index = self._store.index
+        while True:
             snap = self._store.snapshot()
             params = self._index_params
-            big = [seg for seg in snap.base if seg.table.num_rows >= params.min_rows]
-            if all(self._store.index.graph(seg.name, seg.table.num_rows, snap.dimension, params) for seg in big):
+            big = [seg for seg in snap.base if params.wants_graph(len(index.nodes(seg.name, seg.table)))]
+            ready = kernels(wait=True, timeout=max(0.0, deadline - time.monotonic())) is not None or not big
+            if ready and all(index.graph(seg.name, seg.table, snap.dimension, params) for seg in big):
                 return True
-            self._store.index.wait_for_builder(max(0.0, deadline - time.monotonic()))
-            time.sleep(0.2)
-        return False
+            if any(index.failure(seg.name, params.space) for seg in big):
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            index.wait_for_builder(min(left, 1.0))
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def explain(self, where=None, where_document=None) -> str:
         """The DuckDB SQL a filter compiles to, with its bound parameters."""

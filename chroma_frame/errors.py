@@ -47,6 +47,29 @@ RateLimitError = _error("RateLimitError", "RateLimitError", 429, "Too many reque
 QuotaError = _error("QuotaError", "QuotaError", 400, "A quota was exceeded.")
 
 
+class StorageIOError(InternalError, OSError):  # type: ignore[misc, valid-type]
+    """A file could not be read or written (an I/O error of the disk); the message names it.
+
+    Also an ``OSError`` (with ``errno`` and ``filename``), so code that already handles I/O errors
+    keeps doing so; on the wire it is an ``InternalError`` with this message.
+    """
+
+    def __init__(self, message: str, *, errno: int | None = None, filename: str | None = None) -> None:
+        super().__init__(message)
+        self.errno, self.filename = errno, filename
+
+    def __str__(self) -> str:
+        return self.message()
+
+
+class StorageWriteError(StorageIOError):
+    """A file could not be written durably: what it was part of did not happen."""
+
+
+class DiskFullError(StorageWriteError):
+    """No space left on the device (``ENOSPC``) or the disk quota is exceeded (``EDQUOT``)."""
+
+
 class ChromaAuthError(ChromaError):
     """Authentication failed."""
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import operator
 import re
 from contextlib import contextmanager
@@ -370,6 +371,7 @@ def check_records_engine(records: RecordSet, dimension: int | None) -> None:
     """The checks Chroma's core makes on add/upsert/update, in its order (no suffix)."""
     _check_rows_convertible(records.embeddings, "embeddings")
     _check_metadatas_convertible(records.metadatas, records.op)
+    _store_metadata_numbers(records.metadatas)
     _check_strings_convertible(records.uris, "uris", allow_none=True)
     if len(records.ids) > MAX_BATCH_SIZE:
         raise InternalError(
@@ -401,12 +403,60 @@ def _check_rows_convertible(rows: Any, argument: str) -> None:
 
 
 def _check_metadatas_convertible(metadatas: list | None, op: str) -> None:
-    """PyO3 conversion: ``None`` values are only an ``UpdateMetadataValue`` (upsert/update)."""
-    if op != "add":
-        return
+    """PyO3 conversion: ``None`` values are only an ``UpdateMetadataValue`` (upsert/update); an int
+    too large for a float is neither."""
+    update = op != "add"
+    value_type = "UpdateMetadataValue" if update else "MetadataValue"
     for metadata in metadatas or ():
-        if metadata is not None and any(v is None for v in metadata.values()):
-            raise TypeError("argument 'metadatas': Cannot convert Python object to MetadataValue")
+        if metadata is None:
+            continue
+        for value in metadata.values():
+            if value is None and not update:
+                raise TypeError("argument 'metadatas': Cannot convert Python object to MetadataValue")
+            if isinstance(value, list) and any(_beyond_f64(x) for x in value):
+                raise TypeError(f"argument 'metadatas': Cannot convert Python list to {value_type}: "
+                                "mixed or unsupported element types")
+            if _beyond_f64(value):  # PyO3 reads a huge int as neither i64 nor f64
+                raise TypeError(f"argument 'metadatas': Cannot convert Python object to {value_type}")
+
+
+def _beyond_f64(value: Any) -> bool:
+    if not _beyond_i64(value):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return True
+    return False
+
+
+def _store_metadata_numbers(metadatas: list | None) -> None:
+    """Numbers as Chroma 1.5.9 stores them, in place (the dicts are ours: see ``_normalize_metadatas``).
+
+    - an int beyond int64 becomes a float (``2**70`` -> ``1.1805916207174113e+21``); in a list, every
+      element does (Chroma's list is then a float list);
+    - a NaN is not stored: the key is dropped (on update/upsert it removes the key, like ``None``),
+      so no comparison ever matches it; a list holding one is refused (Chroma accepts it, then its
+      log can no longer be read).
+    Infinities are kept: they compare as they should (Chroma drops them too, which loses data).
+    """
+    for metadata in metadatas or ():
+        if metadata is None:
+            continue
+        for key, value in metadata.items():
+            if isinstance(value, list):
+                if any(isinstance(x, float) and math.isnan(x) for x in value):
+                    raise InvalidArgumentError(f"Metadata list value for key '{key}' holds NaN, which cannot be stored")
+                if any(_beyond_i64(x) for x in value):
+                    metadata[key] = [float(x) for x in value]
+            elif isinstance(value, float) and math.isnan(value):
+                metadata[key] = None
+            elif _beyond_i64(value):
+                metadata[key] = float(value)
+
+
+def _beyond_i64(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and not I64_MIN <= value <= I64_MAX
 
 
 def _check_strings_convertible(values: list | None, argument: str, allow_none: bool = False) -> None:

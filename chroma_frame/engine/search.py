@@ -58,21 +58,30 @@ def prepare_kernels(wait: bool = False) -> bool:
 
 
 def distances(queries: np.ndarray, matrix: np.ndarray, space: str, sq_norms: np.ndarray | None = None) -> np.ndarray:
-    """(q, n) float32 distances between rows of ``queries`` and rows of ``matrix``."""
-    dots = _dots(queries, matrix)
-    if space == "ip":
-        return 1.0 - dots
-    if sq_norms is None:
-        sq_norms = np.einsum("ij,ij->i", matrix, matrix)
-    if space == "cosine":
-        qn = np.linalg.norm(queries, axis=1)
-        return 1.0 - dots / (np.outer(qn, np.sqrt(sq_norms)) + 1e-30)
-    qsq = np.einsum("ij,ij->i", queries, queries)
-    return np.maximum(qsq[:, None] + sq_norms[None, :] - 2.0 * dots, 0.0)
+    """(q, n) float32 distances between rows of ``queries`` and rows of ``matrix``.
+
+    A query holding NaN gets NaN distances and one holding an infinity infinite (or NaN)
+    ones, as Chroma's do; stored embeddings are always finite."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        dots = _dots(queries, matrix)
+        if space == "ip":
+            return 1.0 - dots
+        if sq_norms is None:
+            sq_norms = np.einsum("ij,ij->i", matrix, matrix)
+        if space == "cosine":
+            qn = np.linalg.norm(queries, axis=1)
+            return 1.0 - dots / (np.outer(qn, np.sqrt(sq_norms)) + 1e-30)
+        qsq = np.einsum("ij,ij->i", queries, queries)
+        out = np.maximum(qsq[:, None] + sq_norms[None, :] - 2.0 * dots, 0.0)
+    infinite = np.isinf(queries).any(axis=1) & ~np.isnan(queries).any(axis=1)
+    if infinite.any():  # |q - x|^2 is +inf for every finite x; the expanded form gives inf - inf = NaN
+        out[infinite] = np.inf
+    return out
 
 
 def _top_k(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row: the k smallest (indexes, values), sorted ascending; ties broken by index."""
+    """Per row: the k smallest (indexes, values), sorted ascending, NaN last; ties broken by
+    index in rows that reach non-finite values (the distances of a NaN or infinite query)."""
     n = dist.shape[1]
     k = min(k, n)
     if k == 0:
@@ -80,7 +89,24 @@ def _top_k(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     part = np.argpartition(dist, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (dist.shape[0], 1))
     vals = np.take_along_axis(dist, part, axis=1)
     order = np.lexsort((part, vals), axis=1)
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    idx, vals = np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+    for row in np.flatnonzero(~np.isfinite(vals).all(axis=1)):  # which of many equal values: the first ones
+        values = dist[row]
+        uniform = np.isnan(values).all() or bool((values == values[0]).all())  # a NaN query: all NaN
+        idx[row] = np.arange(k) if uniform else np.argsort(values, kind="stable")[:k]
+        vals[row] = values[idx[row]]
+    return idx, vals
+
+
+def _merge(pos: np.ndarray, dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of per-segment lists (positions, distances); padding (position -1) after every
+    real result, even one at a NaN or infinite distance."""
+    idx, vals = _top_k(dist, k)
+    out = np.take_along_axis(pos, idx, axis=1)
+    for row in np.flatnonzero(((out < 0) | ~np.isfinite(vals)).any(axis=1)):  # rare: sort the row fully
+        order = np.lexsort((pos[row], dist[row], pos[row] < 0))[: idx.shape[1]]
+        out[row], vals[row] = pos[row, order], dist[row, order]
+    return out, vals
 
 
 def search(
@@ -96,6 +122,15 @@ def search(
     ``candidates`` (snapshot positions) restricts the search, as a filter or ``ids=`` does.
     """
     queries = np.ascontiguousarray(queries, dtype=np.float32)
+    finite = np.isfinite(queries).all(axis=1)
+    if graphs is not None and not finite.all():  # a graph walk needs ordered distances: scan NaN/inf queries
+        if not finite.any():
+            return search(snap, queries, k, space, candidates, None)
+        pos_f, dist_f = search(snap, queries[finite], k, space, candidates, graphs)
+        pos_n, dist_n = search(snap, queries[~finite], k, space, candidates, None)
+        slot = np.cumsum(finite) - 1, np.cumsum(~finite) - 1
+        return ([pos_f[slot[0][i]] if f else pos_n[slot[1][i]] for i, f in enumerate(finite)],
+                [dist_f[slot[0][i]] if f else dist_n[slot[1][i]] for i, f in enumerate(finite)])
     if candidates is not None and (len(candidates) <= EXACT_CANDIDATES or graphs is None or graphs.kernels is None):
         return _trim(*_exact(queries, snap.embeddings(candidates), None, candidates, k, space))
     allowed = snap.live
@@ -112,10 +147,7 @@ def search(
         dist_parts.append(d)
     if not pos_parts:
         return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
-    pos = np.concatenate(pos_parts, axis=1)
-    dist = np.concatenate(dist_parts, axis=1)
-    idx, vals = _top_k(dist, k)
-    return _trim(np.take_along_axis(pos, idx, axis=1), vals)
+    return _trim(*_merge(np.concatenate(pos_parts, axis=1), np.concatenate(dist_parts, axis=1), k))
 
 
 def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: str, graphs: Optional[GraphSearch]):
@@ -192,5 +224,5 @@ def _exact(queries, matrix, sq_norms, positions, k, space):
 
 
 def _trim(positions: np.ndarray, dists: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    keep = np.isfinite(dists) & (positions >= 0)
+    keep = positions >= 0  # padding; a NaN or infinite distance is a result (a NaN query's, as in Chroma)
     return [p[m] for p, m in zip(positions, keep)], [d[m] for d, m in zip(dists, keep)]

@@ -102,6 +102,8 @@ class Snapshot:
         blockfiles: Sequence[tuple[str, pa.Table]],
         tail: Sequence[pa.Table],
     ) -> "Snapshot":
+        # The tables come checked by their readers (checksum, then Arrow validation): ``take`` trusts
+        # offsets, and a string offset out of range made it read past the mapping (SIGSEGV).
         blockfiles = [(name, upgrade_table(t)) for name, t in blockfiles]
         tail = [upgrade_table(t) for t in tail]
         tables = [t for _, t in blockfiles] + list(tail)

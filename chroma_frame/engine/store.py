@@ -8,43 +8,52 @@ and compact past a threshold.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from typing import Callable
+import uuid
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
+from chroma_frame.engine.backoff import Backoff
 from chroma_frame.engine.snapshot import Snapshot, resolve_latest
+from chroma_frame.errors import InternalError, NotFoundError
 from chroma_frame.index.manager import IndexManager
 from chroma_frame.sparse.provider import SparseIndexes
 from chroma_frame.storage import lock
 from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_blockfile
+from chroma_frame.storage.consistency import check_manifest
 from chroma_frame.storage.fs import Storage
-from chroma_frame.storage.log import Log
-from chroma_frame.storage.manifest import Manifest, read_manifest, write_manifest
+from chroma_frame.storage.log import LOG_DIR, Log
+from chroma_frame.storage.manifest import (Manifest, publish_version, read_manifest, retire_versions, version_marker,
+                                           write_manifest)
 from chroma_frame.storage.records import PUT
 
 MAX_BLOCKFILES = 8
 MAX_LOG_FILES = 1000
 _RETRIES = 50
-MANIFEST_RECHECK = 1.0  # seconds
+TRASH_DIR = "trash"  # deleted collections' folders, moved here in one rename, then removed
+
+logger = logging.getLogger(__name__)
 
 
 class CollectionStore:
     def __init__(self, storage: Storage, collection_id: str, *, compaction_threshold_rows: int = 50_000) -> None:
         self.storage = storage
-        self.prefix = f"collections/{collection_id}"
-        storage.makedirs(self.prefix)
+        self.collection_id = collection_id
+        self.prefix = f"collections/{collection_id}"  # created with the collection (create_files), never here
         self.log = Log(storage, self.prefix)
         self.compaction_threshold_rows = compaction_threshold_rows
         self._lock_path = storage.path(f"{self.prefix}/write.lock")
         self._mutex = threading.RLock()
         self._snapshot: Snapshot | None = None
-        self._manifest_read_at = -1e9
         self._blocks: dict[str, pa.Table] = {}
         self.index = IndexManager(storage, collection_id)
         self.sparse_index = SparseIndexes(storage, self.prefix)
+        self._compaction_retry = Backoff()  # automatic compaction after a failed one
 
     # -- reading -------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -56,31 +65,53 @@ class CollectionStore:
                     return self._snapshot
                 except FileNotFoundError:
                     self._snapshot = None  # a compaction removed what we were reading: start over
-            raise RuntimeError(f"could not read a stable snapshot of {self.prefix}")
+            raise InternalError(f"could not read a stable snapshot of {self.storage.path(self.prefix)}: "
+                                "files kept changing under the reader")
 
     def _refresh(self, current: Snapshot | None) -> Snapshot:
-        # The manifest is re-read at most every MANIFEST_RECHECK seconds: between reads, the
-        # contiguity of the log (below) detects any compaction that changed what we must read.
-        now = time.monotonic()
-        if current is not None and now - self._manifest_read_at < MANIFEST_RECHECK:
-            if not self.log.has(current.last_seq + 1):  # nothing new: the common case of a read
-                return current
+        if current is not None:
+            fresh = self._extend(current)
+            if fresh is not None:
+                return fresh
+        return self._reload(current)
+
+    def _extend(self, current: Snapshot) -> Snapshot | None:
+        """``current`` plus the log entries written since, or None when a compaction (or the
+        collection's deletion) happened since ``current`` was read: then the manifest is re-read.
+
+        The log first, then the marker of ``current``'s manifest version: a compaction deletes
+        that marker before it deletes any log entry, so a marker still there after we looked at
+        the log means what we saw of the log is all there is past ``current``. Costs two stats
+        when nothing is new, the common case of a read.
+        """
+        seqs: list[int] = []
+        if self.log.has(current.last_seq + 1):
             seqs = self.log.sequences(after=current.last_seq)
-            if not seqs:
-                return current
-            if seqs[0] == current.last_seq + 1:
-                self._check_contiguous(seqs, current.last_seq)
-                return current.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+            if not _contiguous(seqs, current.last_seq):
+                return None
+        if not self.storage.exists(version_marker(self.prefix, current.manifest_version)):
+            return None
+        if not seqs:
+            return current
+        return current.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+
+    def _reload(self, current: Snapshot | None) -> Snapshot:
         manifest = read_manifest(self.storage, self.prefix)
-        self._manifest_read_at = now
-        if current is not None and current.manifest_version == manifest.version:
-            seqs = self.log.sequences(after=current.last_seq)
+        same = current is not None and current.manifest_version == manifest.version
+        seqs = self.log.sequences(after=current.last_seq if same else manifest.log_upto)
+        if not self.storage.exists(version_marker(self.prefix, manifest.version)):
+            # No marker (a deleted collection, or files of an older chroma-frame): the folder
+            # must exist, and the manifest must not have changed while we listed the log.
+            if not self.storage.exists(self.prefix):
+                raise NotFoundError(f"Collection [{self.collection_id}] does not exist.")
+            if read_manifest(self.storage, self.prefix).version != manifest.version:
+                raise FileNotFoundError("a compaction ran under a reader")
+        if same:
+            self._check_contiguous(seqs, current.last_seq)
             if not seqs:
                 return current
-            self._check_contiguous(seqs, current.last_seq)
-            rows = pa.concat_tables([self.log.read(s) for s in seqs])
-            return current.extend(rows, seqs[-1])
-        seqs = self.log.sequences(after=manifest.log_upto)
+            return current.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+        check_manifest(self.storage, self.prefix, manifest, seqs)  # refuse a manifest that hides or garbles data
         self._check_contiguous(seqs, manifest.log_upto)
         blocks = [(rel, self._read_block(rel)) for rel in manifest.blockfiles]
         tail = [self.log.read(s) for s in seqs]
@@ -94,8 +125,7 @@ class CollectionStore:
 
     @staticmethod
     def _check_contiguous(seqs: list[int], after: int) -> None:
-        # Sequence numbers have no gaps; a gap means a compaction folded entries we have not seen.
-        if seqs and (seqs[0] != after + 1 or seqs[-1] - seqs[0] + 1 != len(seqs)):
+        if not _contiguous(seqs, after):
             raise FileNotFoundError("log moved under a reader")
 
     def _read_block(self, rel: str) -> pa.Table:
@@ -109,10 +139,9 @@ class CollectionStore:
         """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns."""
         # The file lock serialises writers (threads included); the mutex is held only to swap the
         # cached snapshot, so reads never wait for a write's fsync.
-        with lock.exclusive(self._lock_path):
+        with self._write_lock():
             with self._mutex:
-                self._manifest_read_at = -1e9  # a writer always starts from the current manifest
-                snap = self.snapshot()
+                snap = self._locked_snapshot()
             seq = snap.last_seq + 1
             rows = plan(snap, seq)
             if rows is None or rows.num_rows == 0:
@@ -123,9 +152,20 @@ class CollectionStore:
                 current = self._snapshot
                 if current is None or current.manifest_version != snap.manifest_version or current.last_seq <= seq:
                     self._snapshot = snap
-            if self._needs_compaction(snap):
-                with self._mutex:
-                    snap = self._compact_locked(snap)
+            return self._compact_after_commit(snap)
+
+    def _compact_after_commit(self, snap: Snapshot) -> Snapshot:
+        """Compact past the threshold. The write is already committed, so a failure (a full disk)
+        is logged, not raised, and compaction is tried again a few writes or seconds later."""
+        try:
+            if not (self._needs_compaction(snap) and self._compaction_retry.due()):
+                return snap
+            with self._mutex:
+                return self._compact_locked(snap)
+        except Exception as exc:  # noqa: BLE001 - whatever went wrong, the write itself is durable
+            self._compaction_retry.failed()
+            logger.warning("compaction of %s failed, will retry later (the write was committed): %s",
+                           self.prefix, exc)
             return snap
 
     def _needs_compaction(self, snap: Snapshot) -> bool:
@@ -135,9 +175,32 @@ class CollectionStore:
 
     def compact(self) -> Snapshot:
         """Fold the log into blockfiles now."""
-        with lock.exclusive(self._lock_path), self._mutex:
-            self._manifest_read_at = -1e9
-            return self._compact_locked(self.snapshot())
+        with self._write_lock(), self._mutex:
+            return self._compact_locked(self._locked_snapshot())
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Hold the collection's write lock; NotFoundError when the collection was deleted.
+
+        Deleting a collection moves its folder away under this lock, and the lock is never
+        taken on a file that was moved away, so a holder writes into a live collection.
+        """
+        try:
+            with lock.exclusive(self._lock_path):
+                yield
+        except FileNotFoundError:
+            if self.storage.exists(self.prefix):
+                raise
+            raise NotFoundError(f"Collection [{self.collection_id}] does not exist.") from None
+
+    def _locked_snapshot(self) -> Snapshot:
+        """The snapshot, under the write lock; restores the version marker of collections
+        written by older versions (only a lock holder may create one: no compaction can race)."""
+        snap = self.snapshot()
+        marker = version_marker(self.prefix, snap.manifest_version)
+        if not self.storage.exists(marker):
+            publish_version(self.storage, self.prefix, snap.manifest_version)
+        return snap
 
     def _compact_locked(self, snap: Snapshot) -> Snapshot:
         manifest = read_manifest(self.storage, self.prefix)
@@ -161,15 +224,36 @@ class CollectionStore:
             dimension=snap.dimension,
             blockfiles=blockfiles,
         )
-        write_manifest(self.storage, self.prefix, new)
-        self.log.remove_through(snap.last_seq)
-        self._remove_unlisted_blocks(set(blockfiles))
+        try:
+            publish_version(self.storage, self.prefix, new.version)  # before readers can see it
+            write_manifest(self.storage, self.prefix, new)
+        except BaseException:
+            self._discard_block(blockfiles[-1])  # the previous manifest and every log entry stay
+            raise
+        try:
+            # Readers learn of the compaction from their version's marker disappearing, so the
+            # markers go before any log entry (if this fails, the log entries stay).
+            retire_versions(self.storage, self.prefix, keep=new.version)
+            self.log.remove_through(snap.last_seq)
+            self._remove_unlisted_blocks(set(blockfiles))
+        except OSError as exc:  # the compaction is committed: the next one removes what is left
+            logger.warning("compaction of %s could not remove folded files: %s", self.prefix, exc)
         self._blocks = {rel: t for rel, t in self._blocks.items() if rel in blockfiles}  # the new one: mapped on read
         self.index.forget(set(blockfiles))
         self._snapshot = None
         snap = self.snapshot()
         self.sparse_index.after_compaction(snap, set(blockfiles))
+        self._compaction_retry.succeeded()
         return snap
+
+    def _discard_block(self, rel: str) -> None:
+        """Remove the blockfile of a failed compaction, unless the manifest on disk lists it after
+        all (a manifest renamed into place whose folder sync failed and could not be taken back)."""
+        try:
+            if rel not in read_manifest(self.storage, self.prefix).blockfiles:
+                self.storage.delete_file(f"{self.prefix}/{rel}")
+        except Exception as exc:  # noqa: BLE001 - left for the next compaction's sweep of unlisted blocks
+            logger.warning("could not remove %s/%s after a failed compaction: %s", self.prefix, rel, exc)
 
     @staticmethod
     def _merge_from(snap: Snapshot, manifest: Manifest) -> int:
@@ -201,12 +285,67 @@ class CollectionStore:
             if name.split(".", 1)[0] not in kept:
                 self.storage.delete_file(f"{self.prefix}/{BLOCK_DIR}/{name}")
 
-    def drop(self) -> None:
-        """Delete every file of the collection."""
+    # -- creating and deleting ----------------------------------------------------------
+    @staticmethod
+    def create_files(storage: Storage, collection_id: str) -> None:
+        """Make a new collection's folder; the only place it is made (nothing recreates it)."""
+        prefix = f"collections/{collection_id}"
+        storage.makedirs(f"{prefix}/{LOG_DIR}")
+        publish_version(storage, prefix, 0)
+
+    @contextmanager
+    def deleting(self) -> Iterator[bool]:
+        """Hold the write lock while the collection is removed from the catalog; yields False
+        when its folder is already gone (nothing to lock or move)."""
+        with ExitStack() as stack:
+            try:
+                stack.enter_context(self._write_lock())
+            except NotFoundError:
+                yield False
+            else:
+                yield True
+
+    def move_to_trash(self) -> None:
+        """Move the folder out of ``collections/`` in one rename (call inside :meth:`deleting`):
+        writers waiting for the lock then find the collection gone; :func:`empty_trash` removes it."""
         with self._mutex:
             self._snapshot = None
             self._blocks = {}
-            self.storage.delete_dir(self.prefix)
+        self.storage.makedirs(TRASH_DIR)
+        try:
+            self.storage.fs.move(self.storage.path(self.prefix),
+                                 self.storage.path(f"{TRASH_DIR}/{self.collection_id}.{uuid.uuid4().hex}"))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # the deletion is committed in the catalog: remove in place instead
+            logger.warning("could not move %s to the trash (%s): deleting it in place", self.prefix, exc)
+            try:
+                self.storage.delete_dir(self.prefix)
+            except OSError as again:
+                logger.warning("could not delete %s (doctor --repair removes it): %s", self.prefix, again)
+
+
+def empty_trash(storage: Storage, attempts: int = 5) -> None:
+    """Delete the folders of deleted collections. A process still finishing a file in one (an index
+    builder) can make a removal fail ("Directory not empty"): retried, else left for next time."""
+    for name in storage.list_names(TRASH_DIR):
+        rel = f"{TRASH_DIR}/{name}"
+        for attempt in range(attempts):
+            try:
+                storage.fs.delete_dir(storage.path(rel))
+                break
+            except FileNotFoundError:
+                break
+            except OSError as exc:
+                if attempt == attempts - 1:
+                    logger.warning("could not remove %s yet (left for the next deletion): %s", rel, exc)
+                else:
+                    time.sleep(0.01 * 2 ** attempt)
+
+
+def _contiguous(seqs: list[int], after: int) -> bool:
+    # Sequence numbers have no gaps; a gap means a compaction folded entries we have not seen.
+    return not seqs or (seqs[0] == after + 1 and seqs[-1] - seqs[0] + 1 == len(seqs))
 
 
 __all__ = ["CollectionStore", "PUT"]

@@ -7,6 +7,9 @@ Checks run in Chroma's order, so the first error is the one Chroma reports:
    ``" in {op}."`` suffix, which the caller adds.
 2. ``json.dumps(where)``: ``TypeError`` for values JSON cannot encode.
 3. The Rust core reading the JSON: ``InvalidArgumentError("Invalid where clause")``.
+   A clause nested deeper than serde_json reads, or larger than our size limit, is refused
+   (``chroma_frame/filters/limits.py``); the size and a stack-threatening depth are checked
+   before anything else, so no validator recurses into a hostile filter.
 4. Regexes of ``where_document``: ``InvalidArgumentError("Regex syntax errror: ...")``.
 5. ``#document`` used as a string metadata key: ``InvalidArgumentError("Cannot filter ...")``.
 """
@@ -18,6 +21,7 @@ from typing import Any, Optional
 
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.filters.ast import And, ArrayContains, Compare, DocumentMatch, InSet, Node, Or
+from chroma_frame.filters.limits import check_depth, measure
 from chroma_frame.filters.regex import check_regex
 
 DOCUMENT_KEY = "#document"
@@ -32,6 +36,8 @@ def parse_filter(where: Optional[dict], where_document: Optional[dict]) -> Optio
     Returns the AND of both when both are given, and None when both are None. An empty dict is
     not "no filter": Chroma rejects it ("Expected where to have exactly one operator, got {}").
     """
+    where_depth = measure(where, "where") if where is not None else 0
+    document_depth = measure(where_document, "where_document") if where_document is not None else 0
     if where is not None:
         validate_where(where)
     if where_document is not None:
@@ -41,8 +47,10 @@ def parse_filter(where: Optional[dict], where_document: Optional[dict]) -> Optio
     builder = _Builder()
     nodes = []
     if where is not None:
+        check_depth(where_depth, "where")
         nodes.append(builder.where(where))
     if where_document is not None:
+        check_depth(document_depth, "where_document")
         nodes.append(builder.document(where_document))
     for pattern in builder.regexes:
         check_regex(pattern)

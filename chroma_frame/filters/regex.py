@@ -33,9 +33,22 @@ def check_regex(pattern: str) -> None:
     raise InvalidArgumentError(rust_message(pattern, *problem))
 
 
-@functools.lru_cache(maxsize=1024)
+_CACHED_PATTERN_CHARS = 4096  # longer patterns are checked every time: the cache must stay small
+
+
 def _re2_error(pattern: str) -> Optional[str]:
     """RE2's complaint about ``pattern`` (as DuckDB words it), or None when it compiles."""
+    if len(pattern) <= _CACHED_PATTERN_CHARS:
+        return _re2_error_cached(pattern)
+    return _compile_error(pattern)
+
+
+@functools.lru_cache(maxsize=1024)
+def _re2_error_cached(pattern: str) -> Optional[str]:
+    return _compile_error(pattern)
+
+
+def _compile_error(pattern: str) -> Optional[str]:
     global _con
     import duckdb
 

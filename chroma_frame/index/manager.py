@@ -7,12 +7,16 @@ compiled (in a background thread); until then the engine scans that segment exac
 from __future__ import annotations
 
 import logging
+import subprocess
 import threading
+import time
 from typing import Optional
 
 import numpy as np
+import pyarrow as pa
 
-from chroma_frame.index.graph import CorruptIndex, Graph, index_path, load_graph
+from chroma_frame.index.failures import failure_of, log_path, read_marker, write_marker
+from chroma_frame.index.graph import CorruptIndex, Graph, graph_nodes, index_path, load_graph
 from chroma_frame.index.params import IndexParams
 from chroma_frame.storage.fs import Storage
 
@@ -40,11 +44,12 @@ def _load_kernels() -> None:
         _kernels_state = "failed"
 
 
-def kernels(wait: bool = False, start: bool = True):
+def kernels(wait: bool = False, start: bool = True, timeout: Optional[float] = None):
     """The compiled search module, or None while it is loading (loading starts on first call).
 
     ``start=False`` only looks: the query path peeks, and starts the load after it has answered,
-    so that importing numba never competes with a query for the interpreter.
+    so that importing numba never competes with a query for the interpreter. ``wait`` blocks
+    until it is loaded, at most ``timeout`` seconds when given.
     """
     global _kernels_state
     with _kernels_lock:
@@ -54,11 +59,14 @@ def kernels(wait: bool = False, start: bool = True):
             thread.start()
             _kernels_thread[0] = thread
     if wait and _kernels_thread[0] is not None:
-        _kernels_thread[0].join()
+        _kernels_thread[0].join(timeout)
     return _kernels
 
 
 _kernels_thread: list[Optional[threading.Thread]] = [None]
+
+
+MAX_BACKOFF = 60.0  # seconds between builders started for graphs that stay missing
 
 
 class IndexManager:
@@ -70,52 +78,139 @@ class IndexManager:
         self.prefix = f"collections/{collection_id}"
         self._graphs: dict[tuple[str, str], Graph] = {}
         self._checked: dict[tuple[str, str], float] = {}
+        self._nodes: dict[str, np.ndarray] = {}  # blockfile -> its put rows (blockfiles never change)
+        self._failed: dict[tuple[str, str], str] = {}  # failures seen (and warned about) by this process
+        self._corrupt: dict[tuple[str, str], int] = {}  # unusable graph files seen, per graph
         self._builder = None
         self._mutex = threading.Lock()
+        self._looking = threading.Lock()
+        self._next_spawn = 0.0
+        self._backoff = 1.0
+        self.builds_started = 0
         self.auto_build = True
 
-    def graph(self, block_rel: str, rows: int, dimension: int, params: IndexParams) -> Optional[Graph]:
-        """The loaded graph of a blockfile, or None (not built yet, too small, or unusable)."""
-        if rows < params.min_rows:
-            return None
+    def nodes(self, block_rel: str, table: pa.Table) -> np.ndarray:
+        """The rows of a blockfile its graph covers (its put rows)."""
+        nodes = self._nodes.get(block_rel)
+        if nodes is None:
+            nodes = self._nodes[block_rel] = graph_nodes(table)
+        return nodes
+
+    def graph(self, block_rel: str, table: pa.Table, dimension: int, params: IndexParams) -> Optional[Graph]:
+        """The loaded graph of a blockfile, or None (not built yet, too small, failed, or unusable)."""
         key = (block_rel, params.space)
         graph = self._graphs.get(key)
         if graph is not None:
             return graph
-        import time
+        nodes = self.nodes(block_rel, table)
+        if not params.wants_graph(len(nodes)):
+            return None
+        if not self._looking.acquire(blocking=False):
+            return None  # another query is looking (two would count one damaged file twice)
+        try:
+            return self._look(key, block_rel, table, nodes, dimension, params)
+        finally:
+            self._looking.release()
 
+    def _look(self, key: tuple[str, str], block_rel: str, table: pa.Table, nodes: np.ndarray, dimension: int,
+              params: IndexParams) -> Optional[Graph]:
         now = time.monotonic()
-        if now - self._checked.get(key, -1e9) < 0.5:
-            return None  # looked for it a moment ago
+        if now - self._checked.get(key, -1e9) < (5.0 if key in self._failed else 0.5):
+            return self._graphs.get(key)  # looked for it a moment ago
         self._checked[key] = now
         try:
-            graph = load_graph(self.storage, self.prefix, block_rel, rows=rows, dimension=dimension, space=params.space)
+            graph = load_graph(self.storage, self.prefix, block_rel, rows=table.num_rows, dimension=dimension,
+                               space=params.space, nodes=nodes)
+            problem = None
         except CorruptIndex as exc:
-            log.warning("index of %s/%s is unusable (%s): rebuilding it", self.prefix, block_rel, exc)
-            self.storage.delete_file(f"{self.prefix}/{index_path(block_rel, params.space)}")
-            self.request_build(params)
+            graph, problem = None, str(exc)
+        if graph is not None:
+            self._failed.pop(key, None)
+            self._corrupt.pop(key, None)
+            self._backoff = 1.0
+            self._graphs[key] = graph
+            return graph
+        failure = failure_of(read_marker(self.storage, self.prefix, block_rel, params.space))
+        if failure is None and problem is not None:
+            failure = self._discard(key, block_rel, params.space, problem)
+        if failure is not None:
+            self._note_failure(key, failure)
             return None
-        if graph is None:
-            self.request_build(params)
-            return None
-        self._graphs[key] = graph
-        return graph
+        self._failed.pop(key, None)
+        self.request_build(params)
+        return None
 
-    def request_build(self, params: IndexParams) -> None:
-        """Start a builder process for this collection unless one of ours is still running."""
+    def _discard(self, key: tuple[str, str], block_rel: str, space: str, problem: str) -> Optional[str]:
+        """Delete an unusable graph file so that it is rebuilt; the second time this happens to the
+        same graph it is recorded as a failure instead (returned), so a bad build never loops."""
+        seen = self._corrupt[key] = self._corrupt.get(key, 0) + 1
+        try:
+            self.storage.delete_file(f"{self.prefix}/{index_path(block_rel, space)}")
+        except Exception:  # pragma: no cover - the next look finds it again
+            pass
+        if seen < 2:
+            log.warning("index of %s/%s is unusable (%s): rebuilding it", self.prefix, block_rel, problem)
+            return None
+        failure = f"the rebuilt graph is unusable too: {problem}"
+        try:
+            write_marker(self.storage, self.prefix, block_rel, space, attempts=seen, error=failure)
+        except Exception:  # pragma: no cover - a read-only disk: this process still stops asking
+            pass
+        return failure
+
+    def _note_failure(self, key: tuple[str, str], failure: str) -> None:
+        if self._failed.get(key) != failure:
+            log.warning("the %s graph of %s/%s could not be built (%s); it is scanned exactly, details in %s",
+                        key[1], self.prefix, key[0], failure, log_path(self.storage.root, self.prefix))
+        self._failed[key] = failure
+
+    def failure(self, block_rel: str, space: str) -> Optional[str]:
+        """Why the graph of a blockfile is not built and will not be retried automatically, or None."""
+        return failure_of(read_marker(self.storage, self.prefix, block_rel, space))
+
+    def request_build(self, params: IndexParams, *, new_blockfiles: bool = False) -> None:
+        """Start a builder process for this collection unless one of ours is still running.
+
+        For graphs that stay missing (another process's builder holds the collection, a builder
+        was killed) the builders started are spaced out, 1 s then doubling up to a minute; new
+        blockfiles get one at once."""
         if not self.auto_build or not self.storage.is_local:
             return
         from chroma_frame.index.build import spawn_builder
 
         with self._mutex:
+            now = time.monotonic()
+            if new_blockfiles:
+                self._backoff, self._next_spawn = 1.0, now
             if self._builder is not None and self._builder.poll() is None:
                 return
-            self._builder = spawn_builder(self.storage.root, self.collection_id, params)
+            if now < self._next_spawn:
+                return
+            try:
+                self._builder = spawn_builder(self.storage.root, self.collection_id, params)
+            except OSError as exc:  # no processes or files left: queries go on, exactly
+                log.warning("cannot start the index builder for %s: %s", self.prefix, exc)
+                return
+            finally:
+                self._next_spawn = now + self._backoff
+                self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            self.builds_started += 1
 
-    def wait_for_builder(self, timeout: Optional[float] = None) -> None:
-        """Block until the builder this process started has finished (for tests and benchmarks)."""
-        if self._builder is not None:
-            self._builder.wait(timeout)
+    def wait_for_builder(self, timeout: Optional[float] = None) -> bool:
+        """Block until the builder this process started has finished (for tests and benchmarks);
+        False if it is still running after ``timeout`` seconds."""
+        builder = self._builder
+        if builder is None:
+            return True
+        try:
+            builder.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
 
     def forget(self, keep: set[str]) -> None:
         self._graphs = {k: g for k, g in self._graphs.items() if k[0] in keep}
+        self._nodes = {k: n for k, n in self._nodes.items() if k in keep}
+        self._failed = {k: f for k, f in self._failed.items() if k[0] in keep}
+        self._corrupt = {k: c for k, c in self._corrupt.items() if k[0] in keep}
+        self._checked = {k: t for k, t in self._checked.items() if k[0] in keep}

@@ -44,6 +44,10 @@ class IndexParams:
             min_rows=int(nnd.get("min_rows", 2048)),
         )
 
+    def wants_graph(self, nodes: int) -> bool:
+        """Whether a blockfile with ``nodes`` put rows is searched through a graph (else scanned)."""
+        return nodes >= max(self.min_rows, 2)
+
     def build_key(self) -> tuple:
         """The parameters a built graph depends on (search-time ones excluded)."""
         return (self.space, self.n_neighbors, self.max_candidates, self.diversify_prob, self.pruning_degree_multiplier)

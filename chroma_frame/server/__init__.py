@@ -53,6 +53,9 @@ def serve(config: ServerConfig) -> None:
 
     import uvicorn
 
+    from chroma_frame.server.auth import build_authenticator
+
+    build_authenticator(config)  # refuse bad credentials before any worker starts (ValueError)
     options = dict(host=config.host, port=config.port, log_level=config.log_level,
                    timeout_graceful_shutdown=5, server_header=False)
     if config.workers > 1:

@@ -20,6 +20,7 @@ from chroma_frame.server import errors, schemas as s
 from chroma_frame.server.auth import AuthMiddleware, build_authenticator
 from chroma_frame.server.codec import dumps
 from chroma_frame.server.config import ServerConfig
+from chroma_frame.server.deadline import within_deadline
 from chroma_frame.server.errors import HTTPError, as_http_error
 from chroma_frame.server.fastpath import QueryFastPath
 from chroma_frame.server.limits import BodyLimitMiddleware
@@ -47,10 +48,14 @@ COLLECTION_LINKS = {
 }
 
 
-async def call(fn: Callable[..., Any], *args: Any, status: int = 200) -> Response:
-    """Run ``fn(*args)`` and its JSON encoding off the event loop; map its errors."""
+async def call(fn: Callable[..., Any], *args: Any, status: int = 200, deadline: float = 0.0) -> Response:
+    """Run ``fn(*args)`` and its JSON encoding off the event loop; map its errors.
+
+    With a ``deadline`` (seconds) the request is answered with an error when it runs longer (see
+    :func:`within_deadline`).
+    """
     try:
-        body = await run_in_threadpool(lambda: dumps(fn(*args)))
+        body = await within_deadline(lambda: dumps(fn(*args)), deadline)
     except Exception as exc:  # noqa: BLE001 - mapped to Chroma's error bodies
         raise as_http_error(exc) from None
     return Response(body, status_code=status, media_type=_JSON)
@@ -204,19 +209,19 @@ def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per e
     @r.get(C + "/{collection_id}/count", responses=_ok(int), operation_id="collection_count")
     async def count(tenant: str, database: str, collection_id: str,
                     read_level: Optional[s.ReadLevel] = None) -> Response:
-        return await call(svc.count, tenant, database, collection_id, read_level)
+        return await call(svc.count, tenant, database, collection_id, read_level, deadline=svc.request_timeout)
 
     @r.post(C + "/{collection_id}/get", responses=_ok(s.GetResponse), operation_id="collection_get")
     async def get(tenant: str, database: str, collection_id: str, body: s.GetRequestPayload) -> Response:
-        return await call(svc.get, tenant, database, collection_id, body)
+        return await call(svc.get, tenant, database, collection_id, body, deadline=svc.request_timeout)
 
     @r.post(C + "/{collection_id}/query", responses=_ok(s.QueryResponse), operation_id="collection_query")
     async def query(tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload) -> Response:
-        return await call(svc.query, tenant, database, collection_id, body)
+        return await call(svc.query, tenant, database, collection_id, body, deadline=svc.request_timeout)
 
     @r.post(C + "/{collection_id}/search", responses=_ok(s.SearchResponse), operation_id="collection_search")
     async def search(tenant: str, database: str, collection_id: str, body: s.SearchRequestPayload) -> Response:
-        return await call(svc.search, tenant, database, collection_id, body)
+        return await call(svc.search, tenant, database, collection_id, body, deadline=svc.request_timeout)
 
     # -- Chroma Cloud / distributed only: Chroma's single-node server answers 501 too ---------
     @r.post(C + "/{collection_id}/fork", include_in_schema=False)

@@ -5,7 +5,8 @@ Chroma's provider class paths), ``CHROMA_SERVER_AUTHN_CREDENTIALS`` (tokens, com
 ``user:password`` / htpasswd ``user:bcrypt-hash`` entries) or ``..._CREDENTIALS_FILE`` (one entry
 per line, or Chroma's YAML ``users: [{id, tokens: [...]}]``), and
 ``CHROMA_AUTH_TOKEN_TRANSPORT_HEADER``. A request without credentials gets 401, one with wrong
-credentials 403, before its body is read.
+credentials 403, before its body is read. An empty token or password (``bob:``) refuses to start:
+it would let anyone in.
 """
 
 from __future__ import annotations
@@ -111,7 +112,8 @@ def _credential_entries(config: ServerConfig) -> list[Any]:
         if text.lstrip().startswith("users:"):
             import yaml
 
-            return [(u.get("id", ""), t) for u in yaml.safe_load(text)["users"] for t in u.get("tokens", [])]
+            return [(u.get("id", ""), "" if t is None else str(t))
+                    for u in yaml.safe_load(text)["users"] for t in (u.get("tokens") or [])]
         return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
     if config.auth_credentials:
         return [part.strip() for part in config.auth_credentials.split(",") if part.strip()]
@@ -124,13 +126,29 @@ def build_authenticator(config: ServerConfig) -> Optional[Authenticator]:
     if not provider:
         return None
     entries = _credential_entries(config)
+    source = _source(config)
     if provider in _TOKEN_PROVIDERS:
         tokens = {e[1] if isinstance(e, tuple) else e: e[0] if isinstance(e, tuple) else "" for e in entries}
+        if any(not isinstance(token, str) or not token.strip() for token in tokens):
+            raise ValueError(f"empty token in {source}: every token must be non-empty")
         return TokenAuthenticator(tokens, config.token_header)
     if provider in _BASIC_PROVIDERS:
-        users = dict(e.split(":", 1) for e in entries if isinstance(e, str) and ":" in e)
+        users: dict[str, str] = {}
+        for entry in entries:
+            user, sep, password = entry.partition(":") if isinstance(entry, str) else ("", "", "")
+            if not sep or not user:
+                raise ValueError(f"malformed entry in {source}: expected user:password")
+            if not password.strip():
+                raise ValueError(f"empty password for user {user!r} in {source}: every user needs a password")
+            users[user] = password
         return BasicAuthenticator(users)
     raise ValueError(f"unknown auth provider {provider!r}: use 'token' or 'basic'")
+
+
+def _source(config: ServerConfig) -> str:
+    if config.auth_credentials_file:
+        return f"the credentials file {config.auth_credentials_file}"
+    return "CHROMA_SERVER_AUTHN_CREDENTIALS / --auth-credentials"
 
 
 Scope = dict[str, Any]

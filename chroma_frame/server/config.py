@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 DEFAULT_MAX_BODY_BYTES = 40 * 1024 * 1024  # Chroma's max_payload_size_bytes
+DEFAULT_REQUEST_TIMEOUT = 60.0
+REQUEST_TIMEOUT_ENV = "CHROMA_FRAME_REQUEST_TIMEOUT"
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -27,6 +29,10 @@ class ServerConfig:
     cors_allow_origins: tuple[str, ...] = ()
     log_level: str = "warning"
     workers: int = 1  # server processes over the same root (reads scale, writes serialise per collection)
+    # Seconds a read (get/query/search/count, their filters' DuckDB statements) may take before the
+    # request is answered with an error and its filter interrupted; 0: no deadline. Writes have
+    # none: they are bounded by the batch and body limits, and are never abandoned half-way.
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Optional[Mapping[str, str]] = None, **flags: object) -> "ServerConfig":
@@ -39,6 +45,12 @@ class ServerConfig:
             "auth_credentials_file": env.get("CHROMA_SERVER_AUTHN_CREDENTIALS_FILE") or None,
             "token_header": env.get("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER") or None,
         }
+        timeout = env.get(REQUEST_TIMEOUT_ENV, "").strip()
+        if timeout:
+            try:
+                values["request_timeout"] = max(0.0, float(timeout))
+            except ValueError:
+                raise ValueError(f"{REQUEST_TIMEOUT_ENV} must be a number of seconds, got {timeout!r}") from None
         origins = env.get("CHROMA_SERVER_CORS_ALLOW_ORIGINS")
         if origins:
             values["cors_allow_origins"] = tuple(o.strip() for o in origins.strip("[]").split(",") if o.strip())

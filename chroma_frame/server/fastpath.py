@@ -15,9 +15,9 @@ import re
 from typing import Any
 
 import orjson
-from starlette.concurrency import run_in_threadpool
-
 from chroma_frame.server.codec import dumps
+from chroma_frame.server.deadline import within_deadline
+from chroma_frame.server.errors import HTTPError, error_response
 from chroma_frame.server.limits import replay
 from chroma_frame.server.schemas import QueryRequestPayload
 
@@ -42,7 +42,12 @@ class QueryFastPath:
             await self.app(scope, replay(messages, receive), send)
             return
         tenant, database, collection_id = match.groups()
-        answer = await run_in_threadpool(self._answer, tenant, database, collection_id, body)
+        try:
+            answer = await within_deadline(lambda: self._answer(tenant, database, collection_id, body),
+                                           self.service.request_timeout)
+        except HTTPError as exc:  # past the deadline: answering again in the app would run it again
+            await error_response(exc.status, exc.error, exc.message)(scope, receive, send)
+            return
         if answer is None:
             await self.app(scope, replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
             return

@@ -17,8 +17,10 @@ from chroma_frame.client import VERSION, AdminClient, Client
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.registry import UnbuildableEmbeddingFunction
+from chroma_frame.engine import duck
 from chroma_frame.errors import BatchSizeExceededError, InvalidArgumentError
 from chroma_frame.execution.expression import Search
+from chroma_frame.filters.limits import check_depth, measure
 from chroma_frame.server import batching, codec
 from chroma_frame.validation import MAX_BATCH_SIZE, check_collection_name
 from chroma_frame.server import schemas as s
@@ -58,6 +60,9 @@ class Service:
         self.max_batch_size = min(config.max_batch_size, limit) if config.max_batch_size else limit
         # Concurrent queries with the same parameters share one library call (see batching.py).
         self._queries = batching.Coalescer(max_running=QUERY_CALLS_PER_KEY)
+        self.request_timeout = config.request_timeout
+        if config.request_timeout:  # a filter outliving its request is interrupted with it
+            duck.set_statement_timeout(config.request_timeout)
 
     # -- helpers -----------------------------------------------------------------------------
     def _scoped(self, tenant: str, database: str) -> Client:
@@ -208,6 +213,8 @@ class Service:
 
     def search(self, tenant: str, database: str, collection_id: str, body: s.SearchRequestPayload) -> dict:
         collection = self._collection(tenant, database, collection_id)
+        for payload in body.searches:  # parsed recursively: refuse what Chroma's server cannot read first
+            check_depth(measure(payload, "search"), "search")
         try:
             searches = [Search.from_dict(payload) for payload in body.searches]
         except (KeyError, AttributeError, IndexError) as exc:  # malformed payloads, as Chroma's 4xx

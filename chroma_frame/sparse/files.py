@@ -1,6 +1,9 @@
 """Postings files beside their blockfile: ``blocks/<uuid>.sparse.<key hash>.arrow``.
 
-Arrow IPC files, written atomically and durably, memory-mapped when read. The file name carries
+Arrow IPC files followed by a 16-byte seal (length, CRC-32C: :mod:`chroma_frame.storage.integrity`;
+another Arrow reader reads the file without its last 16 bytes), written atomically and durably,
+memory-mapped when read: the seal is checked over the mapped bytes, then Arrow reads the payload
+in place (zero copy). A damaged file raises CorruptPostings and is rebuilt. The file name carries
 a hash of the key (keys are arbitrary strings); the key itself is in the schema metadata and is
 checked on load. A blockfile's postings are removed with it (the store deletes every file of a
 block's uuid that the manifest no longer lists).
@@ -14,6 +17,8 @@ import pyarrow as pa
 
 from chroma_frame.sparse.postings import CorruptPostings, Postings
 from chroma_frame.storage.fs import Storage
+from chroma_frame.storage.integrity import SEAL, SEAL_MAGIC, CorruptFileError, unseal
+from chroma_frame.storage.sink import ChecksumSink
 
 
 def postings_path(block_rel: str, key: str) -> str:
@@ -25,10 +30,11 @@ def postings_path(block_rel: str, key: str) -> str:
 def save_postings(storage: Storage, prefix: str, block_rel: str, key: str, postings: Postings) -> None:
     table = postings.to_table(key)
     rel = f"{prefix}/{postings_path(block_rel, key)}"
-    tmp = storage.temp_path(rel)
-    with storage.fs.open_output_stream(tmp) as sink, pa.ipc.new_file(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max(table.num_rows, 1))  # one batch: zero-copy arrays on load
-    storage.publish(tmp, storage.path(rel))
+    with storage.atomic_output(rel) as out:
+        sink = ChecksumSink(out)
+        with pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table, max_chunksize=max(table.num_rows, 1))  # one batch: zero-copy arrays on load
+        out.write(SEAL.pack(sink.size, sink.crc32c, SEAL_MAGIC))
 
 
 def load_postings(storage: Storage, prefix: str, block_rel: str, key: str, *, n_rows: int) -> Postings | None:
@@ -39,9 +45,13 @@ def load_postings(storage: Storage, prefix: str, block_rel: str, key: str, *, n_
     except FileNotFoundError:
         return None
     try:
-        table = pa.ipc.open_file(source).read_all()
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as exc:
-        raise CorruptPostings(f"unreadable postings file {rel}: {exc}") from exc
+        payload = unseal(source.read_buffer(), storage.path(rel))  # a memory map: no copy
+        table = pa.ipc.open_file(pa.BufferReader(payload)).read_all()
+        table.validate(full=True)  # linear in the postings, as is loading them
+    except CorruptFileError as exc:
+        raise CorruptPostings(str(exc)) from exc
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise CorruptPostings(f"unreadable postings file {storage.path(rel)}: {exc}") from exc
     return Postings.from_table(table, key=key, n_rows=n_rows)
 
 

@@ -3,6 +3,10 @@
 Arrow IPC (the Feather v2 file format), uncompressed, so that opening a collection memory-maps its
 blockfiles instead of decoding them: embeddings are searched straight from the page cache.
 Polars reads them with ``pl.read_ipc``, DuckDB through ``pyarrow``.
+
+A blockfile stays a plain Arrow file; its size and CRC-32C, computed while it is written, go into
+the manifest (:class:`~chroma_frame.storage.manifest.BlockRef`), and :func:`read_blockfile`
+checks them over the memory-mapped bytes before Arrow reads a byte of it.
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ from typing import Iterable
 import pyarrow as pa
 
 from chroma_frame.storage.fs import Storage
+from chroma_frame.storage.integrity import CorruptFileError, crc32c
+from chroma_frame.storage.manifest import BlockRef
+from chroma_frame.storage.records import check_record_table, dimension_of
+from chroma_frame.storage.sink import ChecksumSink
 
 BLOCK_DIR = "blocks"
 SUFFIX = ".arrow"
@@ -20,32 +28,60 @@ BATCH_ROWS = 64 * 1024
 
 
 def write_blockfile(storage: Storage, prefix: str, rows: pa.Table | Iterable[pa.Table],
-                    schema: pa.Schema | None = None) -> str:
+                    schema: pa.Schema | None = None) -> BlockRef:
     """Write ``rows`` (a table, or tables of ``schema`` one after the other) durably as a new
-    blockfile, in record batches of 64k rows; returns its path relative to ``prefix``."""
+    blockfile, in record batches of 64k rows; returns its path relative to ``prefix``, with the
+    row count, size and CRC-32C the manifest records."""
     if isinstance(rows, pa.Table):
         rows, schema = [rows], rows.schema
     storage.makedirs(f"{prefix}/{BLOCK_DIR}")
     rel = f"{BLOCK_DIR}/{uuid.uuid4().hex}{SUFFIX}"
-    tmp = storage.temp_path(f"{prefix}/{rel}")
-    with storage.fs.open_output_stream(tmp) as sink, pa.ipc.new_file(sink, schema) as writer:
-        pending, size = [], 0
-        for part in rows:  # re-batched to 64k rows, so that a blockfile's batches are as if written whole
-            pending.append(part)
-            size += part.num_rows
-            while size >= BATCH_ROWS:
-                table = pa.concat_tables(pending)
-                writer.write_table(table.slice(0, BATCH_ROWS).combine_chunks(), max_chunksize=BATCH_ROWS)
-                rest = table.slice(BATCH_ROWS)
-                pending, size = [rest], rest.num_rows
-        if size or not writer.stats.num_record_batches:
-            writer.write_table(pa.concat_tables(pending).combine_chunks() if pending else schema.empty_table(),
-                               max_chunksize=BATCH_ROWS)
-    storage.publish(tmp, storage.path(f"{prefix}/{rel}"))
-    return rel
+    total = 0
+    with storage.atomic_output(f"{prefix}/{rel}") as out:
+        sink = ChecksumSink(out)
+        with pa.ipc.new_file(sink, schema) as writer:
+            pending, size = [], 0
+            for part in rows:  # re-batched to 64k rows, so that a blockfile's batches are as if written whole
+                pending.append(part)
+                size += part.num_rows
+                total += part.num_rows
+                while size >= BATCH_ROWS:
+                    table = pa.concat_tables(pending)
+                    writer.write_table(table.slice(0, BATCH_ROWS).combine_chunks(), max_chunksize=BATCH_ROWS)
+                    rest = table.slice(BATCH_ROWS)
+                    pending, size = [rest], rest.num_rows
+            if size or not writer.stats.num_record_batches:
+                writer.write_table(pa.concat_tables(pending).combine_chunks() if pending else schema.empty_table(),
+                                   max_chunksize=BATCH_ROWS)
+    return BlockRef(rel, rows=total, size=sink.size, crc32c=sink.crc32c, dimension=dimension_of(schema))
 
 
 def read_blockfile(storage: Storage, prefix: str, rel: str) -> pa.Table:
-    """The blockfile's rows, memory-mapped where the filesystem allows it (zero copy)."""
-    source = storage.open_input(f"{prefix}/{rel}")
-    return pa.ipc.open_file(source).read_all()
+    """The blockfile's rows, memory-mapped where the filesystem allows it (zero copy).
+
+    When ``rel`` is a :class:`BlockRef` from a manifest, its size and CRC-32C are checked before
+    Arrow parses the file, and its schema, dimension and row count after; a blockfile listed by
+    an old manifest (no checksum) is validated in full instead. Raises CorruptFileError.
+    """
+    path = storage.path(f"{prefix}/{rel}")
+    ref = rel if isinstance(rel, BlockRef) else BlockRef(rel)
+    source = storage.open_input(f"{prefix}/{rel}")  # not closed: the table's buffers map it
+    size = source.size()
+    if ref.size is not None and size != ref.size:
+        raise CorruptFileError(path, f"{size} bytes, the manifest says {ref.size}")
+    data = source.read_buffer()  # a memory map: no copy
+    if ref.crc32c is not None:
+        actual = crc32c(data)
+        if actual != ref.crc32c:
+            raise CorruptFileError(path, f"checksum mismatch (crc32c {actual:08x}, the manifest says {ref.crc32c:08x})")
+    try:
+        table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise CorruptFileError(path, f"not a readable Arrow file ({exc})") from None
+    # bytes that passed the checksum are the ones written: a structural check suffices for them
+    reason = check_record_table(table, ref.dimension, full=not ref.checked)
+    if reason is None and ref.rows is not None and table.num_rows != ref.rows:
+        reason = f"{table.num_rows} rows, the manifest says {ref.rows}"
+    if reason is not None:
+        raise CorruptFileError(path, reason)
+    return table

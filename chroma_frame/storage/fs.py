@@ -3,16 +3,101 @@
 Every byte chroma-frame writes goes through :class:`Storage`: a pyarrow filesystem plus a root
 folder. Local disks get real ``fsync`` calls; an object store (later) gets atomic puts, where a
 completed upload is already durable.
+
+A failed write raises :class:`~chroma_frame.errors.DiskFullError` (no space, quota) or
+:class:`~chroma_frame.errors.StorageWriteError` (any other I/O error), both Chroma
+``InternalError`` s that name the file, and leaves nothing behind: the temporary file is removed,
+and a file renamed into place whose folder could not be synced is taken back out.
+
+A ``pyarrow.fs.PyFileSystem`` whose handler has ``is_local = True`` is treated as a view of the
+local disk (same paths): it is fsynced through the handler's ``fsync(path)`` and may use
+local-only features (the index builder process). :func:`wrap_local_filesystem` makes
+:meth:`Storage.local` use such a wrapper for one root, which is how the fault-injection tests run
+the real client over a failing disk.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import threading
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.fs as pafs
+
+from chroma_frame.errors import DiskFullError, StorageIOError, StorageWriteError
+
+_DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+_ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)  # pyarrow: "... Detail: [errno 28] ..."
+_UNDO_LIMIT = 16 << 20  # a replaced file up to this size is kept in memory to undo an unsynced rename
+_ABSENT = object()
+
+_wrappers: dict[str, Callable[[pafs.FileSystem], pafs.FileSystem]] = {}
+_wrappers_lock = threading.Lock()
+
+
+def _errno(exc: OSError) -> int | None:
+    if exc.errno is not None:
+        return exc.errno
+    found = _ERRNO_IN_TEXT.search(str(exc))
+    return int(found.group(1)) if found else None
+
+
+def write_error(exc: OSError, target: str, *, maybe_committed: bool = False) -> OSError:
+    """The Chroma error to raise for ``exc``, an I/O error while writing ``target``.
+
+    ``FileNotFoundError`` (the folder is gone: a dropped collection) is left as it is, for the
+    caller to interpret.
+    """
+    if isinstance(exc, (StorageIOError, FileNotFoundError)):
+        return exc
+    code = _errno(exc)
+    outcome = "the write may have been committed" if maybe_committed else "the write was not committed"
+    if code in _DISK_FULL:
+        return DiskFullError(f"{_DISK_FULL[code]} while writing {target}: {outcome}", errno=code, filename=target)
+    reason = os.strerror(code) if code else (str(exc) or type(exc).__name__)
+    return StorageWriteError(f"I/O error while writing {target} ({reason}): {outcome}", errno=code, filename=target)
+
+
+def read_error(exc: OSError, target: str) -> OSError:
+    """The Chroma error to raise for ``exc``, an I/O error while reading ``target``; a missing file
+    (``FileNotFoundError``) stays what it is, callers expect it."""
+    if isinstance(exc, (StorageIOError, FileNotFoundError)):
+        return exc
+    code = _errno(exc)
+    reason = os.strerror(code) if code else (str(exc) or type(exc).__name__)
+    return StorageIOError(f"I/O error while reading {target} ({reason})", errno=code, filename=target)
+
+
+@contextmanager
+def wrap_local_filesystem(path: str, wrap: Callable[[pafs.FileSystem], pafs.FileSystem]) -> Iterator[None]:
+    """Within the block, :meth:`Storage.local` for ``path`` uses ``wrap(LocalFileSystem)``.
+
+    ``wrap`` should return a ``PyFileSystem`` whose handler delegates to the local filesystem and
+    has ``is_local = True`` and ``fsync(path)``. Storages made inside the block keep the wrapper.
+    """
+    key = os.path.realpath(os.path.abspath(os.fspath(path)))
+    with _wrappers_lock:
+        _wrappers[key] = wrap
+    try:
+        yield
+    finally:
+        with _wrappers_lock:
+            _wrappers.pop(key, None)
+
+
+def fsync_path(abs_path: str) -> None:
+    """fsync a local file or folder by path."""
+    fd = os.open(abs_path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -26,24 +111,41 @@ class Storage:
     @classmethod
     def local(cls, path: str, *, durable: bool = True) -> "Storage":
         root = os.path.abspath(os.fspath(path))
-        fs = pafs.LocalFileSystem(use_mmap=True)  # blockfiles are read memory-mapped
-        fs.create_dir(root, recursive=True)
-        return cls(fs, root, durable)
+        fs: pafs.FileSystem = pafs.LocalFileSystem(use_mmap=True)  # blockfiles are read memory-mapped
+        with _wrappers_lock:
+            wrap = _wrappers.get(os.path.realpath(root))
+        if wrap is not None:
+            fs = wrap(fs)
+        storage = cls(fs, root, durable)
+        storage.makedirs("")
+        return storage
+
+    @property
+    def _handler(self) -> object:
+        return getattr(self.fs, "handler", None)  # a PyFileSystem's handler, else None
 
     @property
     def is_local(self) -> bool:
-        return isinstance(self.fs, pafs.LocalFileSystem)
+        return isinstance(self.fs, pafs.LocalFileSystem) or bool(getattr(self._handler, "is_local", False))
 
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
 
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
-        with self.fs.open_input_stream(self.path(rel)) as f:
-            return f.read()
+        target = self.path(rel)
+        try:
+            with self.fs.open_input_stream(target) as f:
+                return f.read()
+        except OSError as exc:
+            raise read_error(exc, target) from exc
 
     def open_input(self, rel: str) -> pa.NativeFile:
-        return self.fs.open_input_file(self.path(rel))
+        target = self.path(rel)
+        try:
+            return self.fs.open_input_file(target)
+        except OSError as exc:
+            raise read_error(exc, target) from exc
 
     def exists(self, rel: str) -> bool:
         return self.fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
@@ -55,24 +157,54 @@ class Storage:
 
     # -- writing -------------------------------------------------------------------------
     def makedirs(self, rel_dir: str) -> None:
-        self.fs.create_dir(self.path(rel_dir), recursive=True)
+        target = self.path(rel_dir)
+        try:
+            self.fs.create_dir(target, recursive=True)
+        except OSError as exc:
+            raise write_error(exc, target) from exc
 
     def write_atomic(self, rel: str, data: bytes | pa.Buffer) -> None:
         """Write a whole file so that readers see either nothing or all of it, durably.
 
         Write a temporary sibling, fsync it, rename it into place, fsync the folder.
         """
+        with self.atomic_output(rel) as out:
+            out.write(data)
+
+    @contextmanager
+    def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
+        """A stream to write ``rel`` through: published (fsync, rename, fsync the folder) when the
+        block ends, removed when it raises, so a failed write leaves no temporary behind.
+
+        I/O errors come out as :class:`DiskFullError` / :class:`StorageWriteError`.
+        """
         target = self.path(rel)
         tmp = f"{target}.{uuid.uuid4().hex}.tmp"
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(data)
-        self.publish(tmp, target)
+        try:
+            with self.fs.open_output_stream(tmp) as out:
+                yield out
+            self.publish(tmp, target)
+        except BaseException as exc:
+            try:
+                self.fs.delete_file(tmp)
+            except Exception:  # best effort (often already renamed): the original error is what matters
+                pass
+            if isinstance(exc, OSError):
+                raise write_error(exc, target) from exc
+            raise
 
     def publish(self, tmp_abs: str, target_abs: str) -> None:
-        """fsync a finished temporary file, then rename it to its final name (atomic on POSIX)."""
+        """fsync a finished temporary file, rename it to its final name (atomic on POSIX), fsync
+        the folder. If that last fsync fails the write is not known durable: the rename is taken
+        back (the file removed, or a replaced file's old bytes put back) and the error raised."""
+        previous = self._previous(target_abs) if self._syncs else None
         self._fsync(tmp_abs)
         self.fs.move(tmp_abs, target_abs)
-        self._fsync(os.path.dirname(target_abs))
+        try:
+            self._fsync(os.path.dirname(target_abs))
+        except OSError as exc:
+            undone = self._undo_publish(target_abs, previous)
+            raise write_error(exc, target_abs, maybe_committed=not undone) from exc
 
     def temp_path(self, rel: str) -> str:
         return f"{self.path(rel)}.{uuid.uuid4().hex}.tmp"
@@ -89,11 +221,49 @@ class Storage:
         except FileNotFoundError:
             pass
 
+    # -- durability ----------------------------------------------------------------------
+    @property
+    def _syncs(self) -> bool:
+        return self.durable and (isinstance(self.fs, pafs.LocalFileSystem) or hasattr(self._handler, "fsync"))
+
     def _fsync(self, abs_path: str) -> None:
-        if not (self.durable and self.is_local):
+        if not self._syncs:
             return
-        fd = os.open(abs_path, os.O_RDONLY)
+        sync: Optional[Callable[[str], None]] = getattr(self._handler, "fsync", None)
+        (sync or fsync_path)(abs_path)
+
+    def _previous(self, target_abs: str) -> object:
+        """What a publish replaces: _ABSENT, its bytes, or None when too large to keep."""
+        info = self.fs.get_file_info(target_abs)
+        if info.type == pafs.FileType.NotFound:
+            return _ABSENT
+        if info.size is None or info.size > _UNDO_LIMIT:
+            return None
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            with self.fs.open_input_stream(target_abs) as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _undo_publish(self, target_abs: str, previous: object) -> bool:
+        """Take back a rename whose durability is unknown; True when the old state is back."""
+        try:
+            if previous is _ABSENT:
+                self.fs.delete_file(target_abs)
+                return True
+            if isinstance(previous, bytes):
+                tmp = f"{target_abs}.{uuid.uuid4().hex}.tmp"
+                try:
+                    with self.fs.open_output_stream(tmp) as out:
+                        out.write(previous)
+                    self.fs.move(tmp, target_abs)
+                except BaseException:
+                    try:
+                        self.fs.delete_file(tmp)
+                    except Exception:
+                        pass
+                    raise
+                return True
+        except Exception:  # the disk keeps failing: say that the write may be there
+            pass
+        return False

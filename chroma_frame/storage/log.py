@@ -3,13 +3,23 @@
 ``log/<seq>.arrow`` holds one record batch of after-images (see docs/internals.md). A file is
 written to a temporary name, fsynced and renamed, so after a crash it is either whole or absent;
 temporary leftovers are ignored by readers and removed by the next writer.
+
+Each file is the Arrow stream followed by a 16-byte seal (length, CRC-32C; see
+:mod:`chroma_frame.storage.integrity`): Arrow readers stop at the stream's end marker and ignore
+it, :meth:`Log.read` checks it before parsing. Entries without a seal were written by an older
+chroma-frame; they are read only in a collection whose manifest predates format 2, so that a
+damaged seal cannot pass an entry off as an old one.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
+from chroma_frame.storage import manifest as manifests
 from chroma_frame.storage.fs import Storage
+from chroma_frame.storage.integrity import SEAL, SEAL_MAGIC, CorruptFileError, is_sealed, unseal
+from chroma_frame.storage.records import check_record_table
+from chroma_frame.storage.sink import ChecksumSink
 
 LOG_DIR = "log"
 SUFFIX = ".arrow"
@@ -22,8 +32,8 @@ def log_name(seq: int) -> str:
 class Log:
     def __init__(self, storage: Storage, prefix: str) -> None:
         self.storage = storage
-        self.dir = f"{prefix}/{LOG_DIR}"
-        storage.makedirs(self.dir)
+        self.prefix = prefix
+        self.dir = f"{prefix}/{LOG_DIR}"  # made with the collection: never here (it may be deleted)
 
     def sequences(self, after: int = 0) -> list[int]:
         """Sequence numbers of the complete log files above ``after``, ascending."""
@@ -41,15 +51,38 @@ class Log:
 
     def append(self, seq: int, rows: pa.Table) -> None:
         """Durably write ``rows`` as log entry ``seq``; returns once it is on disk."""
+        if seq == 1 and not manifests.exists(self.storage, self.prefix):
+            # a new collection: its manifest says from the start that every entry is sealed
+            manifests.write_manifest(self.storage, self.prefix, manifests.Manifest())
         rel = f"{self.dir}/{log_name(seq)}"
-        tmp = self.storage.temp_path(rel)  # streamed to its file: no second copy in memory
-        with self.storage.fs.open_output_stream(tmp) as sink, pa.ipc.new_stream(sink, rows.schema) as writer:
-            writer.write_table(rows)
-        self.storage.publish(tmp, self.storage.path(rel))
+        # streamed to its file: no second copy in memory
+        with self.storage.atomic_output(rel) as out:
+            sink = ChecksumSink(out)
+            with pa.ipc.new_stream(sink, rows.schema) as writer:
+                writer.write_table(rows)
+            out.write(SEAL.pack(sink.size, sink.crc32c, SEAL_MAGIC))
 
     def read(self, seq: int) -> pa.Table:
-        buf = self.storage.read_bytes(f"{self.dir}/{log_name(seq)}")
-        return pa.ipc.open_stream(buf).read_all()
+        """Entry ``seq``, checked (seal, Arrow structure, schema); raises CorruptFileError."""
+        rel = f"{self.dir}/{log_name(seq)}"
+        path = self.storage.path(rel)
+        data = self.storage.read_bytes(rel)
+        dimension = None
+        if is_sealed(data):
+            data = unseal(data, path)
+        else:
+            manifest = manifests.read_manifest(self.storage, self.prefix)
+            if manifest.format >= 2 and manifests.exists(self.storage, self.prefix):
+                raise CorruptFileError(path, "no checksum trailer (truncated or damaged)")
+            dimension = manifest.dimension
+        try:
+            table = pa.ipc.open_stream(data).read_all()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise CorruptFileError(path, f"not a readable Arrow stream ({exc})") from None
+        reason = check_record_table(table, dimension, full=True)  # entries are small: check every offset
+        if reason is not None:
+            raise CorruptFileError(path, reason)
+        return table
 
     def remove_through(self, seq: int) -> None:
         """Delete entries up to ``seq`` (already folded into blockfiles) and stale temporaries."""

@@ -68,7 +68,7 @@ def _slot(value: Any) -> int:
     if isinstance(value, bool):
         return 3
     if isinstance(value, int):
-        return 1
+        return 1 if -(2**63) <= value < 2**63 else 2  # beyond int64: stored as a float, like Chroma
     if isinstance(value, float):
         return 2
     if isinstance(value, str):
@@ -79,7 +79,9 @@ def _slot(value: Any) -> int:
 def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
     """Chroma metadata dicts (validated) -> ``list<struct>`` long form, built column by column.
 
-    A sparse vector value may be a ``SparseVector`` or its wire dict.
+    A sparse vector value may be a ``SparseVector`` or its wire dict. Like Chroma, an int beyond
+    int64 is stored as a float and a NaN is not stored at all (no comparison can match it); a
+    record left without entries has no metadata (``None``, never ``{}``).
     """
     offsets = [0]
     keys: list[str] = []
@@ -90,6 +92,10 @@ def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
 
     def put(key: str, value: Any, array: bool) -> None:
         slot = _slot(value)
+        if slot == 2:
+            value = float(value)
+            if math.isnan(value):
+                return
         keys.append(key)
         for i, col in enumerate(columns):
             col.append(value if i == slot else None)
@@ -107,7 +113,7 @@ def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
         sparse[2].append(tokens)
 
     for metadata in metadatas:
-        valid.append(metadata is not None)
+        first = len(keys)
         for key, value in (metadata or {}).items():
             if value is None:
                 continue
@@ -119,6 +125,7 @@ def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
                     put(key, item, True)
             else:
                 put(key, value, False)
+        valid.append(len(keys) > first)
         offsets.append(len(keys))
     entries = pa.StructArray.from_arrays(
         [
@@ -185,6 +192,45 @@ def upgrade_table(table: pa.Table) -> pa.Table:
     if index < 0 or table.schema.field(index).type == METADATA:
         return table
     return table.set_column(index, pa.field("metadata", METADATA), as_metadata(table.column(index)))
+
+
+LEGACY_METADATA = pa.list_(_SCALAR_ENTRY)  # files written before sparse vectors existed
+_RECORD_COLUMNS = ("seq", "rowid", "op", "id", "document", "uri", "metadata", "embedding")
+
+
+def check_record_table(table: pa.Table, dimension: int | None = None, *, full: bool = False) -> str | None:
+    """Why ``table`` cannot serve as rows of the record relation (of ``dimension`` when given); None if it can.
+
+    Checks the schema (the current one, or the older metadata type :func:`upgrade_table` reads),
+    then Arrow's validation: structural, or ``full`` (every offset, UTF-8, op codes) for bytes no
+    checksum vouches for. An offset out of range would otherwise crash a later ``take``.
+    """
+    schema = table.schema
+    if tuple(schema.names) != _RECORD_COLUMNS:
+        return f"unexpected columns {schema.names}"
+    expected = record_schema(max(dimension or 1, 1))
+    for got, want in zip(schema, expected):
+        if got.name == "embedding":
+            t = got.type
+            if not (pa.types.is_fixed_size_list(t) and t.value_type == pa.float32() and t.list_size > 0):
+                return f"unexpected embedding type {t}"
+            if dimension is not None and t.list_size != dimension:
+                return f"embeddings of dimension {t.list_size}, expected {dimension}"
+        elif got.name == "metadata":
+            if got.type != METADATA and got.type != LEGACY_METADATA:
+                return f"unexpected metadata type {got.type}"
+        elif got.type != want.type:
+            return f"column {got.name} of type {got.type}, expected {want.type}"
+    try:
+        table.validate(full=full)
+    except pa.ArrowException as exc:
+        return f"invalid Arrow data ({exc})"
+    if full and table.num_rows:
+        ops = table.column("op")
+        bounds = pc.min_max(ops).as_py()
+        if ops.null_count or bounds["min"] < PUT or bounds["max"] > DELETE:
+            return "unknown op codes"
+    return None
 
 
 def decode_metadata(array: pa.Array | pa.ChunkedArray) -> list[dict | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import uuid
 from typing import Any
 
@@ -162,6 +164,10 @@ def _rewrite_in_old_format(storage, prefix: str) -> int:
         rewrite(rel, pa.ipc.open_file, pa.ipc.new_file)
     for rel in logs:
         rewrite(rel, pa.ipc.open_stream, pa.ipc.new_stream)
+    manifest = read_manifest(storage, prefix)  # and the manifest of then: format 1, paths only, no checksum
+    storage.write_atomic(f"{prefix}/manifest.json", json.dumps(
+        {"version": manifest.version, "log_upto": manifest.log_upto, "dimension": manifest.dimension,
+         "blockfiles": [str(b) for b in manifest.blockfiles], "format": 1}).encode())
     return len(blocks) + len(logs)
 
 

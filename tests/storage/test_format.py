@@ -55,7 +55,7 @@ def test_log_entries_are_arrow_ipc_streams_and_blockfiles_arrow_files(tmp_path):
     assert first.column("id").to_pylist() == ["a"] and first.schema.field("embedding").type == pa.list_(pa.float32(), 2)
     manifest = json.load(open(f"{root}/manifest.json"))
     assert manifest["log_upto"] == 1 and manifest["dimension"] == 2
-    block = pa.ipc.open_file(f"{root}/{manifest['blockfiles'][0]}").read_all()
+    block = pa.ipc.open_file(f"{root}/{manifest['blockfiles'][0]['path']}").read_all()
     assert sorted(block.column("id").to_pylist()) == ["a", "b", "c"]
 
 
