@@ -195,7 +195,9 @@ class Client(SQLMethods, AdminClient):
     def reset(self) -> bool:
         if not self._settings.allow_reset:
             raise AuthorizationError("Reset is disabled by config")
-        self._system.drop_stores(self._catalog.reset(), lambda: None)
+        listed = [c["id"] for c in self._catalog.all_collections()]
+        gone = self._system.drop_stores(listed, self._catalog.reset)  # under their write locks
+        self._system.drop_stores(set(gone) - set(listed), lambda: None)  # created meanwhile
         return True
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from chroma_frame.execution.expression.group import GroupBy
 from chroma_frame.execution.expression.plan import Search
 from chroma_frame.execution.expression.rank import Abs, Div, Exp, Knn, Log, Max, Min, Mul, Rank, Sub, Sum, Val
 from chroma_frame.execution.expression.where import Where, key_name
+from chroma_frame.filters.limits import MAX_JSON_DEPTH, check_depth, measure
 
 # Chroma's Key order for ``select``: the four predefined keys, then metadata fields by name
 PREDEFINED = ("#document", "#embedding", "#metadata", "#score")
@@ -35,8 +36,15 @@ class SearchPlan:
 
 
 def plan_search(search: Search) -> SearchPlan:
-    """The plan of ``search`` exactly as Chroma's server would receive it (``to_dict`` then parse)."""
-    wire = Search.from_dict(search.to_dict())
+    """The plan of ``search`` exactly as Chroma's server would receive it (``to_dict`` then parse).
+
+    A payload nested past what Chroma's server reads is refused as it refuses it over HTTP."""
+    try:
+        payload = search.to_dict()
+    except RecursionError:  # an expression nested thousands deep: refused before it is walked again
+        check_depth(MAX_JSON_DEPTH + 1, "search")
+    check_depth(measure(payload, "search"), "search")
+    wire = Search.from_dict(payload)
     rank = wire._rank
     return SearchPlan(
         where=wire._where,

@@ -204,6 +204,10 @@ class Catalog:
     def get_collection(self, name: str, tenant: str, database: str) -> dict[str, Any] | None:
         return next((c for c in self.list_collections(tenant, database) if c["name"] == name), None)
 
+    def all_collections(self) -> list[dict[str, Any]]:
+        """Every collection of every tenant and database."""
+        return list(self._load()["collections"])
+
     def get_collection_by_id(self, collection_id: str) -> dict[str, Any] | None:
         return next((c for c in self._load()["collections"] if c["id"] == collection_id), None)
 

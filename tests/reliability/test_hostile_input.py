@@ -219,9 +219,13 @@ def test_filter_limits_over_http(server, remote):
     still_up(server, remote)
 
 
-def test_request_deadline(tmp_path):
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_request_deadline(tmp_path, how):
     """A read past the server's deadline (0.2 s here) is answered with an error, not awaited."""
-    server = Server(tmp_path / "data", env={"CHROMA_FRAME_REQUEST_TIMEOUT": "0.2"}).start()
+    if how == "env":
+        server = Server(tmp_path / "data", env={"CHROMA_FRAME_REQUEST_TIMEOUT": "0.2"}).start()
+    else:
+        server = Server(tmp_path / "data", args=["--request-timeout", "0.2"]).start()
     try:
         base = f"{server.url}/api/v2/tenants/default_tenant/databases/default_database/collections"
         col = httpx.post(base, json={"name": "slow"}, timeout=10).json()["id"]
@@ -269,3 +273,24 @@ def test_deeply_nested_search_payload(server, remote):
     assert answer.status_code == 400 and answer.json()["error"] == "InvalidArgumentError"
     assert "Invalid search payload" in answer.json()["message"]
     still_up(server, remote)
+
+
+@pytest.mark.parametrize("depth", [400, 3000])
+def test_deeply_nested_search_in_the_library(clients, depth):
+    """``collection.search`` with a Where expression nested hundreds or thousands deep is refused
+    with the server's error, not a RecursionError; a shallow one still runs."""
+    from chroma_frame import K, Knn, Search
+
+    col = clients[0].get_or_create_collection("deep-search", embedding_function=None)
+    col.upsert(ids=["a", "b"], embeddings=[[1.0, 0.0], [0.0, 1.0]], metadatas=[{"n": 1}, {"n": 2}])
+
+    def where(levels: int):
+        clause = K("n") >= 0
+        for i in range(levels):
+            clause = (clause & (K("n") >= 0)) if i % 2 else (clause | (K("n") >= 0))
+        return clause
+
+    shallow = col.search(Search().where(where(20)).rank(Knn(query=[1.0, 0.0])).limit(2))
+    assert shallow["ids"] == [["a", "b"]]
+    with pytest.raises(InvalidArgumentError, match="Invalid search payload: it is nested more than"):
+        col.search(Search().where(where(depth)).rank(Knn(query=[1.0, 0.0])).limit(2))
