@@ -23,6 +23,7 @@ from chroma_frame.api.types import (
 )
 
 from chroma_frame.base_types import SparseVector
+from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
 
 __version__ = "0.1.0"
@@ -92,6 +93,8 @@ __all__ = [
     "EmbeddingFunction",
     "Embeddings",
     "EphemeralClient",
+    "FramedGetResult",
+    "FramedQueryResult",
     "GetResult",
     "GroupBy",
     "HttpClient",

@@ -12,8 +12,6 @@ import sys
 from typing import Any, Callable, Optional, Sequence
 
 DEFAULT_PATH = "./chroma"
-_PARQUET_META_KEY = b"chroma_frame.collection"
-_EXPORT_PAGE = 10_000
 
 
 class CLIError(Exception):
@@ -30,11 +28,34 @@ def _emit(args: argparse.Namespace, data: Any, text: Optional[str] = None) -> No
         print(text)
 
 
-def _client(args: argparse.Namespace, database: Optional[str] = None) -> Any:
+def _client(args: argparse.Namespace, *, create: bool = False) -> Any:
     import chroma_frame
 
+    if not create:
+        _existing_root(args.path)
     return chroma_frame.PersistentClient(args.path, tenant=args.tenant,
-                                         database=database or getattr(args, "db", None) or "default_database")
+                                         database=getattr(args, "db", None) or "default_database")
+
+
+def _admin(args: argparse.Namespace, *, create: bool = False) -> Any:
+    from chroma_frame import AdminClient, Settings
+
+    if not create:
+        _existing_root(args.path)
+    return AdminClient(Settings(is_persistent=True, persist_directory=args.path))
+
+
+def _existing_root(path: str) -> None:
+    """Commands that only read (or change what exists) never create a storage root."""
+    import os
+
+    from chroma_frame.storage.catalog import CATALOG
+
+    if not os.path.isdir(path):
+        raise CLIError(f"{path} does not exist: no chroma-frame storage there (nothing was created)")
+    if not os.path.exists(os.path.join(path, CATALOG)):
+        raise CLIError(f"{path} is not a chroma-frame storage root: it has no {CATALOG} (nothing was created; "
+                       "if the catalog was lost, `chroma-frame doctor --repair` rebuilds it)")
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -48,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         auth_provider=args.auth_provider, auth_credentials=args.auth_credentials,
         auth_credentials_file=args.auth_credentials_file, token_header=args.auth_token_header,
         max_batch_size=args.max_batch_size, max_body_bytes=args.max_body_bytes, log_level=args.log_level,
-        workers=args.workers,
+        workers=args.workers, request_timeout=args.request_timeout,
         cors_allow_origins=tuple(args.cors_allow_origins) if args.cors_allow_origins else None,
     )
     if not args.json:
@@ -60,26 +81,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_db_create(args: argparse.Namespace) -> int:
-    from chroma_frame import AdminClient, Settings
-
-    AdminClient(Settings(is_persistent=True, persist_directory=args.path)).create_database(args.name, args.tenant)
+    _admin(args, create=True).create_database(args.name, args.tenant)
     _emit(args, {"created": args.name, "tenant": args.tenant}, f"created database {args.name}")
     return 0
 
 
 def cmd_db_list(args: argparse.Namespace) -> int:
-    from chroma_frame import AdminClient, Settings
-
-    dbs = AdminClient(Settings(is_persistent=True, persist_directory=args.path)).list_databases(tenant=args.tenant)
+    dbs = _admin(args).list_databases(tenant=args.tenant)
     rows = [{"id": str(d["id"]), "name": d["name"], "tenant": d["tenant"]} for d in dbs]
     _emit(args, rows, "\n".join(r["name"] for r in rows))
     return 0
 
 
 def cmd_db_delete(args: argparse.Namespace) -> int:
-    from chroma_frame import AdminClient, Settings
-
-    AdminClient(Settings(is_persistent=True, persist_directory=args.path)).delete_database(args.name, args.tenant)
+    _admin(args).delete_database(args.name, args.tenant)
     _emit(args, {"deleted": args.name, "tenant": args.tenant}, f"deleted database {args.name}")
     return 0
 
@@ -129,107 +144,47 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     collection = _client(args).get_collection(args.collection, embedding_function=None)
-    count = export_parquet(collection, args.out)
+    count = collection.export_parquet(args.out)
     _emit(args, {"collection": args.collection, "records": count, "file": args.out},
           f"exported {count} records of {args.collection} to {args.out}")
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    count = import_parquet(_client(args), args.file, args.collection, upsert=args.upsert)
-    _emit(args, {"collection": args.collection, "records": count, "file": args.file},
-          f"imported {count} records into {args.collection} from {args.file}")
+    import os
+
+    from chroma_frame.interop.ingest import IngestError
+    from chroma_frame.interop.parquet import import_file, read_header
+
+    if not os.path.isfile(args.file):  # checked before a storage root is created
+        raise CLIError(f"{args.file} does not exist or is not a file")
+    name = args.collection or read_header(args.file).get("name")
+    if not name:
+        raise CLIError("--collection is required: the file names no collection")
+    client = _client(args, create=True)
+    before = _count(client, name)
+    try:
+        collection, done = import_file(client, args.file, name, existing_ok=True,
+                                       mode="upsert" if args.upsert else "add", progress=False)
+    except IngestError as e:
+        raise CLIError(str(e)) from None
+    new = collection.count() - before  # add writes only new ids; upsert also rewrites existing ones
+    _emit(args, {"collection": name, "file": args.file, "mode": done.mode, "read": done.rows_read,
+                 "records": done.rows_written, "new": new, "updated": done.rows_written - new,
+                 "already_present": done.rows_skipped},
+          f"imported {new:,} new records into {name} from {args.file} ({done.rows_read:,} read; "
+          + (f"{done.rows_skipped:,} already present, left as they are)" if done.mode == "add"
+             else f"{done.rows_written - new:,} existing records updated)"))
     return 0
 
 
-# -- Parquet ------------------------------------------------------------------------------------
+def _count(client: Any, name: str) -> int:
+    from chroma_frame.errors import NotFoundError
 
-
-def _export_schema(collection: Any) -> Any:
-    import pyarrow as pa
-
-    model = collection.get_model()
-    header = {"name": collection.name, "metadata": collection.metadata,
-              "configuration_json": model.get("configuration_json")}
-    return pa.schema(
-        [("id", pa.string()), ("document", pa.string()), ("uri", pa.string()),
-         ("metadata", pa.string()), ("embedding", pa.list_(pa.float32()))],
-        metadata={_PARQUET_META_KEY: json.dumps(header, default=str).encode()},
-    )
-
-
-def export_parquet(collection: Any, out: str) -> int:
-    """Write every record (id, document, uri, metadata as JSON text, embedding) to ``out``."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = _export_schema(collection)
-    total = 0
-    with pq.ParquetWriter(out, schema) as writer:
-        while True:
-            page = collection.get(limit=_EXPORT_PAGE, offset=total,
-                                  include=["documents", "uris", "metadatas", "embeddings"])
-            if not page["ids"]:
-                break
-            emb = np.asarray(page["embeddings"], dtype=np.float32)
-            offsets = pa.array(np.arange(len(page["ids"]) + 1, dtype=np.int32) * emb.shape[1])
-            embedding = pa.ListArray.from_arrays(offsets, pa.array(emb.reshape(-1), type=pa.float32()))
-            writer.write_table(pa.table({
-                "id": pa.array(page["ids"], pa.string()),
-                "document": pa.array(page["documents"], pa.string()),
-                "uri": pa.array(page["uris"], pa.string()),
-                "metadata": pa.array([None if m is None else json.dumps(m) for m in page["metadatas"]],
-                                     pa.string()),
-                "embedding": embedding,
-            }, schema=schema))
-            total += len(page["ids"])
-    return total
-
-
-def import_parquet(client: Any, path: str, name: Optional[str], *, upsert: bool = False) -> int:
-    """Add (or upsert) the records of an exported file; creates the collection if needed."""
-    import pyarrow.parquet as pq
-
-    pf = pq.ParquetFile(path)
-    header = json.loads((pf.schema_arrow.metadata or {}).get(_PARQUET_META_KEY, b"{}"))
-    from chroma_frame.embeddings.binding import DEFAULT
-    from chroma_frame.server.service import wire_configuration
-
-    has_embeddings = "embedding" in pf.schema_arrow.names
-    collection = client.get_or_create_collection(
-        name or header.get("name") or _fail("--collection is required: the file names no collection"),
-        metadata=header.get("metadata"), configuration=wire_configuration(header.get("configuration_json")),
-        embedding_function=None if has_embeddings else DEFAULT,
-    )
-    columns = [c for c in ("id", "document", "uri", "metadata", "embedding") if c in pf.schema_arrow.names]
-    if "id" not in columns:
-        raise CLIError(f"{path} has no 'id' column")
-    verb = collection.upsert if upsert else collection.add
-    total = 0
-    for batch in pf.iter_batches(batch_size=client.get_max_batch_size(), columns=columns):
-        data = batch.to_pydict()
-        metadatas = data.get("metadata")
-        embeddings = None
-        if "embedding" in data:
-            embeddings = _embedding_matrix(batch.column("embedding"), batch.num_rows)
-        verb(ids=data["id"], embeddings=embeddings, documents=data.get("document"), uris=data.get("uri"),
-             metadatas=None if metadatas is None else [None if m is None else json.loads(m) for m in metadatas])
-        total += batch.num_rows
-    return total
-
-
-def _embedding_matrix(column: Any, rows: int) -> Any:
-    import numpy as np
-
-    values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    if rows and values.size % rows == 0:
-        return values.reshape(rows, -1)
-    return [None if v is None else np.asarray(v, dtype=np.float32) for v in column.to_pylist()]
-
-
-def _fail(message: str) -> Any:
-    raise CLIError(message)
+    try:
+        return client.get_collection(name, embedding_function=None).count()
+    except NotFoundError:
+        return 0
 
 
 # -- parser -------------------------------------------------------------------------------------
@@ -269,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="accept the token only in this header (or CHROMA_AUTH_TOKEN_TRANSPORT_HEADER)")
     run.add_argument("--max-batch-size", type=int, default=None, help="lower the records-per-write limit")
     run.add_argument("--max-body-bytes", type=int, default=None, help="request body limit (default 40 MiB)")
+    run.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS",
+                     help="deadline of a read request (get/query/search/count), its filter included; "
+                          "0: none (default 60, or CHROMA_FRAME_REQUEST_TIMEOUT)")
     run.add_argument("--workers", type=int, default=None,
                      help="server processes over the same path (default 1; reads scale with cores)")
     run.add_argument("--cors-allow-origins", nargs="*", default=None)

@@ -11,6 +11,7 @@ import numpy as np
 
 from chroma_frame import validation as v
 from chroma_frame.embeddings.embed import embed
+from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION
 from chroma_frame.engine import duck
 from chroma_frame.engine.search import GraphSearch, search
 from chroma_frame.engine.snapshot import Snapshot
@@ -372,10 +373,7 @@ class Collection(FrameMethods):
     def _embed(self, texts: list, is_query: bool = False) -> list:
         ef = self._embedding_function
         if ef is None:
-            raise ValueError(
-                "You must provide an embedding function to compute embeddings."
-                "https://docs.trychroma.com/guides/embeddings"
-            )
+            raise ValueError(NO_EMBEDDING_FUNCTION)
         return embed(ef, texts, is_query=is_query)
 
 

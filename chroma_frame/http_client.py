@@ -21,6 +21,7 @@ import orjson
 from chroma_frame import validation as v
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
+from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION
 from chroma_frame.errors import error_types
 from chroma_frame.filters import parse_filter
 
@@ -242,8 +243,7 @@ class _CollectionCore:
     def _embed(self, texts: list, is_query: bool = False) -> Any:
         ef = self.embedding_function
         if ef is None:
-            raise ValueError("You must provide an embedding function to compute embeddings."
-                             "https://docs.trychroma.com/guides/embeddings")
+            raise ValueError(NO_EMBEDDING_FUNCTION)
         if is_query and hasattr(ef, "embed_query"):
             return ef.embed_query(input=texts)
         return ef(input=texts)

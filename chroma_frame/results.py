@@ -1,4 +1,5 @@
-"""Chroma's result shapes: ``GetResult`` and ``QueryResult`` dicts built from snapshot rows."""
+"""Chroma's result shapes: ``GetResult`` and ``QueryResult`` dicts built from snapshot rows
+(as :class:`~chroma_frame.interop.results.FramedGetResult` / ``FramedQueryResult``, which convert to frames)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from chroma_frame.engine.snapshot import Snapshot, decode_rows, result_columns
-from chroma_frame.interop.results import GetResult, QueryResult
+from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
 
 
 def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) -> dict[str, Any]:
@@ -20,7 +21,7 @@ def get_result(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) ->
     else:
         fields = decode_rows(snap.rows(positions, result_columns(include)), include)
         emb = snap.embeddings(positions) if "embeddings" in include else None
-    return GetResult({
+    return FramedGetResult({
         "ids": fields["ids"],
         "embeddings": emb,
         "documents": fields.get("documents"),
@@ -45,4 +46,4 @@ def query_result(
         "distances": [[float(x) for x in d] for d in dists] if "distances" in include else None,
         "included": list(include),
     }
-    return QueryResult(out)
+    return FramedQueryResult(out)

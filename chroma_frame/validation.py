@@ -105,7 +105,7 @@ def normalize_records(
     documents: Any = None, images: Any = None, uris: Any = None,
 ) -> RecordSet:
     """Chroma's ``_validate_and_prepare_{op}_request`` without the embedding call."""
-    rows = _normalize_embeddings(embeddings)
+    rows = normalize_embeddings(embeddings, matrix=True)
     fields = {
         "ids": _one_to_many(ids),
         "metadatas": _normalize_metadatas(metadatas),
@@ -160,8 +160,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _normalize_embeddings(target: Any) -> Any:
-    """Chroma's ``normalize_embeddings``: a 2-D ndarray or a list of row arrays."""
+def normalize_embeddings(target: Any, *, matrix: bool = False) -> Any:
+    """Chroma's ``normalize_embeddings``: one or many vectors -> a list of 1-D numpy arrays.
+
+    ``matrix=True`` (the API boundary's fast path): a 2-D array comes back as it is, and a list of
+    lists of one length as one 2-D float32 array. ``chroma_frame.embeddings`` exports this function.
+    """
     if target is None:
         return None
     if len(target) == 0:
@@ -170,14 +174,14 @@ def _normalize_embeddings(target: Any) -> Any:
         if target.ndim == 1:
             return [target]
         if target.ndim == 2:
-            return target
+            return target if matrix else [row for row in target]
     elif isinstance(target, list):
         if _is_number(target[0]):
             return [np.array(target, dtype=np.float32)]
         if isinstance(target[0], np.ndarray):
             return target
         if isinstance(target[0], list) and _is_number(target[0][0]):
-            return _float32_rows(target)
+            return _float32_rows(target) if matrix else [np.array(row, dtype=np.float32) for row in target]
     raise ValueError(
         "Expected embeddings to be a list of floats or ints, a list of lists, a numpy array, "
         f"or a list of numpy arrays, got {target}"
@@ -579,7 +583,7 @@ def normalize_query(
     query_embeddings: Any = None, query_texts: Any = None, query_images: Any = None, query_uris: Any = None,
 ) -> QueryInputs:
     """Chroma's ``normalize_base_record_set`` + ``validate_base_record_set`` for query."""
-    rows = _normalize_embeddings(query_embeddings)
+    rows = normalize_embeddings(query_embeddings, matrix=True)
     fields = {
         "embeddings": rows,
         "documents": _one_to_many(query_texts),

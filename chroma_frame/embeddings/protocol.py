@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 import warnings
 from inspect import signature
-from typing import Any, Dict, List, Literal, Optional, Protocol, TypeVar, Union, cast, runtime_checkable
+from typing import Any, Dict, List, Literal, Protocol, TypeVar, Union, cast, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
+
+from chroma_frame.validation import normalize_embeddings  # Chroma's, one list of 1-D arrays per call
 
 Space = Literal["cosine", "l2", "ip"]
 Document = str
@@ -24,6 +26,9 @@ Embeddings = List[Embedding]
 PyEmbedding = List[float]
 Embeddable = Documents  # images are not supported by chroma-frame's built-in functions
 D = TypeVar("D", contravariant=True)
+# Chroma's error when a collection has to embed and has no embedding function (its exact text)
+NO_EMBEDDING_FUNCTION = ("You must provide an embedding function to compute embeddings."
+                         "https://docs.trychroma.com/guides/embeddings")
 
 __all__ = [
     "Space",
@@ -37,32 +42,6 @@ __all__ = [
     "validate_embeddings",
     "validate_embedding_function",
 ]
-
-
-def normalize_embeddings(target: Any) -> Optional[Embeddings]:
-    """Chroma's ``normalize_embeddings``: one or many vectors -> list of 1-D numpy arrays."""
-    if target is None:
-        return None
-    if len(target) == 0:
-        raise ValueError(f"Expected Embeddings to be non-empty list or numpy array, got {target}")
-    if isinstance(target, np.ndarray):
-        if target.ndim == 1:
-            return [target]
-        if target.ndim == 2:
-            return [row for row in target]
-    elif isinstance(target, list):
-        first = target[0]
-        if isinstance(first, (int, float)) and not isinstance(first, bool):
-            return [np.array(target, dtype=np.float32)]
-        if isinstance(first, np.ndarray):
-            return cast(Embeddings, target)
-        if isinstance(first, list):
-            if isinstance(first[0], (int, float)) and not isinstance(first[0], bool):
-                return [np.array(row, dtype=np.float32) for row in target]
-    raise ValueError(
-        "Expected embeddings to be a list of floats or ints, a list of lists, a numpy array, "
-        f"or a list of numpy arrays, got {target}"
-    )
 
 
 _NUMERIC = (np.float16, np.float32, np.float64, np.int32, np.int64)

@@ -16,7 +16,7 @@ from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
-from chroma_frame.embeddings.protocol import Documents, Embeddings, EmbeddingFunction, Space
+from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION, Documents, Embeddings, EmbeddingFunction, Space
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
 
 __all__ = [
@@ -185,10 +185,7 @@ def embedding_function_for(
     if persisted is not None:
         return persisted
     if given is None:
-        raise ValueError(
-            "You must provide an embedding function to compute embeddings."
-            "https://docs.trychroma.com/guides/embeddings"
-        )
+        raise ValueError(NO_EMBEDDING_FUNCTION)
     return given
 
 

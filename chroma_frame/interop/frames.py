@@ -7,7 +7,6 @@ Polars and pandas are imported only by the methods that return them.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
 
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
     from chroma_frame.engine.snapshot import Snapshot
     from chroma_frame.interop.ingest import IngestSummary
 
-PARQUET_KEY = b"chroma_frame"
 SCAN_BATCH = 50_000
 
 
@@ -98,25 +96,11 @@ class FrameMethods:
         column per key would lose information) the stored long form ``metadata`` column is
         written instead. ``client.import_parquet`` reads it back exactly.
         """
-        import pyarrow.parquet as pq
+        from chroma_frame.interop import parquet
 
         snap = self._store.snapshot()
-        lay = tb.layout(snap)
         positions = self._positions(snap, None, where, where_document, None, None)
-        wide = all(s.lossless for s in lay.specs)
-        meta_cols = [s.name for s in lay.specs] if wide else ["metadata"]
-        columns = ["id", "document", "uri", *meta_cols, "embedding"]
-        info = {"format": 1, "name": self.name, "metadata": self.metadata,
-                "configuration": _jsonable(self.configuration_json), "dimension": snap.dimension,
-                "metadata_layout": "wide" if wide else "long", "metadata_columns": meta_cols if wide else [],
-                "rows": int(len(positions))}
-        schema = lay.schema(columns).with_metadata({PARQUET_KEY: json.dumps(info).encode()})
-        compression = {c: ("none" if c == "embedding" else "zstd") for c in columns}
-        with pq.ParquetWriter(os.fspath(path), schema, compression=compression) as writer:
-            for start in range(0, len(positions), row_group_size):
-                part = tb.build(snap, positions[start : start + row_group_size], columns, lay)
-                writer.write_table(part.replace_schema_metadata(schema.metadata), row_group_size=row_group_size)
-        return int(len(positions))
+        return parquet.write(self, snap, positions, path, row_group_size=row_group_size)
 
     # -- in ------------------------------------------------------------------------------
     def ingest(self, source: Any, mode: str = "add", id_column: str = "id", document_column: Optional[str] = None,
@@ -135,8 +119,9 @@ class FrameMethods:
         (with ``rows_committed``) when a batch fails; earlier batches stay committed.
         """
         from chroma_frame.interop.ingest import run
+        from chroma_frame.interop.parquet import ingest_source
 
-        return run(self, source, mode=mode, id_column=id_column, document_column=document_column,
+        return run(self, ingest_source(source), mode=mode, id_column=id_column, document_column=document_column,
                    embedding_column=embedding_column, uri_column=uri_column, metadata_columns=metadata_columns,
                    batch_size=batch_size, progress=progress, skip_rows=skip_rows)
 
@@ -190,6 +175,3 @@ def _polars_keeper(predicate: Any):
 
     return keep
 
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))

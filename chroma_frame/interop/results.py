@@ -1,7 +1,11 @@
 """``get`` / ``query`` / ``search`` results that are still Chroma's dicts, and also convert to frames.
 
-``GetResult(...).to_arrow()``: one row per record (``id, document, uri, <metadata keys>,
-embedding``, the fields that were included). ``QueryResult(...).to_arrow()``: one row per
+Chroma's names ``GetResult`` / ``QueryResult`` are its TypedDicts (``chroma_frame.api.types``); the
+dicts ``get`` / ``query`` return are their subclasses here, ``FramedGetResult`` /
+``FramedQueryResult``, which also wrap any such dict (from ``HttpClient`` or ``chromadb``).
+
+``FramedGetResult(...).to_arrow()``: one row per record (``id, document, uri, <metadata keys>,
+embedding``, the fields that were included). ``FramedQueryResult(...).to_arrow()``: one row per
 (query, hit): ``query`` (index of the query, from 0), ``rank`` (from 1), ``id``, ``distance``, then
 the included fields. ``SearchResult(...).to_arrow()``: one row per (search, hit), see the class.
 Metadata keys are typed as in ``collection.to_arrow`` (docs/dataframes.md).
@@ -9,6 +13,7 @@ Metadata keys are typed as in ``collection.to_arrow`` (docs/dataframes.md).
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 import numpy as np
@@ -47,6 +52,8 @@ def _record_columns(fields: dict[str, Any], ids: list, reserved: frozenset) -> d
 
 
 class _Frames:
+    _title = ""  # the result's name in Jupyter: Chroma's
+
     def to_arrow(self) -> pa.Table:  # pragma: no cover - overridden
         raise NotImplementedError
 
@@ -62,18 +69,22 @@ class _Frames:
         from chroma_frame.interop.html import table_html
 
         table = self.to_arrow()
-        return table_html(table, title=f"{type(self).__name__}: {table.num_rows} rows", max_rows=20)
+        return table_html(table, title=f"{self._title}: {table.num_rows} rows", max_rows=20)
 
 
-class GetResult(dict, _Frames):
+class FramedGetResult(dict, _Frames):
     """Chroma's ``GetResult`` dict, with ``to_arrow`` / ``to_polars`` / ``to_pandas``."""
+
+    _title = "GetResult"
 
     def to_arrow(self) -> pa.Table:
         return pa.table(_record_columns(self, list(self.get("ids") or []), RESERVED))
 
 
-class QueryResult(dict, _Frames):
+class FramedQueryResult(dict, _Frames):
     """Chroma's ``QueryResult`` dict; frames have one row per (query, hit)."""
+
+    _title = "QueryResult"
 
     def to_arrow(self) -> pa.Table:
         per_query: Sequence[list] = self.get("ids") or []
@@ -106,6 +117,8 @@ class SearchResult(dict, _Frames):
     Frames have one row per (search, hit): ``search`` (index of the search, from 0), ``rank``
     (from 1), ``id``, ``score`` (when any search selected it), then the selected fields.
     """
+
+    _title = "SearchResult"
 
     def rows(self) -> list[list[dict[str, Any]]]:
         """Per search, ``{"id", "document"?, "embedding"?, "metadata"?, "score"?}`` per hit
@@ -149,3 +162,16 @@ class SearchResult(dict, _Frames):
         if per_search is None or all(part is None for part in per_search):
             return None
         return [x for part, n in zip(per_search, lengths) for x in (part if part is not None else [None] * n)]
+
+
+_RENAMED = {"GetResult": FramedGetResult, "QueryResult": FramedQueryResult}
+
+
+def __getattr__(name: str) -> Any:
+    # The wrappers' former names, which were also Chroma's TypedDicts' (chroma_frame.GetResult / QueryResult).
+    if name in _RENAMED:
+        new = _RENAMED[name]
+        warnings.warn(f"chroma_frame.interop.results.{name} is now {new.__name__} (chroma_frame.{name} is "
+                      "Chroma's TypedDict)", DeprecationWarning, stacklevel=2)
+        return new
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

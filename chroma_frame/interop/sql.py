@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from chroma_frame.interop.columns import as_array
+from chroma_frame.interop.parquet import UNSET as _UNSET
+from chroma_frame.interop.parquet import import_file
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from chroma_frame.collection import Collection
 
 HIT = pa.struct([("id", pa.string()), ("distance", pa.float32()), ("rank", pa.int32())])
-_UNSET: Any = object()
 
 
 def sql_files() -> list[Traversable]:
@@ -90,27 +91,15 @@ class SQLMethods:
     def import_parquet(self, path: str | os.PathLike, name: str, *, embedding_function: Any = _UNSET,
                        metadata: Optional[dict] = None, configuration: Optional[dict] = None,
                        batch_size: int = 50_000, progress: Any = None) -> "Collection":
-        """Create collection ``name`` from a file written by ``collection.export_parquet``.
+        """Create collection ``name`` from a file written by ``collection.export_parquet`` (or
+        ``chroma-frame export``; the format is :mod:`chroma_frame.interop.parquet`).
 
-        The collection metadata and index configuration stored in the file are used unless given.
+        The collection metadata and index configuration stored in the file are used unless given;
+        without ``embedding_function``, so is the embedding function the file describes.
         Any Parquet file works (columns as for ``collection.ingest``).
         """
-        import pyarrow.parquet as pq
-
-        from chroma_frame.interop.frames import PARQUET_KEY
-
-        kv = pq.read_schema(os.fspath(path)).metadata or {}
-        info = json.loads(kv[PARQUET_KEY]) if PARQUET_KEY in kv else {}
-        if configuration is None and info.get("configuration"):
-            stored = info["configuration"]
-            configuration = {k: stored[k] for k in ("hnsw", "nndescent") if stored.get(k)}
-        if metadata is None:
-            metadata = info.get("metadata")
-        kwargs = {} if embedding_function is _UNSET else {"embedding_function": embedding_function}
-        collection = self.create_collection(name, configuration=configuration, metadata=metadata, **kwargs)
-        metadata_columns = info.get("metadata_columns") if info.get("metadata_layout") == "wide" else None
-        collection.ingest(path, mode="add", metadata_columns=metadata_columns, batch_size=batch_size,
-                          progress=progress)
+        collection, _ = import_file(self, path, name, embedding_function=embedding_function, metadata=metadata,
+                                    configuration=configuration, batch_size=batch_size, progress=progress)
         return collection
 
     # -- internals -----------------------------------------------------------------------

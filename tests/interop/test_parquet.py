@@ -134,3 +134,17 @@ def test_make_records_has_all_shapes():
     assert None in docs and None in metas and None in uris
     kinds = {type(v).__name__ + ("[]" if isinstance(v, list) else "") for m in metas if m for v in m.values()}
     assert {"str", "int", "float", "bool", "list[]"} <= kinds
+
+
+def test_import_keeps_the_embedding_function_the_file_describes(client, tmp_path, monkeypatch):
+    from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
+
+    monkeypatch.setenv("CF_TEST_OPENAI_KEY", "sk-test")
+    col = client.create_collection("described", embedding_function=OpenAIEmbeddingFunction(api_key_env_var="CF_TEST_OPENAI_KEY"))
+    col.add(ids=["a"], embeddings=[[1.0, 2.0]])
+    col.export_parquet(tmp_path / "d.parquet")
+    back = client.import_parquet(tmp_path / "d.parquet", "described-back")
+    assert back.configuration_json["embedding_function"] == col.configuration_json["embedding_function"]
+    assert back.configuration_json["embedding_function"]["name"] == "openai"
+    mine = client.import_parquet(tmp_path / "d.parquet", "described-none", embedding_function=None)
+    assert mine.configuration_json["embedding_function"] == {"type": "legacy"}  # the caller's choice wins

@@ -1,9 +1,9 @@
-"""QueryResult / GetResult: Chroma's dicts that also convert to frames."""
+"""FramedQueryResult / FramedGetResult: Chroma's QueryResult / GetResult dicts that also convert to frames."""
 
 import numpy as np
 import pyarrow as pa
 
-from chroma_frame.interop.results import GetResult, QueryResult
+from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
 from tests.conftest import run_python
 from tests.interop.conftest import DIM
 
@@ -11,7 +11,7 @@ from tests.interop.conftest import DIM
 def test_query_result_one_row_per_hit(filled):
     q = np.random.default_rng(3).standard_normal((3, DIM)).astype(np.float32)
     raw = filled.query(query_embeddings=q, n_results=4, include=["distances", "metadatas", "documents", "embeddings"])
-    res = QueryResult(raw)
+    res = FramedQueryResult(raw)
     assert res == raw  # still the dict Chroma returns
     t = res.to_arrow()
     assert t.column_names[:4] == ["query", "rank", "id", "distance"]
@@ -29,16 +29,41 @@ def test_query_result_one_row_per_hit(filled):
 
 def test_query_result_without_optional_fields(filled):
     raw = filled.query(query_embeddings=[[0.0] * DIM], n_results=2, include=[])
-    assert QueryResult(raw).to_arrow().column_names == ["query", "rank", "id"]
+    assert FramedQueryResult(raw).to_arrow().column_names == ["query", "rank", "id"]
 
 
 def test_get_result(filled):
     raw = filled.get(limit=10, include=["metadatas", "embeddings", "uris"])
-    t = GetResult(raw).to_arrow()
+    t = FramedGetResult(raw).to_arrow()
     assert t.column_names == ["id", "uri", "group", "n", "score", "flag", "tags", "nums", "embedding"]
     expected = filled.to_arrow(limit=10, include=["uris", "metadatas", "embeddings"])
     assert t.select(expected.column_names).equals(expected)
-    assert GetResult(filled.get(where={"group": "none"})).to_arrow().num_rows == 0
+    assert FramedGetResult(filled.get(where={"group": "none"})).to_arrow().num_rows == 0
+
+
+def test_one_class_per_name(filled):
+    import chromadb
+    import pytest
+    from typing_extensions import is_typeddict
+
+    import chroma_frame
+
+    for name in ("QueryResult", "GetResult"):  # Chroma's names are Chroma's TypedDicts
+        ours, theirs = getattr(chroma_frame, name), getattr(chromadb, name)
+        assert is_typeddict(ours) and is_typeddict(theirs)
+        assert ours.__annotations__.keys() == theirs.__annotations__.keys()
+    raw = filled.query(query_embeddings=[[0.0] * DIM], n_results=3, include=["distances"])
+    assert isinstance(raw, chroma_frame.FramedQueryResult) and raw.to_polars().height == 3
+    assert isinstance(filled.get(limit=2), chroma_frame.FramedGetResult)
+    plain = dict(raw)  # e.g. from HttpClient or chromadb
+    assert chroma_frame.FramedQueryResult(plain).to_polars().equals(raw.to_polars())
+    assert chroma_frame.FramedGetResult(dict(filled.get(limit=2))).to_arrow().num_rows == 2
+    with pytest.warns(DeprecationWarning, match="FramedQueryResult"):  # the wrappers' former names still import
+        from chroma_frame.interop.results import QueryResult
+    assert QueryResult is FramedQueryResult
+    with pytest.warns(DeprecationWarning, match="FramedGetResult"):
+        from chroma_frame.interop.results import GetResult
+    assert GetResult is FramedGetResult
 
 
 def test_importing_chroma_frame_imports_neither_polars_nor_pandas():

@@ -161,3 +161,143 @@ def test_run_defaults_to_loopback_with_auth_off(tmp_path):
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert f"on http://127.0.0.1:{port} (auth: off" in err
+
+
+# -- one Parquet format for the CLI and the Python API (issues 12 and 16) -------------------------
+
+
+def _parquet_source(path: str):
+    """A collection with every kind of value: scalars, lists, sparse vectors, documents, uris."""
+    import chroma_frame
+    from chroma_frame import SparseVector
+
+    client = chroma_frame.PersistentClient(path)
+    col = client.create_collection("mixed", metadata={"owner": "cli", "n": 2},
+                                   configuration={"hnsw": {"space": "ip", "ef_search": 33}}, embedding_function=None)
+    n = 12
+    metas = [None if i % 4 == 3 else {"i": i, "f": i / 3, "whole": 2.0, "b": i % 2 == 0, "s": f"ü{i}",
+                                      "l": [i, -i], "sp": SparseVector([i, i + 5], [0.5, 1.5])} for i in range(n)]
+    col.add(ids=[f"r{i}" for i in range(n)], embeddings=np.random.default_rng(5).standard_normal((n, 4)).astype(np.float32),
+            metadatas=metas, documents=[None if i == 2 else f"doc {i}" for i in range(n)],
+            uris=[f"file://{i}" if i % 3 else None for i in range(n)])
+    return client, col
+
+
+def _assert_same_records(a_col, b_col, *, collection=True):
+    everything = ["embeddings", "metadatas", "documents", "uris"]
+    a, b = a_col.get(include=everything), b_col.get(include=everything)
+    assert a["ids"] == b["ids"] and a["documents"] == b["documents"] and a["uris"] == b["uris"]
+    assert a["metadatas"] == b["metadatas"]
+    for ma, mb in zip(a["metadatas"], b["metadatas"]):  # types too: 2.0 stays a float, True a bool
+        assert [(k, type(v)) for k, v in sorted((ma or {}).items())] == [(k, type(v)) for k, v in sorted((mb or {}).items())]
+    assert np.asarray(a["embeddings"]).tobytes() == np.asarray(b["embeddings"]).tobytes()
+    if collection:
+        assert a_col.metadata == b_col.metadata
+        assert a_col.configuration_json["hnsw"] == b_col.configuration_json["hnsw"]
+
+
+def test_cli_export_imports_through_the_python_api_and_back(tmp_path):
+    import chroma_frame
+
+    client, col = _parquet_source(str(tmp_path / "db"))
+    cli_file, api_file = str(tmp_path / "cli.parquet"), str(tmp_path / "api.parquet")
+    assert cli("export", "mixed", "--out", cli_file, "--path", str(tmp_path / "db")).returncode == 0
+    _assert_same_records(col, client.import_parquet(cli_file, "from-cli", embedding_function=None))
+
+    col.export_parquet(api_file)
+    done = cli("import", api_file, "--path", str(tmp_path / "other"))
+    assert done.returncode == 0, done.stderr
+    _assert_same_records(col, chroma_frame.PersistentClient(str(tmp_path / "other")).get_collection("mixed"))
+    import pyarrow.parquet as pq
+
+    assert pq.read_schema(cli_file).equals(pq.read_schema(api_file), check_metadata=False)
+
+
+def _write_old_cli_file(col, path: str) -> None:
+    """A file as ``chroma-frame export`` wrote it before it used export_parquet's format."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    got = col.get(include=["documents", "uris", "metadatas", "embeddings"])
+    header = {"name": col.name, "metadata": col.metadata, "configuration_json": col.get_model().get("configuration_json")}
+    schema = pa.schema([("id", pa.string()), ("document", pa.string()), ("uri", pa.string()),
+                        ("metadata", pa.string()), ("embedding", pa.list_(pa.float32()))],
+                       metadata={b"chroma_frame.collection": json.dumps(header, default=str).encode()})
+    pq.write_table(pa.table({
+        "id": got["ids"], "document": got["documents"], "uri": got["uris"],
+        "metadata": [None if m is None else json.dumps(m) for m in got["metadatas"]],
+        "embedding": [list(map(float, e)) for e in got["embeddings"]],
+    }, schema=schema), path)
+
+
+def _write_old_export_parquet_file(col, path: str) -> None:
+    """A file as ``collection.export_parquet`` wrote it (wide columns, header under ``chroma_frame``)."""
+    import pyarrow.parquet as pq
+
+    table = col.to_arrow()
+    keys = [c for c in table.column_names if c not in ("id", "document", "uri", "embedding")]
+    header = {"format": 1, "name": col.name, "metadata": col.metadata, "configuration": col.configuration_json,
+              "dimension": 4, "metadata_layout": "wide", "metadata_columns": keys, "rows": table.num_rows}
+    pq.write_table(table.replace_schema_metadata({b"chroma_frame": json.dumps(header).encode()}), path)
+
+
+@pytest.mark.parametrize("writer", [_write_old_cli_file, _write_old_export_parquet_file])
+def test_files_of_both_former_writers_still_import(tmp_path, writer):
+    import chroma_frame
+    from chroma_frame import SparseVector
+
+    client = chroma_frame.PersistentClient(str(tmp_path / "db"))
+    col = client.create_collection("older", metadata={"owner": "old"}, configuration={"hnsw": {"space": "cosine"}},
+                                   embedding_function=None)
+    metas = [{"i": i, "whole": 2.0, "b": True, "l": ["x", f"y{i}"], "s": "é"} if i % 3 else None for i in range(9)]
+    if writer is _write_old_export_parquet_file:  # the old CLI writer could not write sparse vectors (JSON)
+        metas[1]["sp"] = SparseVector([1, 4], [0.25, 2.0])
+    col.add(ids=[f"o{i}" for i in range(9)], embeddings=np.arange(36, dtype=np.float32).reshape(9, 4) / 7,
+            metadatas=metas, documents=[f"d{i}" for i in range(9)], uris=[None] * 8 + ["u"])
+    path = str(tmp_path / "old.parquet")
+    writer(col, path)
+    _assert_same_records(col, client.import_parquet(path, "older-api", embedding_function=None))
+    ingested = client.create_collection("older-ingest", embedding_function=None)
+    ingested.ingest(path, progress=False)
+    _assert_same_records(col, ingested, collection=False)
+    done = cli("import", path, "--path", str(tmp_path / "cli"))
+    assert done.returncode == 0, done.stderr
+    _assert_same_records(col, chroma_frame.PersistentClient(str(tmp_path / "cli")).get_collection("older"))
+
+
+def test_import_reports_records_written_not_read(tmp_path):
+    _, col = _parquet_source(str(tmp_path / "db"))
+    path = str(tmp_path / "m.parquet")
+    col.export_parquet(path)
+    target = str(tmp_path / "target")
+    first = cli("import", path, "--path", target)
+    assert first.returncode == 0 and first.stdout.startswith("imported 12 new records into mixed")
+    again = cli("import", path, "--path", target)
+    assert again.returncode == 0
+    assert "imported 0 new records" in again.stdout and "(12 read; 12 already present" in again.stdout
+    counted = json.loads(cli("--json", "import", path, "--path", target).stdout)
+    assert (counted["records"], counted["read"], counted["already_present"]) == (0, 12, 12)
+    upserted = json.loads(cli("--json", "import", path, "--path", target, "--upsert").stdout)
+    assert (upserted["mode"], upserted["records"], upserted["new"], upserted["updated"]) == ("upsert", 12, 0, 12)
+
+
+@pytest.mark.parametrize("command", [
+    ["collections", "list"], ["db", "list"], ["db", "delete", "analytics"], ["export", "docs", "--out", "x.parquet"],
+    ["compact"],
+])
+def test_read_only_commands_do_not_create_a_storage_root(tmp_path, command):
+    missing = tmp_path / "missing"
+    out = cli(*command, "--path", str(missing))
+    assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+    assert not missing.exists()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = cli(*command, "--path", str(empty))
+    assert out.returncode == 1 and "not a chroma-frame storage root" in out.stderr
+    assert list(empty.iterdir()) == []
+
+
+def test_import_of_a_missing_file_creates_nothing(tmp_path):
+    out = cli("import", str(tmp_path / "absent.parquet"), "--path", str(tmp_path / "db"))
+    assert out.returncode == 1 and "does not exist" in out.stderr
+    assert not (tmp_path / "db").exists()

@@ -321,7 +321,7 @@ def _knn(op: str, body: Any) -> Rank:
 
 def _dense_query(query: Any) -> np.ndarray:
     """Chroma's ``normalize_embeddings`` + ``validate_embeddings`` for exactly one vector."""
-    rows = v._normalize_embeddings(query)
+    rows = v.normalize_embeddings(query, matrix=True)
     if len(rows) != 1:
         raise ValueError("$knn requires exactly one query embedding")
     v._check_embedding_rows(rows)
