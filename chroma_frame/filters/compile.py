@@ -208,10 +208,10 @@ class _Params:
             return f"${len(self.values)}"
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, int):
-            return f"({value})"
+        if isinstance(value, int):  # int's own rendering, whatever a subclass would print
+            return f"({int.__repr__(value)})"
         if isinstance(value, float):  # finite (the parser refuses NaN and infinities)
-            text = repr(float(value))  # the shortest exact form; with an exponent DuckDB reads a DOUBLE
+            text = float.__repr__(value)  # the shortest exact form; with an exponent DuckDB reads a DOUBLE
             return f"({text if 'e' in text else text + 'e0'})"
         identity = _typed(value)
         ref = self._refs.get(identity)
