@@ -478,7 +478,7 @@ class _ClientBase:
 
     def __init__(self, host: str, port: int, ssl: bool, headers: Optional[dict[str, str]],
                  settings: Optional[Settings], tenant: str, database: str) -> None:
-        from chroma_frame import __version__
+        from chroma_frame.version import __version__
 
         self._settings = settings or Settings()
         if self._settings.chroma_server_host and self._settings.chroma_server_host != host:
