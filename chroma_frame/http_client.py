@@ -198,7 +198,7 @@ class _Core:
     def create_collection(self, name: str, configuration: Optional[dict], metadata: Optional[dict],
                           embedding_function: Any, get_or_create: bool, schema: Any = None) -> Call:
         ef_config, default_space = embedding_function_config(embedding_function, configuration)
-        hnsw, spann = v._create_sections(configuration, metadata, default_space)
+        hnsw, spann = v.create_sections(configuration, metadata, default_space)
         config = {k: val for k, val in (configuration or {}).items() if k not in ("hnsw", "spann", "embedding_function")}
         config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
         if not configuration and ef_config is None:
