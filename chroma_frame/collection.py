@@ -262,7 +262,7 @@ class Collection(FrameMethods):
     def modify(self, name: Optional[str] = None, metadata: Optional[dict[str, Any]] = None,
                configuration: Optional[dict[str, Any]] = None) -> None:
         """Rename, replace the metadata, or change search-time configuration."""
-        self._model = self._client._modify_collection(self, name=name, metadata=metadata, configuration=configuration)
+        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata, configuration=configuration)
 
     def compact(self) -> None:
         """Fold the log into Parquet blockfiles now (it also happens by itself past a threshold)."""
