@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from chroma_frame.embedder import Embedder
+    from chroma_frame.engine.collection import CollectionEngine
     from chroma_frame.engine.snapshot import Snapshot
     from chroma_frame.interop.ingest import IngestSummary
 
@@ -32,6 +34,15 @@ class FrameMethods:
 
     The mixin's contract: the class provides ``_engine`` (a ``CollectionEngine``) and ``_embedder``
     (an ``Embedder``), plus the public ``name`` / ``metadata`` / ``configuration_json``."""
+
+    # -- what the class mixing this in provides -------------------------------------------
+    @property
+    def _engine(self) -> "CollectionEngine":  # pragma: no cover - Collection overrides it
+        raise NotImplementedError
+
+    @property
+    def _embedder(self) -> "Embedder":  # pragma: no cover - Collection overrides it
+        raise NotImplementedError
 
     # -- out -----------------------------------------------------------------------------
     def to_arrow(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
