@@ -26,7 +26,7 @@ from chroma_frame.base_types import SparseVector
 from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
 
-__version__ = "0.1.0"
+from chroma_frame.version import __version__
 # Chroma's Schema and index configs are pydantic models: imported on first use (cold start).
 _SCHEMA_NAMES = ("Cmek", "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig",
                  "SparseVectorIndexConfig", "StringInvertedIndexConfig", "IntInvertedIndexConfig",

@@ -203,7 +203,7 @@ def _common(p: argparse.ArgumentParser, *, db: bool = False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chroma_frame import __version__
+    from chroma_frame.version import __version__
 
     parser = argparse.ArgumentParser(prog="chroma-frame", description="chroma-frame: Chroma's API on Arrow + DuckDB.")
     parser.add_argument("--version", action="version", version=f"chroma-frame {__version__}")

@@ -291,10 +291,10 @@ class Client(SQLMethods, AdminClient):
         ef = bind_embedding_function(persisted, embedding_function, on="create" if creating else "get")
         return Collection(self, record, ef, data_loader)
 
-    def _modify_collection(self, collection: Collection, *, name: Optional[str], metadata: Optional[dict],
+    def _modify_collection(self, model: dict[str, Any], *, name: Optional[str], metadata: Optional[dict],
                            configuration: Optional[dict]) -> dict[str, Any]:
         stored_metadata, config = v.prepare_modify_collection(
-            collection.configuration_json, name, metadata, configuration
+            model["configuration_json"], name, metadata, configuration
         )
         changes: dict[str, Any] = {}
         if name is not None:
@@ -303,11 +303,11 @@ class Client(SQLMethods, AdminClient):
             changes["metadata"] = stored_metadata
         if configuration is not None:
             changes["configuration_json"] = config
-            if collection._model.get("serialized_schema") is not None:
-                changes["serialized_schema"] = apply_configuration(collection._model["serialized_schema"], config)
+            if model.get("serialized_schema") is not None:
+                changes["serialized_schema"] = apply_configuration(model["serialized_schema"], config)
         if not changes:
-            return collection._model
-        return self._catalog.update_collection(str(collection.id), **changes)
+            return model
+        return self._catalog.update_collection(str(uuid.UUID(model["id"])), **changes)
 
 
 def EphemeralClient(settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,

@@ -10,21 +10,17 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 import numpy as np
 
 from chroma_frame import validation as v
-from chroma_frame.embeddings.embed import embed
-from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION
-from chroma_frame.engine import duck
-from chroma_frame.engine.search import GraphSearch, search
+from chroma_frame.embedder import Embedder
+from chroma_frame.engine.collection import CollectionEngine, EngineConfig
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.engine.writes import Records, plan_add, plan_delete, plan_update, plan_upsert
 from chroma_frame.errors import NotFoundError
-from chroma_frame.filters import CompiledFilter, compile_filter, parse_filter
-from chroma_frame.index.manager import kernels
-from chroma_frame.index.params import IndexParams
+from chroma_frame.filters import compile_filter, parse_filter
 from chroma_frame.interop.frames import FrameMethods
 from chroma_frame.results import get_result, query_result
-from chroma_frame.schema.reconcile import schema_from_configuration
-from chroma_frame.schema.sparse_write import SparseTarget, apply_sparse_embeddings, embed_sparse, sparse_target
+from chroma_frame.schema.reconcile import schema_from_configuration, sparse_index
+from chroma_frame.schema.sparse_write import SparseTarget, apply_sparse_embeddings
 
 if TYPE_CHECKING:
     from chroma_frame.client import Client
@@ -64,8 +60,8 @@ class Collection(FrameMethods):
         self._model = model
         self._embedding_function = embedding_function
         self._data_loader = data_loader
-        self._indexed_version: Optional[int] = None
-        self._sparse: tuple[Any, Optional[SparseTarget]] = (None, None)  # (schema JSON it was built from, target)
+        self._embedder_cache: Optional[Embedder] = None
+        self._config_cache: tuple[Any, Any, Optional[EngineConfig]] = (None, None, None)  # (configuration, schema, config)
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -114,10 +110,31 @@ class Collection(FrameMethods):
     def embedding_function(self) -> Any:
         return self._embedding_function
 
+    # -- the engine and the embedder this handle works through ----------------------------
+    @property
+    def _engine(self) -> CollectionEngine:
+        """The engine facade of this collection under its current configuration and schema."""
+        configuration, schema, config = self._config_cache
+        if config is None or configuration is not self.configuration_json or schema is not self._model.get("serialized_schema"):
+            configuration, schema = self.configuration_json, self._model.get("serialized_schema")
+            found = sparse_index(schema) if schema is not None else None  # a derived schema never has one
+            sparse = {} if found is None else {found[0]: bool(found[1].get("bm25"))}
+            config = EngineConfig.from_configuration(configuration, sparse)
+            self._config_cache = (configuration, schema, config)
+        return CollectionEngine(self._client._system.store(self._model["id"]), config)
+
+    @property
+    def _embedder(self) -> Embedder:
+        """Dense and sparse embedding for this collection (the sparse function built once per schema)."""
+        schema = self._model.get("serialized_schema")
+        cached = self._embedder_cache
+        if cached is None or cached.schema is not schema or cached.embedding_function is not self._embedding_function:
+            cached = self._embedder_cache = Embedder(self._embedding_function, schema)
+        return cached
+
     @property
     def _space(self) -> str:
-        hnsw = self.configuration_json.get("hnsw") or self.configuration_json.get("spann") or {}
-        return hnsw.get("space", "l2")
+        return self._engine.config.space
 
     @property
     def _store(self) -> CollectionStore:
@@ -125,7 +142,7 @@ class Collection(FrameMethods):
 
     def get_model(self) -> dict[str, Any]:
         try:
-            dimension = self._store.snapshot().dimension
+            dimension = self._engine.snapshot().dimension
         except NotFoundError:  # deleted since this handle was made: its model is still what it was
             dimension = None
         return {**self._model, "dimension": dimension, "serialized_schema": self._schema_json}
@@ -155,25 +172,18 @@ class Collection(FrameMethods):
     def _write(self, op: str, ids, embeddings, metadatas, documents, images, uris) -> None:
         with v.validation_context(op):
             rs = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)
+            embedder = self._embedder
             if rs.embeddings is None and rs.documents is not None:
-                rs = v.attach_embeddings(rs, self._embed(rs.documents))
-            target = self._sparse_target()
+                rs = v.attach_embeddings(rs, embedder.dense(rs.documents))
+            target = embedder.sparse_target
             if target is not None:
                 rs = dataclasses.replace(rs, metadatas=apply_sparse_embeddings(target, rs.metadatas, rs.documents))
-        v.check_records_engine(rs, self._store.snapshot().dimension)
+        engine = self._engine
+        v.check_records_engine(rs, engine.snapshot().dimension)
         records = Records(ids=rs.ids, embeddings=rs.embeddings, metadatas=rs.metadatas,
                           documents=rs.documents, uris=rs.uris)
         plan = _PLANS[op]
-        self._after_write(self._store.write(lambda snap, seq: plan(snap, seq, records)))
-
-    def _after_write(self, snap: Snapshot) -> None:
-        """Ask for graphs of new blockfiles (a compaction may have run)."""
-        if snap.base and snap.manifest_version != self._indexed_version:
-            self._indexed_version = snap.manifest_version
-            params = self._index_params
-            index = self._store.index
-            if any(params.wants_graph(len(index.nodes(seg.name, seg.table))) for seg in snap.base):
-                index.request_build(params, new_blockfiles=True)
+        engine.write(lambda snap, seq: plan(snap, seq, records))
 
     @_deleted_raises()
     def delete(self, ids=None, where=None, where_document=None, limit: Optional[int] = None) -> dict[str, int]:
@@ -184,16 +194,17 @@ class Collection(FrameMethods):
             node = parse_filter(where, where_document)
         compiled = compile_filter(node)
         deleted = 0
+        engine = self._engine
 
         def plan(snap: Snapshot, seq: int):
             nonlocal deleted
-            positions = _select(snap, ids, compiled)
+            positions = engine.select(snap, ids, compiled)
             if limit is not None:
                 positions = positions[:limit]
             deleted = len(positions)
             return plan_delete(snap, seq, positions)
 
-        self._after_write(self._store.write(plan))
+        engine.write(plan)
         if ids is not None and compiled is None:
             deleted = len(ids)  # Chroma 1.5.9 counts the ids passed, found or not
         return {"deleted": deleted}
@@ -202,7 +213,7 @@ class Collection(FrameMethods):
     @_deleted_raises()
     def count(self, read_level: Any = None) -> int:
         """Number of records."""
-        return self._store.snapshot().count
+        return self._engine.snapshot().count
 
     @_deleted_raises()
     def get(self, ids=None, where=None, limit: Optional[int] = None, offset: Optional[int] = None,
@@ -213,8 +224,9 @@ class Collection(FrameMethods):
             node = parse_filter(where, where_document)
             include = v.check_include(include, "get", has_data_loader=self._data_loader is not None)
         limit, offset = v.check_limit_offset(limit, offset, "get")
-        snap = self._store.snapshot()
-        positions = _select(snap, ids, compile_filter(node))
+        engine = self._engine
+        snap = engine.snapshot()
+        positions = engine.select(snap, ids, compile_filter(node))
         stop = None if limit is None else offset + limit
         positions = positions[offset:stop]
         return get_result(snap, positions, include)
@@ -237,97 +249,41 @@ class Collection(FrameMethods):
             embeddings = inputs.embeddings
             if embeddings is None:
                 v.check_query_embeddable(inputs)
-                embeddings = self._embed(inputs.documents, is_query=True)
-        snap = self._store.snapshot()
+                embeddings = self._embedder.dense(inputs.documents, is_query=True)
+        engine = self._engine
+        snap = engine.snapshot()
         queries = v.check_query_engine(ids, embeddings, n_results, snap.dimension)
         compiled = compile_filter(node)
-        candidates = None if ids is None and compiled is None else np.sort(_select(snap, ids, compiled))
-        if snap.dimension is None:
-            positions = [np.zeros(0, np.int64) for _ in queries]
-            dists = [np.zeros(0, np.float32) for _ in queries]
-        else:
-            graphs = self._graph_search(snap)
-            positions, dists = search(snap, queries, n_results, self._space, candidates, graphs)
-            if graphs is not None and graphs.kernels is None:
-                kernels()  # start loading the graph search for the next queries
+        candidates = None if ids is None and compiled is None else np.sort(engine.select(snap, ids, compiled))
+        positions, dists = engine.knn(snap, queries, n_results, candidates)
         return query_result(snap, positions, dists, include)
 
     # -- collection ----------------------------------------------------------------------
     def modify(self, name: Optional[str] = None, metadata: Optional[dict[str, Any]] = None,
                configuration: Optional[dict[str, Any]] = None) -> None:
         """Rename, replace the metadata, or change search-time configuration."""
-        self._model = self._client._modify_collection(self, name=name, metadata=metadata, configuration=configuration)
+        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata, configuration=configuration)
 
     def compact(self) -> None:
         """Fold the log into Parquet blockfiles now (it also happens by itself past a threshold)."""
-        self._after_write(self._store.compact())
-
-    @property
-    def _index_params(self) -> IndexParams:
-        return IndexParams.from_configuration(self.configuration_json)
-
-    def _graph_search(self, snap: Snapshot) -> Optional[GraphSearch]:
-        params = self._index_params
-        index = self._store.index
-        if not any(params.wants_graph(len(index.nodes(seg.name, seg.table))) for seg in snap.base):
-            return None
-        dimension = snap.dimension
-
-        def graph_of(seg):
-            return None if seg.name is None else index.graph(seg.name, seg.table, dimension, params)
-
-        return GraphSearch(graph_of, kernels(start=False), params.ef_search, params.epsilon)
+        self._engine.compact()
 
     def index_status(self) -> dict[str, Any]:
         """How many records are searched through a graph, and how many exactly (log tail, new
         blockfiles); ``failed`` lists the graphs whose build failed (details in ``index.log`` of the
         collection's folder), which are scanned exactly and not retried automatically."""
-        snap = self._store.snapshot()
-        graphs = self._graph_search(snap)
-        index, params = self._store.index, self._index_params
-        indexed, failed = 0, []
-        for seg in snap.base:
-            if graphs is not None and graphs.kernels is not None and graphs.graph_of(seg) is not None:
-                indexed += seg.table.num_rows
-            elif params.wants_graph(len(index.nodes(seg.name, seg.table))):
-                error = index.failure(seg.name, params.space)
-                if error is not None:
-                    failed.append({"blockfile": str(seg.name), "space": params.space, "error": error})
-        total = sum(seg.table.num_rows for seg in snap.segments)
-        return {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None,
-                "failed": failed, "builders_started": index.builds_started}
+        return self._engine.index_status()
 
     def wait_for_index(self, timeout: float = 600.0) -> bool:
         """Block until every large blockfile is searched through its graph (benchmarks, tests).
 
         True once they all are; False when ``timeout`` seconds pass first, or as soon as a graph's
         build has failed (it is not retried automatically: see ``index_status()["failed"]``)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        index = self._store.index
-        while True:
-            snap = self._store.snapshot()
-            params = self._index_params
-            big = [seg for seg in snap.base if params.wants_graph(len(index.nodes(seg.name, seg.table)))]
-            ready = kernels(wait=True, timeout=max(0.0, deadline - time.monotonic())) is not None or not big
-            if ready and all(index.graph(seg.name, seg.table, snap.dimension, params) for seg in big):
-                return True
-            if any(index.failure(seg.name, params.space) for seg in big):
-                return False
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            index.wait_for_builder(min(left, 1.0))
-            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        return self._engine.wait_for_index(timeout)
 
     def explain(self, where=None, where_document=None) -> str:
         """The DuckDB SQL a filter compiles to, with its bound parameters."""
-        compiled = compile_filter(parse_filter(where, where_document))
-        if compiled is None:
-            return "-- no filter: every record"
-        params = "\n".join(f"-- ${i} = {p!r}" for i, p in enumerate(compiled.params, 1))
-        return f"{duck.filter_sql(compiled.sql)}\n{params}".rstrip()
+        return CollectionEngine.explain(compile_filter(parse_filter(where, where_document)))
 
     def fork(self, new_name: str) -> "Collection":
         raise NotImplementedError("Collection forking is not implemented for Local Chroma")
@@ -336,61 +292,20 @@ class Collection(FrameMethods):
         """Chroma's Search API (``chroma_frame.execution.expression``): a ``SearchResult``."""
         from chroma_frame.search import run_search
 
-        return run_search(self, searches, read_level)
+        return run_search(self._engine, self._embedder, searches, read_level)
 
     def get_indexing_status(self) -> Any:
         raise NotImplementedError("Indexing status is not implemented for Local Chroma")
 
-    # -- embedding -----------------------------------------------------------------------
+    # -- whitebox access for tests (the package itself goes through _engine / _embedder) -----
     def _sparse_target(self) -> Optional[SparseTarget]:
-        """The schema's sparse index, its function built once per schema (None: no sparse index)."""
-        stored = self._model.get("serialized_schema")
-        if stored is None:  # a derived schema never has a sparse index
-            return None
-        if self._sparse[0] is not stored:
-            self._sparse = (stored, sparse_target(stored))
-        return self._sparse[1]
+        return self._embedder.sparse_target
 
     def _sparse_config(self, key: str) -> Optional[dict[str, Any]]:
-        """``{"bm25", "source_key", "embedding_function"}`` of the sparse index on ``key``, else None."""
-        target = self._sparse_target()
-        if target is None or target.key != key:
-            return None
-        return {"bm25": target.bm25, "source_key": target.source_key, "embedding_function": target.embedding_function}
+        return self._embedder.sparse_config(key)
 
     def _embed_sparse(self, key: str, texts: list[str], is_query: bool = False) -> list[dict]:
-        """Sparse vectors (wire dicts) of ``texts`` with the function of the sparse index on ``key``."""
-        config = self._sparse_config(key)
-        if config is None:
-            raise ValueError(
-                f"Cannot embed string query for key '{key}': key not found in schema. Please provide an embedded "
-                "vector or configure an embedding function for this key in the schema."
-            )
-        if config["embedding_function"] is None:
-            raise ValueError(f"Cannot embed string query for key '{key}': the sparse index on it has no embedding function.")
-        return embed_sparse(config["embedding_function"], texts, is_query=is_query)
+        return self._embedder.sparse(key, texts, is_query=is_query)
 
     def _embed(self, texts: list, is_query: bool = False) -> list:
-        ef = self._embedding_function
-        if ef is None:
-            raise ValueError(NO_EMBEDDING_FUNCTION)
-        return embed(ef, texts, is_query=is_query)
-
-
-def _select(snap: Snapshot, ids: Optional[list[str]], compiled: Optional[CompiledFilter]) -> np.ndarray:
-    """Live positions matching ``ids`` and the filter, in insertion order."""
-    ordered = snap.live_positions
-    if len(ordered) == 0 or (ids is None and compiled is None):
-        return ordered
-    mask = np.zeros(len(snap.live), dtype=bool)
-    mask[ordered] = True
-    if ids is not None:
-        hit = np.zeros(len(snap.live), dtype=bool)
-        hit[snap.positions_of(ids)] = True
-        mask &= hit
-    if compiled is not None:
-        rowids = duck.matching_rowids(snap, compiled.sql, compiled.params, compiled.keys)
-        hit = np.zeros(len(snap.live), dtype=bool)
-        hit[snap.positions_for_rowids(rowids)] = True
-        mask &= hit
-    return ordered[mask[ordered]]
+        return self._embedder.dense(texts, is_query=is_query)

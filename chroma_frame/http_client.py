@@ -21,7 +21,7 @@ import orjson
 from chroma_frame import validation as v
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
-from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION
+from chroma_frame.embedder import Embedder
 from chroma_frame.errors import error_types
 from chroma_frame.filters import parse_filter
 
@@ -198,7 +198,7 @@ class _Core:
     def create_collection(self, name: str, configuration: Optional[dict], metadata: Optional[dict],
                           embedding_function: Any, get_or_create: bool, schema: Any = None) -> Call:
         ef_config, default_space = embedding_function_config(embedding_function, configuration)
-        hnsw, spann = v._create_sections(configuration, metadata, default_space)
+        hnsw, spann = v.create_sections(configuration, metadata, default_space)
         config = {k: val for k, val in (configuration or {}).items() if k not in ("hnsw", "spann", "embedding_function")}
         config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
         if not configuration and ef_config is None:
@@ -240,20 +240,17 @@ class _CollectionCore:
         return (f"/tenants/{quote(m['tenant'], safe='')}/databases/{quote(m['database'], safe='')}"
                 f"/collections/{m['id']}")
 
-    def _embed(self, texts: list, is_query: bool = False) -> Any:
-        ef = self.embedding_function
-        if ef is None:
-            raise ValueError(NO_EMBEDDING_FUNCTION)
-        if is_query and hasattr(ef, "embed_query"):
-            return ef.embed_query(input=texts)
-        return ef(input=texts)
+    @property
+    def embedder(self) -> Embedder:
+        """The collection's functions, called once per request as chromadb's client does."""
+        return Embedder(self.embedding_function, self.model.get("schema"), batched=False)
 
     def write(self, op: str, max_batch_size: int, ids: Any, embeddings: Any, metadatas: Any, documents: Any,
               images: Any, uris: Any) -> Call:
         with v.validation_context(op):
             rs = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)  # type: ignore[arg-type]
             if rs.embeddings is None and rs.documents is not None:
-                rs = v.attach_embeddings(rs, self._embed(rs.documents))
+                rs = v.attach_embeddings(rs, self.embedder.dense(rs.documents))
         if len(rs.ids) > max_batch_size:
             raise ValueError(f"Batch size {len(rs.ids)} exceeds maximum batch size {max_batch_size}")
         body = {"ids": rs.ids, "embeddings": None if rs.embeddings is None else _b64(rs.embeddings),
@@ -295,32 +292,20 @@ class _CollectionCore:
             embeddings = inputs.embeddings
             if embeddings is None:
                 v.check_query_embeddable(inputs)
-                embeddings = self._embed(inputs.documents, is_query=True)
+                embeddings = self.embedder.dense(inputs.documents, is_query=True)
         rows = [np.asarray(e, dtype=np.float32).tolist() for e in embeddings]
         wire_include = [i for i in include if i != "data"]
         body = {"ids": ids, "query_embeddings": rows, "n_results": n_results, "where": where,
                 "where_document": where_document, "include": wire_include}
         return Call("POST", f"{self.path}/query", body, parse=lambda b: _query_result(b, include))
 
-    def _sparse_config(self, key: str) -> Optional[dict[str, Any]]:
-        """The sparse index on ``key`` from the collection's schema, as the embedded collection reports it."""
-        from chroma_frame.schema.sparse_write import sparse_target
-
-        target = sparse_target(self.model["schema"]) if self.model.get("schema") else None
-        if target is None or target.key != key:
-            return None
-        return {"bm25": target.bm25, "source_key": target.source_key, "embedding_function": target.embedding_function}
-
     def search(self, searches: Any, read_level: Any) -> Call:
         """Text queries embedded here, as chromadb's client does: ``#embedding`` with the collection's
         function, a sparse key with the function of its index in the schema."""
-        from chroma_frame.schema.sparse_write import embed_sparse
         from chroma_frame.search.inputs import as_searches, check_read_level, embed_text_queries, text_embedder
 
         level = check_read_level(read_level)
-        embed = text_embedder(
-            lambda texts: self._embed(texts, is_query=True), self._sparse_config,
-            lambda key, texts: embed_sparse(self._sparse_config(key)["embedding_function"], texts, is_query=True))
+        embed = text_embedder(self.embedder)
         payloads = [embed_text_queries(s, embed).to_dict() for s in as_searches(searches)]
         return Call("POST", f"{self.path}/search", {"searches": payloads, "read_level": level.value},
                     parse=_search_result)
@@ -493,7 +478,7 @@ class _ClientBase:
 
     def __init__(self, host: str, port: int, ssl: bool, headers: Optional[dict[str, str]],
                  settings: Optional[Settings], tenant: str, database: str) -> None:
-        from chroma_frame import __version__
+        from chroma_frame.version import __version__
 
         self._settings = settings or Settings()
         if self._settings.chroma_server_host and self._settings.chroma_server_host != host:

@@ -391,6 +391,35 @@ def check_records_engine(records: RecordSet, dimension: int | None) -> None:
     check_sparse_index_range(records.metadatas)
 
 
+def check_records_ingest(records: RecordSet, dimension: int | None) -> None:
+    """:func:`check_records_engine` without Chroma's client batch-size limit (bulk ingest)."""
+    _check_rows_convertible(records.embeddings, "embeddings")
+    _check_metadatas_convertible(records.metadatas, records.op)
+    _check_strings_convertible(records.uris, "uris", allow_none=True)
+    _raise_field_errors([
+        ("embeddings", _non_finite_error(records.embeddings)),
+        ("metadatas", _record_metadatas_error(records.metadatas)),
+    ])
+    _check_dimensions(records.embeddings, dimension)
+    if any(id_ == "" for id_ in records.ids):
+        raise InvalidArgumentError("Empty ID, ID must have at least one character")
+
+
+def check_dimensions(embeddings: Any, dimension: int | None) -> None:
+    """Every row has the collection's dimension (Chroma's message otherwise)."""
+    _check_dimensions(embeddings, dimension)
+
+
+def check_embedding_rows(rows: Any) -> None:
+    """Embedding rows are numbers (Chroma's messages otherwise)."""
+    _check_embedding_rows(rows)
+
+
+def create_sections(configuration: Any, metadata: Any, default_space: Any) -> Any:
+    """The ``hnsw`` / ``spann`` sections of a new collection's configuration."""
+    return _create_sections(configuration, metadata, default_space)
+
+
 def check_sparse_index_range(metadatas: list | None) -> None:
     """Sparse indices are u32 in Chroma's engine (and in our storage); larger ones are refused."""
     for metadata in metadatas or ():

@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chroma_frame.engine.sparse_rows import SparseRows
+from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.storage.records import (
     DELETE, PUT, SCALAR_ENTRY_FIELDS, METADATA_ENTRY, as_metadata, decode_metadata, long_metadata, scalar_metadata,
     upgrade_table,

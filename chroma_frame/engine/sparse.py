@@ -21,7 +21,7 @@ from typing import Any, Optional
 import numpy as np
 
 from chroma_frame.engine.snapshot import Snapshot
-from chroma_frame.engine.sparse_rows import SparseRows
+from chroma_frame.sparse.rows import SparseRows
 
 
 def sparse_knn(

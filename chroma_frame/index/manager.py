@@ -88,6 +88,19 @@ class IndexManager:
         self._backoff = 1.0
         self.builds_started = 0
         self.auto_build = True
+        self._noted_version: Optional[int] = None  # the last manifest version whose blockfiles were looked at
+
+    # -- policy: which blockfiles are searched through a graph --------------------------------
+    def wanted(self, segments, params: IndexParams) -> list:
+        """The segments (``.name``, ``.table``) big enough to be searched through a graph."""
+        return [seg for seg in segments if params.wants_graph(len(self.nodes(seg.name, seg.table)))]
+
+    def note_blockfiles(self, version: int, segments, params: IndexParams) -> None:
+        """After a write: ask for the graphs of new blockfiles (a compaction may have run)."""
+        if segments and version != self._noted_version:
+            self._noted_version = version
+            if self.wanted(segments, params):
+                self.request_build(params, new_blockfiles=True)
 
     def nodes(self, block_rel: str, table: pa.Table) -> np.ndarray:
         """The rows of a blockfile its graph covers (its put rows)."""

@@ -186,16 +186,7 @@ def raise_reference_error(batch: Batch, roles: Roles, op: str, problem: str, dim
 
 def check_engine(rs: v.RecordSet, dimension: int | None) -> None:
     """``validation.check_records_engine`` without Chroma's client batch-size limit."""
-    v._check_rows_convertible(rs.embeddings, "embeddings")
-    v._check_metadatas_convertible(rs.metadatas, rs.op)
-    v._check_strings_convertible(rs.uris, "uris", allow_none=True)
-    v._raise_field_errors([
-        ("embeddings", v._non_finite_error(rs.embeddings)),
-        ("metadatas", v._record_metadatas_error(rs.metadatas)),
-    ])
-    v._check_dimensions(rs.embeddings, dimension)
-    if any(id_ == "" for id_ in rs.ids):
-        raise InvalidArgumentError("Empty ID, ID must have at least one character")
+    v.check_records_ingest(rs, dimension)
 
 
 def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) -> int:

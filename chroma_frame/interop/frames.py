@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from chroma_frame.embedder import Embedder
+    from chroma_frame.engine.collection import CollectionEngine
     from chroma_frame.engine.snapshot import Snapshot
     from chroma_frame.interop.ingest import IngestSummary
 
@@ -28,7 +30,19 @@ SCAN_BATCH = 50_000
 
 
 class FrameMethods:
-    """``to_arrow`` / ``to_polars`` / ``to_pandas`` / ``scan`` / ``ingest`` / ``export_parquet`` for Collection."""
+    """``to_arrow`` / ``to_polars`` / ``to_pandas`` / ``scan`` / ``ingest`` / ``export_parquet`` for Collection.
+
+    The mixin's contract: the class provides ``_engine`` (a ``CollectionEngine``) and ``_embedder``
+    (an ``Embedder``), plus the public ``name`` / ``metadata`` / ``configuration_json``."""
+
+    # -- what the class mixing this in provides -------------------------------------------
+    @property
+    def _engine(self) -> "CollectionEngine":  # pragma: no cover - Collection overrides it
+        raise NotImplementedError
+
+    @property
+    def _embedder(self) -> "Embedder":  # pragma: no cover - Collection overrides it
+        raise NotImplementedError
 
     # -- out -----------------------------------------------------------------------------
     def to_arrow(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
@@ -39,7 +53,7 @@ class FrameMethods:
         ``include`` takes ``get``'s items (documents, uris, metadatas, embeddings; default: all);
         ``columns`` names output columns instead (``"metadata"`` is the stored long form).
         """
-        snap = self._store.snapshot()
+        snap = self._engine.snapshot()
         lay = tb.layout(snap)
         names = self._columns(lay, include, columns)
         return tb.build(snap, self._positions(snap, ids, where, where_document, limit, offset), names, lay)
@@ -73,7 +87,7 @@ class FrameMethods:
         import polars as pl
         from polars.io.plugins import register_io_source
 
-        snap = self._store.snapshot()
+        snap = self._engine.snapshot()
         lay = tb.layout(snap)
         names = lay.default_columns()
         schema = pl.from_arrow(lay.schema(names).empty_table()).schema
@@ -98,7 +112,7 @@ class FrameMethods:
         """
         from chroma_frame.interop import parquet
 
-        snap = self._store.snapshot()
+        snap = self._engine.snapshot()
         positions = self._positions(snap, None, where, where_document, None, None)
         return parquet.write(self, snap, positions, path, row_group_size=row_group_size)
 
@@ -121,7 +135,7 @@ class FrameMethods:
         from chroma_frame.interop.ingest import run
         from chroma_frame.interop.parquet import ingest_source
 
-        return run(self, ingest_source(source), mode=mode, id_column=id_column, document_column=document_column,
+        return run(self._engine, self._embedder, ingest_source(source), mode=mode, id_column=id_column, document_column=document_column,
                    embedding_column=embedding_column, uri_column=uri_column, metadata_columns=metadata_columns,
                    batch_size=batch_size, progress=progress, skip_rows=skip_rows)
 
@@ -129,11 +143,11 @@ class FrameMethods:
     def _repr_html_(self) -> str:
         from chroma_frame.interop.html import table_html
 
-        snap = self._store.snapshot()
+        snap = self._engine.snapshot()
         lay = tb.layout(snap)
         head = tb.build(snap, snap.live_positions[:10], lay.default_columns(), lay)
         title = (f"Collection '{self.name}': {snap.count:,} records, dimension {snap.dimension}, "
-                 f"space {self._space}")
+                 f"space {self._engine.config.space}")
         return table_html(head, title=title, total=snap.count)
 
     # -- helpers -------------------------------------------------------------------------
@@ -153,14 +167,14 @@ class FrameMethods:
 
     def _positions(self, snap: "Snapshot", ids: Any, where: Any, where_document: Any,
                    limit: Optional[int], offset: Optional[int]) -> np.ndarray:
-        from chroma_frame.collection import _select
+        from chroma_frame.engine.collection import CollectionEngine
         from chroma_frame.filters import compile_filter, parse_filter
 
         with v.validation_context("get"):
             ids = v.normalize_ids("get", ids)
             node = parse_filter(where, where_document)
         limit, offset = v.check_limit_offset(limit, offset, "get")
-        positions = _select(snap, ids, compile_filter(node))
+        positions = CollectionEngine.select(snap, ids, compile_filter(node))
         return positions[offset : None if limit is None else offset + limit]
 
 

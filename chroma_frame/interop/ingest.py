@@ -21,7 +21,8 @@ from chroma_frame.interop.roles import is_long_form, resolve_roles
 from chroma_frame.interop.sources import open_source
 
 if TYPE_CHECKING:
-    from chroma_frame.collection import Collection
+    from chroma_frame.embedder import Embedder
+    from chroma_frame.engine.collection import CollectionEngine
 
 DEFAULT_BATCH_SIZE = 50_000
 
@@ -95,7 +96,7 @@ class _Progress:
             self.bar.close()
 
 
-def run(collection: "Collection", source: Any, *, mode: str, id_column: str, document_column: str | None,
+def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: str, id_column: str, document_column: str | None,
         embedding_column: str | None, uri_column: str | None, metadata_columns: Any, batch_size: int,
         progress: Any, skip_rows: int) -> IngestSummary:
     if mode not in ("add", "upsert"):
@@ -108,7 +109,6 @@ def run(collection: "Collection", source: Any, *, mode: str, id_column: str, doc
     total = None if src.total is None else max(0, src.total - skip_rows)
     bar = _Progress(progress, total)
     read = committed = written = skipped = embedded = batches = 0
-    store = collection._store
     snap = None
     try:
         for table in _skip(src.open(roles.columns, batch_size), skip_rows):
@@ -120,12 +120,12 @@ def run(collection: "Collection", source: Any, *, mode: str, id_column: str, doc
             skip = np.zeros(len(batch), bool)
             needs_embedding = batch.have is None or not batch.have.all()
             if needs_embedding and mode == "add":
-                skip = existing(store.snapshot(), batch.ids)  # do not embed what add would drop
+                skip = existing(engine.snapshot(), batch.ids)  # do not embed what add would drop
             with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
-                embedded += embed_missing(batch, collection._embed, skip)
-                fill_sparse(batch, collection._sparse_target(), skip)
+                embedded += embed_missing(batch, embedder.dense, skip)
+                fill_sparse(batch, embedder.sparse_target, skip)
             counts: dict = {}
-            snap = store.write(plan_batch(batch, mode, skip, counts))
+            snap = engine.write(plan_batch(batch, mode, skip, counts), request_graphs=False)
             committed = read
             written += counts.get("written", 0)
             skipped += counts.get("skipped", int(skip.sum()))
@@ -136,7 +136,7 @@ def run(collection: "Collection", source: Any, *, mode: str, id_column: str, doc
     finally:
         bar.close()
         if snap is not None:
-            collection._after_write(snap)
+            engine.request_graphs(snap)
     return IngestSummary(mode, read, written, skipped, embedded, batches, time.perf_counter() - started)
 
 

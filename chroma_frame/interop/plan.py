@@ -62,7 +62,7 @@ def plan_batch(batch: Batch, op: str, skip: np.ndarray, counts: dict) -> Callabl
 
     def plan(snap: Snapshot, seq: int) -> pa.Table | None:
         dimension = int(batch.embeddings.shape[1])
-        v._check_dimensions(batch.embeddings, snap.dimension)
+        v.check_dimensions(batch.embeddings, snap.dimension)
         there = existing(snap, batch.ids)
         parts = []
         counts["skipped"] = int((there | skip).sum()) if op == "add" else 0

@@ -86,7 +86,11 @@ class SQLMethods:
         if view is not None and len(names) != 1:
             raise ValueError("register: view= needs one collection name")
         for n in names:
-            con.register(view or n, SnapshotView(self.get_collection(n)._store.snapshot()))
+            con.register(view or n, SnapshotView(self._snapshot_of(self.get_collection(n))))
+
+    def _snapshot_of(self, collection: "Collection") -> Any:
+        """The current snapshot of a collection of this client (its store, by the public id)."""
+        return self._system.store(str(collection.id)).snapshot()
 
     def import_parquet(self, path: str | os.PathLike, name: str, *, embedding_function: Any = _UNSET,
                        metadata: Optional[dict] = None, configuration: Optional[dict] = None,
@@ -131,7 +135,7 @@ class SQLMethods:
             named = set(by_name)
         for lower in named & set(by_name):
             record = by_name[lower]
-            snap = self.get_collection(record["name"])._store.snapshot()
+            snap = self._snapshot_of(self.get_collection(record["name"]))
             key = (record["id"], snap.manifest_version, snap.last_seq)
             if state.get(lower) != key:
                 con.register(record["name"], SnapshotView(snap))

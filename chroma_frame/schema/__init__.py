@@ -24,8 +24,7 @@ _MODEL_NAMES = {
     "SparseVectorIndexType", "SparseVectorValueType", "StringInvertedIndexType", "StringValueType", "ValueTypes",
     "VectorIndexType",
 }
-DOCUMENT_KEY = "#document"
-EMBEDDING_KEY = "#embedding"
+from chroma_frame.schema.keys import DOCUMENT_KEY, EMBEDDING_KEY  # noqa: F401  (re-exported)
 
 
 def __getattr__(name: str) -> Any:

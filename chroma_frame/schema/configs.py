@@ -18,7 +18,7 @@ from chroma_frame.embeddings.default import DefaultEmbeddingFunction
 from chroma_frame.embeddings.protocol import Space, validate_embedding_function
 from chroma_frame.embeddings.sparse import validate_sparse_embedding_function
 
-from chroma_frame.schema import DOCUMENT_KEY, EMBEDDING_KEY
+from chroma_frame.schema.keys import DOCUMENT_KEY, EMBEDDING_KEY
 
 
 def _create_extra_fields_validator(valid_fields: List[str]) -> Any:

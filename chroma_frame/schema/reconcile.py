@@ -22,7 +22,7 @@ import os
 from typing import Any, Optional
 
 from chroma_frame.errors import InvalidArgumentError
-from chroma_frame.schema import DOCUMENT_KEY, EMBEDDING_KEY
+from chroma_frame.schema.keys import DOCUMENT_KEY, EMBEDDING_KEY
 
 _HNSW_ORDER = ("ef_construction", "max_neighbors", "ef_search", "num_threads", "batch_size", "sync_threshold",
                "resize_factor")

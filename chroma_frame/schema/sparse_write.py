@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from chroma_frame.embeddings.sparse import validate_sparse_embedding_function
-from chroma_frame.schema import DOCUMENT_KEY
+from chroma_frame.schema.keys import DOCUMENT_KEY
 from chroma_frame.schema.reconcile import sparse_index
 
 

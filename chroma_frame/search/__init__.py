@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from chroma_frame.engine.snapshot import Snapshot
-from chroma_frame.index.manager import kernels
 from chroma_frame.interop.results import SearchResult
 from chroma_frame.search.filter import filter_positions
 from chroma_frame.search.group import group_records
@@ -30,24 +29,21 @@ from chroma_frame.search.select import select_columns
 from chroma_frame.storage.records import decode_metadata
 
 if TYPE_CHECKING:
-    from chroma_frame.collection import Collection
+    from chroma_frame.embedder import Embedder
+    from chroma_frame.engine.collection import CollectionEngine
 
 COLUMNS = ("ids", "documents", "embeddings", "metadatas", "scores")
 
 
-def run_search(collection: "Collection", searches: Any, read_level: Any = ReadLevel.INDEX_AND_WAL) -> SearchResult:
-    """Run ``searches`` (one ``Search`` or a list) on ``collection``; one result per search."""
+def run_search(engine: "CollectionEngine", embedder: "Embedder", searches: Any,
+               read_level: Any = ReadLevel.INDEX_AND_WAL) -> SearchResult:
+    """Run ``searches`` (one ``Search`` or a list) on one snapshot of ``engine``'s collection
+    (text queries embedded by ``embedder``); one result per search."""
     check_read_level(read_level)
-    embed = text_embedder(lambda texts: collection._embed(texts, is_query=True), collection._sparse_config,
-                          lambda key, texts: collection._embed_sparse(key, texts, is_query=True))
+    embed = text_embedder(embedder)
     plans = [plan_search(embed_text_queries(s, embed)) for s in as_searches(searches)]
-    snap = collection._store.snapshot()
-    graphs = collection._graph_search(snap) if any(plan.knns for plan in plans) else None
-    ctx = KnnContext(snap, collection._space, graphs, collection._sparse_config, collection._store.sparse_index)
-    result = combine([execute(ctx, plan) for plan in plans], plans)
-    if graphs is not None and graphs.kernels is None:
-        kernels()  # start loading the graph search for the next searches, as query does
-    return result
+    ctx = KnnContext(engine, engine.snapshot())
+    return combine([execute(ctx, plan) for plan in plans], plans)
 
 
 def execute(ctx: KnnContext, plan: SearchPlan) -> dict[str, Any]:

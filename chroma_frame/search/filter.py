@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 import numpy as np
 
+from chroma_frame.engine.collection import CollectionEngine
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.execution.expression.where import And, Or, Where
 from chroma_frame.filters import ast, compile_filter, parse_filter
@@ -63,8 +64,6 @@ def _id_mask(snap: Snapshot, op: str, value: object) -> np.ndarray:
 def _as_mask(snap: Snapshot, part: Part) -> np.ndarray:
     if isinstance(part, np.ndarray):
         return part
-    from chroma_frame.collection import _select
-
     mask = np.zeros(len(snap.live), dtype=bool)
-    mask[_select(snap, None, compile_filter(part))] = True
+    mask[CollectionEngine.select(snap, None, compile_filter(part))] = True
     return mask

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from enum import Enum
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from chroma_frame.execution.expression.plan import Search
 from chroma_frame.execution.expression.rank import Knn, Rank, Rrf
+
+if TYPE_CHECKING:
+    from chroma_frame.embedder import Embedder
 
 
 class ReadLevel(str, Enum):
@@ -73,18 +76,17 @@ def _embed_rank(rank: Any, embed: TextEmbedder) -> Any:
     return dataclasses.replace(rank, **changes) if changes else rank
 
 
-def text_embedder(dense: Callable[[list[str]], Any], sparse_config: Callable[[str], Optional[dict]],
-                  sparse: Callable[[str, list[str]], Any]) -> TextEmbedder:
+def text_embedder(embedder: "Embedder") -> TextEmbedder:
     """chromadb's rule: ``#embedding`` uses the collection's embedding function (as a query);
     another key needs a sparse index with an embedding function in the schema."""
 
     def embed(key: str, text: str) -> Any:
         if key == "#embedding":
-            rows = dense([text])
+            rows = embedder.dense([text], is_query=True)
             if rows is None or len(rows) != 1:
                 raise ValueError("Embedding function returned unexpected number of embeddings")
             return rows[0]
-        config = sparse_config(key)
+        config = embedder.sparse_config(key)
         if config is None:
             raise ValueError(
                 f"Cannot embed string query for key '{key}': key not found in schema. Please provide an "
@@ -95,7 +97,7 @@ def text_embedder(dense: Callable[[list[str]], Any], sparse_config: Callable[[st
                 f"Cannot embed string query for key '{key}': no embedding function configured for this key in "
                 "the schema. Please provide an embedded vector or configure an embedding function."
             )
-        vectors = sparse(key, [text])
+        vectors = embedder.sparse(key, [text], is_query=True)
         if not vectors or len(vectors) != 1:
             raise ValueError("Sparse embedding function returned unexpected number of embeddings")
         return vectors[0]

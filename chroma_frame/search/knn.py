@@ -1,19 +1,19 @@
 """Each ``Knn`` of a search -> its nearest records among the filter's candidates.
 
-Dense queries search the collection's embeddings (``engine.search``: graphs where built, exact
-elsewhere), whatever the ``key`` says, as Chroma does. Sparse queries search a metadata key
-with a sparse vector index (``engine.sparse``); Chroma's error for a key without one.
+Dense queries search the collection's embeddings (``CollectionEngine.knn``: graphs where built,
+exact elsewhere), whatever the ``key`` says, as Chroma does. Sparse queries search a metadata key
+with a sparse vector index (``CollectionEngine.sparse_knn``); Chroma's error for a key without one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
 from chroma_frame.base_types import SparseVector
-from chroma_frame.engine.search import GraphSearch, search
+from chroma_frame.engine.collection import CollectionEngine
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.execution.expression.rank import Knn
@@ -21,13 +21,10 @@ from chroma_frame.execution.expression.rank import Knn
 
 @dataclass(frozen=True)
 class KnnContext:
-    """What a collection lends the executor."""
+    """The engine facade and the one snapshot every part of a search batch reads."""
 
+    engine: CollectionEngine
     snap: Snapshot
-    space: str
-    graphs: Optional[GraphSearch]
-    sparse_config: Callable[[str], Optional[dict]]  # key -> {"bm25", ...} or None (no sparse index)
-    sparse_index: Any  # chroma_frame.sparse.SparseIndexes or None
 
 
 @dataclass(frozen=True)
@@ -62,19 +59,11 @@ def _dense(ctx: KnnContext, knns: list[Knn], candidates: Optional[np.ndarray]) -
                 f"Collection expecting embedding with dimension of {snap.dimension}, got {len(row)}"
             )
     k = max(knn.limit for knn in knns)
-    positions, dists = search(snap, np.stack(rows), k, ctx.space, candidates, ctx.graphs)
+    positions, dists = ctx.engine.knn(snap, np.stack(rows), k, candidates)
     return [KnnResult(p[: knn.limit], d[: knn.limit].astype(np.float32)) for knn, p, d in zip(knns, positions, dists)]
 
 
 def _sparse(ctx: KnnContext, knn: Knn, candidates: Optional[np.ndarray]) -> KnnResult:
     key = knn.key if isinstance(knn.key, str) else knn.key.name
-    config = ctx.sparse_config(key)
-    if config is None:
-        raise InvalidArgumentError(
-            f"Cannot filter using metadata key '{key}' with type 'SparseVector' because indexing is disabled"
-        )
-    from chroma_frame.engine.sparse import sparse_knn
-
-    positions, scores = sparse_knn(ctx.snap, key, knn.query, knn.limit, candidates,
-                                   bool(config.get("bm25")), ctx.sparse_index)
-    return KnnResult(np.asarray(positions, np.int64), np.asarray(scores, np.float32))
+    positions, scores = ctx.engine.sparse_knn(ctx.snap, key, knn.query, knn.limit, candidates)
+    return KnnResult(positions, scores)

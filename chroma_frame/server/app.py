@@ -257,7 +257,7 @@ def _v1_gone() -> APIRouter:
 
 def create_app(config: ServerConfig) -> Any:
     """The ASGI application: body limit -> auth -> FastAPI routes."""
-    from chroma_frame import __version__
+    from chroma_frame.version import __version__
 
     app = FastAPI(title="chroma-frame", version=__version__,
                   description="Chroma's REST API v2, served by chroma-frame.",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from chroma_frame.engine.sparse_rows import SparseRows
+from chroma_frame.sparse.rows import SparseRows
 
 FORMAT = "1"
 

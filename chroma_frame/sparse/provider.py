@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from chroma_frame.engine.snapshot import Segment, Snapshot
 from chroma_frame.sparse.files import load_postings, postings_path, save_postings
 from chroma_frame.sparse.postings import CorruptPostings, Postings, build_postings
 from chroma_frame.storage.fs import Storage
+
+if TYPE_CHECKING:  # annotations only: the engine sits above this index
+    from chroma_frame.engine.snapshot import Segment, Snapshot
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import numpy as np
 
 import chroma_frame
 from chroma_frame import doctor
-from chroma_frame.engine.sparse_rows import SparseRows
+from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.index.graph import Graph, save_graph
 from chroma_frame.sparse.files import save_postings
 from chroma_frame.sparse.postings import build_postings

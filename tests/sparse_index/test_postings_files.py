@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from chroma_frame.engine.sparse_rows import SparseRows
+from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.sparse.files import load_postings, postings_path, save_postings
 from chroma_frame.sparse.postings import CorruptPostings, Postings, build_postings
 from chroma_frame.sparse.provider import SparseIndexes

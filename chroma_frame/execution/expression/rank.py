@@ -324,7 +324,7 @@ def _dense_query(query: Any) -> np.ndarray:
     rows = v.normalize_embeddings(query, matrix=True)
     if len(rows) != 1:
         raise ValueError("$knn requires exactly one query embedding")
-    v._check_embedding_rows(rows)
+    v.check_embedding_rows(rows)
     return rows[0]
 
 

@@ -1,0 +1,184 @@
+"""The engine facade of one collection: every surface reads and writes through it.
+
+``Collection`` (the Python API), ``interop`` (frames, SQL views, ingest, Parquet), the Search
+executor (``search``) and the server use a :class:`CollectionEngine` and an
+``Embedder`` (``chroma_frame.embedder``), never the store, the index manager or the kernels
+directly. Index policy (which blockfiles get a graph, when builds are asked for, whether the
+compiled search is loaded) lives here and below (``index.manager``); the API handle holds none.
+
+Positions are snapshot positions (``Snapshot``): callers take one ``snapshot()`` and pass it to
+each read so that a verb sees one consistent state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import numpy as np
+import pyarrow as pa
+
+from chroma_frame.engine import duck
+from chroma_frame.engine.search import GraphSearch, search
+from chroma_frame.engine.snapshot import Snapshot
+from chroma_frame.engine.sparse import sparse_knn
+from chroma_frame.engine.store import CollectionStore
+from chroma_frame.errors import InvalidArgumentError
+from chroma_frame.filters import CompiledFilter
+from chroma_frame.index.manager import kernels
+from chroma_frame.index.params import IndexParams
+
+Plan = Callable[[Snapshot, int], Optional[pa.Table]]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What the engine needs from a collection's configuration and schema."""
+
+    index: IndexParams = field(default_factory=IndexParams)
+    sparse: Mapping[str, bool] = field(default_factory=dict)  # sparse-indexed metadata key -> BM25 (idf) scoring
+
+    @property
+    def space(self) -> str:
+        return self.index.space
+
+    @classmethod
+    def from_configuration(cls, configuration: dict, sparse: Optional[Mapping[str, bool]] = None) -> "EngineConfig":
+        return cls(IndexParams.from_configuration(configuration), dict(sparse or {}))
+
+
+class CollectionEngine:
+    """Reads and writes of one collection's store under one :class:`EngineConfig`."""
+
+    __slots__ = ("store", "config")
+
+    def __init__(self, store: CollectionStore, config: EngineConfig) -> None:
+        self.store = store
+        self.config = config
+
+    # -- state ---------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        return self.store.snapshot()
+
+    # -- writes --------------------------------------------------------------------------
+    def write(self, plan: Plan, *, request_graphs: bool = True) -> Snapshot:
+        """Commit ``plan(snapshot, seq)`` (a log entry, or None for nothing) under the write lock.
+        ``request_graphs=False`` defers asking for graphs to :meth:`request_graphs` (bulk ingest)."""
+        snap = self.store.write(plan)
+        if request_graphs:
+            self.request_graphs(snap)
+        return snap
+
+    def compact(self) -> Snapshot:
+        """Fold the log into blockfiles now."""
+        snap = self.store.compact()
+        self.request_graphs(snap)
+        return snap
+
+    def request_graphs(self, snap: Snapshot) -> None:
+        """Ask for the graphs of new blockfiles (a write may have compacted)."""
+        self.store.index.note_blockfiles(snap.manifest_version, snap.base, self.config.index)
+
+    # -- reads ---------------------------------------------------------------------------
+    @staticmethod
+    def select(snap: Snapshot, ids: Optional[list[str]], compiled: Optional[CompiledFilter]) -> np.ndarray:
+        """Live positions matching ``ids`` and the filter, in insertion order."""
+        ordered = snap.live_positions
+        if len(ordered) == 0 or (ids is None and compiled is None):
+            return ordered
+        mask = np.zeros(len(snap.live), dtype=bool)
+        mask[ordered] = True
+        if ids is not None:
+            hit = np.zeros(len(snap.live), dtype=bool)
+            hit[snap.positions_of(ids)] = True
+            mask &= hit
+        if compiled is not None:
+            rowids = duck.matching_rowids(snap, compiled.sql, compiled.params, compiled.keys)
+            hit = np.zeros(len(snap.live), dtype=bool)
+            hit[snap.positions_for_rowids(rowids)] = True
+            mask &= hit
+        return ordered[mask[ordered]]
+
+    def knn(self, snap: Snapshot, queries: np.ndarray, k: int,
+            candidates: Optional[np.ndarray] = None) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per query: the ``k`` nearest live positions (among the sorted ``candidates`` when
+        given) and their distances in the collection's space, nearest first."""
+        if snap.dimension is None:  # nothing was ever added
+            return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
+        graphs = self._graph_search(snap)
+        result = search(snap, queries, k, self.config.space, candidates, graphs)
+        if graphs is not None and graphs.kernels is None:
+            kernels()  # start loading the graph search for the next queries, now that this one has answered
+        return result
+
+    def sparse_knn(self, snap: Snapshot, key: str, query: Any, k: int,
+                   candidates: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` live positions by dot product with the sparse ``query`` on metadata ``key``
+        (``1 - dot``, best first); Chroma's error when ``key`` has no sparse index."""
+        if key not in self.config.sparse:
+            raise InvalidArgumentError(
+                f"Cannot filter using metadata key '{key}' with type 'SparseVector' because indexing is disabled"
+            )
+        positions, scores = sparse_knn(snap, key, query, k, candidates, bool(self.config.sparse[key]),
+                                       self.store.sparse_index)
+        return np.asarray(positions, np.int64), np.asarray(scores, np.float32)
+
+    @staticmethod
+    def explain(compiled: Optional[CompiledFilter]) -> str:
+        """The DuckDB SQL a compiled filter runs as, with its bound parameters."""
+        if compiled is None:
+            return "-- no filter: every record"
+        params = "\n".join(f"-- ${i} = {p!r}" for i, p in enumerate(compiled.params, 1))
+        return f"{duck.filter_sql(compiled.sql)}\n{params}".rstrip()
+
+    # -- index ---------------------------------------------------------------------------
+    def _graph_search(self, snap: Snapshot) -> Optional[GraphSearch]:
+        params = self.config.index
+        index = self.store.index
+        if not index.wanted(snap.base, params):
+            return None
+        dimension = snap.dimension
+
+        def graph_of(seg):
+            return None if seg.name is None else index.graph(seg.name, seg.table, dimension, params)
+
+        return GraphSearch(graph_of, kernels(start=False), params.ef_search, params.epsilon)
+
+    def index_status(self) -> dict[str, Any]:
+        """How many records are searched through a graph, how many exactly, and failed builds."""
+        snap = self.snapshot()
+        graphs = self._graph_search(snap)
+        index, params = self.store.index, self.config.index
+        indexed, failed = 0, []
+        wanted = {id(seg) for seg in index.wanted(snap.base, params)}
+        for seg in snap.base:
+            if graphs is not None and graphs.kernels is not None and graphs.graph_of(seg) is not None:
+                indexed += seg.table.num_rows
+            elif id(seg) in wanted:
+                error = index.failure(seg.name, params.space)
+                if error is not None:
+                    failed.append({"blockfile": str(seg.name), "space": params.space, "error": error})
+        total = sum(seg.table.num_rows for seg in snap.segments)
+        return {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None,
+                "failed": failed, "builders_started": index.builds_started}
+
+    def wait_for_index(self, timeout: float = 600.0) -> bool:
+        """Block until every large blockfile is searched through its graph: True, or False when
+        ``timeout`` passes first or a graph's build has failed."""
+        deadline = time.monotonic() + timeout
+        index = self.store.index
+        params = self.config.index
+        while True:
+            snap = self.snapshot()
+            big = index.wanted(snap.base, params)
+            ready = kernels(wait=True, timeout=max(0.0, deadline - time.monotonic())) is not None or not big
+            if ready and all(index.graph(seg.name, seg.table, snap.dimension, params) for seg in big):
+                return True
+            if any(index.failure(seg.name, params.space) for seg in big):
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            index.wait_for_builder(min(left, 1.0))
+            time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,4 @@
+"""The reserved keys of a schema: the document and the dense embedding."""
+
+DOCUMENT_KEY = "#document"
+EMBEDDING_KEY = "#embedding"
