@@ -26,7 +26,7 @@ from chroma_frame.engine.sparse import sparse_knn
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.filters import CompiledFilter
-from chroma_frame.index.manager import kernels
+from chroma_frame.index.manager import kernels, kernels_failed
 from chroma_frame.index.params import IndexParams
 
 Plan = Callable[[Snapshot, int], Optional[pa.Table]]
@@ -160,8 +160,11 @@ class CollectionEngine:
                 if error is not None:
                     failed.append({"blockfile": str(seg.name), "space": params.space, "error": error})
         total = sum(seg.table.num_rows for seg in snap.segments)
-        return {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None,
-                "failed": failed, "builders_started": index.builds_started}
+        status = {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None,
+                  "failed": failed, "builders_started": index.builds_started}
+        if kernels_failed():
+            status["kernels_error"] = kernels_failed()
+        return status
 
     def wait_for_index(self, timeout: float = 600.0) -> bool:
         """Block until every large blockfile is searched through its graph: True, or False when
@@ -175,8 +178,8 @@ class CollectionEngine:
             ready = kernels(wait=True, timeout=max(0.0, deadline - time.monotonic())) is not None or not big
             if ready and all(index.graph(seg.name, seg.table, snap.dimension, params) for seg in big):
                 return True
-            if any(index.failure(seg.name, params.space) for seg in big):
-                return False
+            if any(index.failure(seg.name, params.space) for seg in big) or (big and kernels_failed()):
+                return False  # a failed build, or no search kernel: graphs cannot be used
             left = deadline - time.monotonic()
             if left <= 0:
                 return False

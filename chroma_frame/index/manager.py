@@ -39,8 +39,9 @@ def _load_kernels() -> None:
                              data[:1], 1, 4, 0.0, np.ones(4, np.uint8), False)
         kernels.fused_dots(data, data[:2], np.empty((2, 4), np.float32))
         _kernels, _kernels_state = kernels, "ready"
-    except Exception:  # pragma: no cover - numba missing or broken: stay exact
+    except Exception as exc:  # numba missing or broken: stay exact
         log.exception("graph search kernel unavailable; queries scan exactly")
+        _kernels_error[0] = f"{type(exc).__name__}: {exc}"
         _kernels_state = "failed"
 
 
@@ -51,8 +52,13 @@ def kernels(wait: bool = False, start: bool = True, timeout: Optional[float] = N
     so that importing numba never competes with a query for the interpreter. ``wait`` blocks
     until it is loaded, at most ``timeout`` seconds when given.
     """
-    global _kernels_state
+    global _kernels_state, _kernels_retries
     with _kernels_lock:
+        if _kernels_state == "failed" and (start or wait) and _kernels_retries < MAX_KERNEL_RETRIES:
+            # A failed load is tried again: numba's first compile can lose a race with the main
+            # thread (IPython's display hook writes builtins while numba iterates over them).
+            _kernels_retries += 1
+            _kernels_state = "cold"
         if _kernels_state == "cold" and (start or wait):
             _kernels_state = "loading"
             thread = threading.Thread(target=_load_kernels, name="chroma-frame-kernels", daemon=True)
@@ -64,6 +70,14 @@ def kernels(wait: bool = False, start: bool = True, timeout: Optional[float] = N
 
 
 _kernels_thread: list[Optional[threading.Thread]] = [None]
+_kernels_error: list[Optional[str]] = [None]
+_kernels_retries = 0
+MAX_KERNEL_RETRIES = 2
+
+
+def kernels_failed() -> Optional[str]:
+    """Why the search kernel could not be loaded, once every retry failed (else None)."""
+    return _kernels_error[0] if _kernels_state == "failed" and _kernels_retries >= MAX_KERNEL_RETRIES else None
 
 
 MAX_BACKOFF = 60.0  # seconds between builders started for graphs that stay missing

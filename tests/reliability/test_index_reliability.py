@@ -266,3 +266,22 @@ def test_nan_and_infinite_queries_match_chromadb(tmp_path, space):
     got = graph_col.query(query_embeddings=queries[:1], n_results=5, ids=ids[:40], include=["distances"])
     assert len(got["ids"][0]) == len(want["ids"][0]) == 5 and set(got["ids"][0]) <= set(ids[:40])
     np.testing.assert_allclose(got["distances"][0], want["distances"][0])
+
+
+def test_a_failed_kernel_load_is_tried_again():
+    """Loading the compiled search kernel can fail for a passing reason (numba's first compile
+    iterating builtins while IPython's display hook writes one): the next call loads it again,
+    so a notebook does not scan exactly for the rest of its life."""
+    from chroma_frame.index import manager
+
+    assert manager.kernels(wait=True, timeout=300) is not None
+    saved = (manager._kernels, manager._kernels_state, manager._kernels_retries)
+    try:
+        manager._kernels, manager._kernels_state, manager._kernels_retries = None, "failed", 0
+        assert manager.kernels(wait=True, timeout=300) is not None
+        assert manager._kernels_state == "ready" and manager.kernels_failed() is None
+        manager._kernels, manager._kernels_state = None, "failed"
+        manager._kernels_retries = manager.MAX_KERNEL_RETRIES  # every retry used: it stays failed
+        assert manager.kernels(wait=True, timeout=1) is None
+    finally:
+        manager._kernels, manager._kernels_state, manager._kernels_retries = saved
