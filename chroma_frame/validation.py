@@ -371,13 +371,18 @@ def _metadata_key_error(key: str) -> str | None:
 # --------------------------------------------------------------------------- engine checks (records)
 
 
-def check_records_engine(records: RecordSet, dimension: int | None) -> None:
-    """The checks Chroma's core makes on add/upsert/update, in its order (no suffix)."""
+def check_records_engine(records: RecordSet, dimension: int | None, *, client_batch: bool = True) -> None:
+    """The checks Chroma's core makes on add/upsert/update, in its order (no suffix).
+
+    ``client_batch=False`` (bulk ingest, whose records come from Arrow columns) leaves out the
+    client's batch-size limit and what Arrow types already guarantee: integers within int64
+    (larger Python ints become floats) and sparse indices within ``uint32``."""
     _check_rows_convertible(records.embeddings, "embeddings")
     _check_metadatas_convertible(records.metadatas, records.op)
-    _store_metadata_numbers(records.metadatas)
+    if client_batch:
+        _store_metadata_numbers(records.metadatas)
     _check_strings_convertible(records.uris, "uris", allow_none=True)
-    if len(records.ids) > MAX_BATCH_SIZE:
+    if client_batch and len(records.ids) > MAX_BATCH_SIZE:
         raise InternalError(
             f"ValueError: Batch size of {len(records.ids)} is greater than max batch size of {MAX_BATCH_SIZE}"
         )
@@ -388,21 +393,13 @@ def check_records_engine(records: RecordSet, dimension: int | None) -> None:
     _check_dimensions(records.embeddings, dimension)
     if any(id_ == "" for id_ in records.ids):
         raise InvalidArgumentError("Empty ID, ID must have at least one character")
-    check_sparse_index_range(records.metadatas)
+    if client_batch:
+        check_sparse_index_range(records.metadatas)
 
 
 def check_records_ingest(records: RecordSet, dimension: int | None) -> None:
-    """:func:`check_records_engine` without Chroma's client batch-size limit (bulk ingest)."""
-    _check_rows_convertible(records.embeddings, "embeddings")
-    _check_metadatas_convertible(records.metadatas, records.op)
-    _check_strings_convertible(records.uris, "uris", allow_none=True)
-    _raise_field_errors([
-        ("embeddings", _non_finite_error(records.embeddings)),
-        ("metadatas", _record_metadatas_error(records.metadatas)),
-    ])
-    _check_dimensions(records.embeddings, dimension)
-    if any(id_ == "" for id_ in records.ids):
-        raise InvalidArgumentError("Empty ID, ID must have at least one character")
+    """:func:`check_records_engine` for bulk ingest (no client batch limit)."""
+    check_records_engine(records, dimension, client_batch=False)
 
 
 def check_dimensions(embeddings: Any, dimension: int | None) -> None:

@@ -179,14 +179,9 @@ def raise_reference_error(batch: Batch, roles: Roles, op: str, problem: str, dim
     metadatas = _python_metadatas(batch, roles)
     with v.validation_context(op):
         rs = v.normalize_records(op, ids, embeddings, metadatas, documents, None, uris)
-    check_engine(rs, dimension)
+    v.check_records_ingest(rs, dimension)
     with v.validation_context(op):
         raise ValueError(f"ingest: {problem}")
-
-
-def check_engine(rs: v.RecordSet, dimension: int | None) -> None:
-    """``validation.check_records_engine`` without Chroma's client batch-size limit."""
-    v.check_records_ingest(rs, dimension)
 
 
 def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) -> int:
