@@ -112,7 +112,7 @@ def frame_side(ids, embeddings, vectors, query_vectors, k: int, workdir: str) ->
     import numpy as np
 
     import chroma_frame
-    from chroma_frame.engine.sparse import sparse_knn
+    from chroma_frame.engine.sparse_knn import sparse_knn
     from chroma_frame.sparse.files import load_postings, save_postings
     from chroma_frame.sparse.postings import build_postings
     from chroma_frame.sparse.provider import SparseIndexes

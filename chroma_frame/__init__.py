@@ -50,7 +50,7 @@ def __getattr__(name: str):
 
         return getattr(expression, name)
     if name == "ReadLevel":
-        from chroma_frame.search.inputs import ReadLevel
+        from chroma_frame.execution.executor.inputs import ReadLevel
 
         return ReadLevel
     raise AttributeError(f"module 'chroma_frame' has no attribute {name!r}")

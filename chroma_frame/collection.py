@@ -290,7 +290,7 @@ class Collection(FrameMethods):
 
     def search(self, searches: Any, read_level: Any = "index_and_wal") -> Any:
         """Chroma's Search API (``chroma_frame.execution.expression``): a ``SearchResult``."""
-        from chroma_frame.search import run_search
+        from chroma_frame.execution.executor import run_search
 
         return run_search(self._engine, self._embedder, searches, read_level)
 

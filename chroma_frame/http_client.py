@@ -302,7 +302,7 @@ class _CollectionCore:
     def search(self, searches: Any, read_level: Any) -> Call:
         """Text queries embedded here, as chromadb's client does: ``#embedding`` with the collection's
         function, a sparse key with the function of its index in the schema."""
-        from chroma_frame.search.inputs import as_searches, check_read_level, embed_text_queries, text_embedder
+        from chroma_frame.execution.executor.inputs import as_searches, check_read_level, embed_text_queries, text_embedder
 
         level = check_read_level(read_level)
         embed = text_embedder(self.embedder)

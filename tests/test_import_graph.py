@@ -20,7 +20,7 @@ LAYERS = [
     {"storage"},
     {"index", "sparse"},
     {"engine"},
-    {"collection", "interop", "search", "server"},
+    {"collection", "interop", "execution", "server"},
 ]
 # Upward imports that are allowed, each with its reason (keep this short).
 ALLOWED_UPWARD: set[tuple[str, str]] = set()

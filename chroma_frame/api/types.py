@@ -78,7 +78,7 @@ def __getattr__(name: str) -> Any:
 
         return SearchResult
     if name == "ReadLevel":
-        from chroma_frame.search.inputs import ReadLevel
+        from chroma_frame.execution.executor.inputs import ReadLevel
 
         return ReadLevel
     from chroma_frame import schema

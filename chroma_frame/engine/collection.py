@@ -20,9 +20,9 @@ import numpy as np
 import pyarrow as pa
 
 from chroma_frame.engine import duck
-from chroma_frame.engine.search import GraphSearch, search
+from chroma_frame.engine.dense_knn import GraphSearch, search
 from chroma_frame.engine.snapshot import Snapshot
-from chroma_frame.engine.sparse import sparse_knn
+from chroma_frame.engine.sparse_knn import sparse_knn
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.filters import CompiledFilter

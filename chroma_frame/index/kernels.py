@@ -111,7 +111,7 @@ def search_batch(space, data, sq_norms, indptr, indices, pivots, queries, k, ef,
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
 def fused_dots(matrix, queries, out):
     """``out[j, i] = queries[j] . matrix[i]`` in one pass over ``matrix`` (exact scans of a few
-    queries: see ``engine.search._dots``)."""
+    queries: see ``engine.dense_knn._dots``)."""
     for i in range(matrix.shape[0]):
         row = matrix[i]
         for j in range(queries.shape[0]):

@@ -11,7 +11,7 @@ from chroma_frame.server.config import ServerConfig
 
 def create_app(config: ServerConfig):  # noqa: ANN201 - ASGI app
     """The ASGI application for ``config`` (imports the web stack lazily)."""
-    from chroma_frame.engine.search import prepare_kernels
+    from chroma_frame.engine.dense_knn import prepare_kernels
     from chroma_frame.server.app import create_app as _create
 
     _one_blas_thread_per_request()

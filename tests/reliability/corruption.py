@@ -316,7 +316,7 @@ def worker(folders: list[str]) -> None:
     import logging
 
     import chroma_frame
-    from chroma_frame.engine.search import prepare_kernels
+    from chroma_frame.engine.dense_knn import prepare_kernels
     from chroma_frame.errors import ChromaError
 
     logging.disable(logging.WARNING)  # rebuilds of derived files warn; the outcome is what counts

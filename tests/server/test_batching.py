@@ -91,7 +91,7 @@ def test_a_failing_batch_of_one_raises_to_its_caller():
 @pytest.mark.parametrize("space", ["l2", "cosine", "ip"])
 def test_queries_sharing_one_exact_pass_get_exact_distances(space):
     """Coalesced queries are scanned together (one compiled pass for up to 8): same distances."""
-    from chroma_frame.engine.search import distances, prepare_kernels
+    from chroma_frame.engine.dense_knn import distances, prepare_kernels
 
     assert prepare_kernels(wait=True)
     rng = np.random.default_rng(5)

@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from chroma_frame.engine.sparse import sparse_knn
+from chroma_frame.engine.sparse_knn import sparse_knn
 
 
 def wire(vector: Mapping[int, float]) -> dict:

@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from chroma_frame.engine.snapshot import Snapshot
-from chroma_frame.search.plan import PREDEFINED
+from chroma_frame.execution.executor.payload import PREDEFINED
 from chroma_frame.storage.records import decode_metadata
 
 

@@ -14,7 +14,7 @@ import chroma_frame
 from chroma_frame.execution.expression import (
     GroupBy, K, Knn, Limit, MaxK, MinK, Rrf, Search, Select, Val,
 )
-from tests.search import reference
+from tests.execution import reference
 
 DIM, SPACE = 4, "l2"
 WORDS = ["alpha", "beta", "gamma", "delta", "omega"]

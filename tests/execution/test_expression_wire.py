@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.search import wire_recipes as r
+from tests.execution import wire_recipes as r
 
 CHROMA, FRAME = r.library("chromadb"), r.library("chroma_frame")
 CHROMA_BUILT = lambda recipe: r.build_search(CHROMA, recipe)  # noqa: E731

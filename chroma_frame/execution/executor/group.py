@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from chroma_frame.search.plan import GroupSpec
+from chroma_frame.execution.executor.payload import GroupSpec
 
 _TYPE_ORDER = ((bool, 0), (int, 1), (float, 2), (str, 3))
 SCORE_KEY = "#score"

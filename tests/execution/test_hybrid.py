@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 import chroma_frame
 from chroma_frame import K, Knn, Rrf, Search
 from chroma_frame.utils.embedding_functions import ChromaBm25EmbeddingFunction
-from tests.search import reference
-from tests.search.test_executor import assert_matches
+from tests.execution import reference
+from tests.execution.test_executor import assert_matches
 from tests.server.conftest import Server, chroma_client
 
 DIM = 3

@@ -21,7 +21,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 
 from chroma_frame.execution.expression.rank import Abs, Div, Exp, Knn, Log, Max, Min, Mul, Rank, Sub, Sum, Val
-from chroma_frame.search.knn import KnnResult
+from chroma_frame.execution.executor.knn import KnnResult
 
 F32 = np.float32
 _FOLD_START = {Sum: F32(0.0), Mul: F32(1.0), Max: np.finfo(F32).min, Min: np.finfo(F32).max}
