@@ -124,7 +124,7 @@ def answers(col) -> dict[str, Any]:
     """Everything the fuzz compares: plain JSON values."""
     import numpy as np
 
-    from tests.sparse_index.support import engine_top_k
+    from tests.engine.sparse_support import engine_top_k
 
     got = col.get(include=["documents", "metadatas", "embeddings"])
     out: dict[str, Any] = {

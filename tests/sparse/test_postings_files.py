@@ -14,7 +14,7 @@ from chroma_frame.sparse.files import load_postings, postings_path, save_posting
 from chroma_frame.sparse.postings import CorruptPostings, Postings, build_postings
 from chroma_frame.sparse.provider import SparseIndexes
 from chroma_frame.storage.fs import Storage
-from tests.sparse_index.support import engine_top_k, wire
+from tests.engine.sparse_support import engine_top_k, wire
 
 KEY = "sparse key/ü"  # any string: the file name carries its hash
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chroma_frame
-from tests.sparse_index.reference import dot_top_k
-from tests.sparse_index.support import assert_same_top_k, engine_top_k, wire
+from tests.engine.sparse_reference import dot_top_k
+from tests.engine.sparse_support import assert_same_top_k, engine_top_k, wire
 
 IDS = [f"id{i}" for i in range(8)]
 KEY = "sparse"

@@ -12,8 +12,8 @@ import os
 import numpy as np
 import pytest
 
-from tests.sparse_index.reference import bm25, tf_weight
-from tests.sparse_index.support import engine_top_k, wire
+from tests.engine.sparse_reference import bm25, tf_weight
+from tests.engine.sparse_support import engine_top_k, wire
 
 FIXTURE = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "pypi_summaries_3k.json")
 KEY = "bm25"

@@ -1,1 +1,0 @@
-from tests.server.conftest import server, server_factory  # noqa: F401  (real servers for test_http.py)
