@@ -57,9 +57,9 @@ def duckdb_child(tokens_path: str, k: int) -> dict:
     ext = glob.glob(os.path.join(os.path.dirname(duckdb_extension_fts.__file__), "extensions", "*", "fts.duckdb_extension"))[0]
     with pa.memory_map(tokens_path) as source:
         tables = pa.ipc.open_file(source).read_all()
-    doc_rows = tables.filter(pc.equal(tables.column("kind"), "doc")).select(["pos", "text"])
     queries = tables.filter(pc.equal(tables.column("kind"), "query")).column("text").to_pylist()
     con = duckdb.connect()
+    con.register("doc_rows", tables.filter(pc.equal(tables.column("kind"), "doc")).select(["pos", "text"]))
     con.load_extension(ext)
     con.execute("CREATE TABLE docs AS SELECT pos::INTEGER AS id, text FROM doc_rows")
     start = time.perf_counter()
@@ -98,7 +98,10 @@ def tokenizer():
         return Bm25Tokenizer(DEFAULT_CHROMA_BM25_STOPWORDS, 40)
     except ImportError:
         from chromadb.utils.embedding_functions.schemas.bm25_tokenizer import (
-            DEFAULT_CHROMA_BM25_STOPWORDS, Bm25Tokenizer, get_english_stemmer)
+            DEFAULT_CHROMA_BM25_STOPWORDS,
+            Bm25Tokenizer,
+            get_english_stemmer,
+        )
 
         return Bm25Tokenizer(get_english_stemmer(), DEFAULT_CHROMA_BM25_STOPWORDS, 40)
 
@@ -139,8 +142,8 @@ def frame_side(ids, embeddings, vectors, query_vectors, k: int, workdir: str) ->
     start = time.perf_counter()
     save_postings(store.storage, store.prefix, seg.name, KEY, postings)
     out["write_s"] = time.perf_counter() - start
-    out["postings"] = int(len(postings.rows))
-    out["dims"] = int(len(postings.dims))
+    out["postings"] = len(postings.rows)
+    out["dims"] = len(postings.dims)
     path = store.storage.path(f"{store.prefix}/blocks")
     out["file_mb"] = sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path) if ".sparse." in f) / 2**20
     start = time.perf_counter()

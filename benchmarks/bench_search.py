@@ -495,7 +495,7 @@ def run_child(system: str, work: Path) -> None:
     # single queries, default include
     n_single = min(cfg["single"], len(queries))
     passes = []
-    for rep in range(cfg["repeats"]):
+    for _ in range(cfg["repeats"]):
         lat, rec = [], []
         for i in range(n_single):
             t = time.perf_counter()
@@ -511,7 +511,7 @@ def run_child(system: str, work: Path) -> None:
 
     # batch: every query in one call
     passes = []
-    for rep in range(cfg["repeats"]):
+    for _ in range(cfg["repeats"]):
         t = time.perf_counter()
         out = adapter.query(queries, include=["distances"])
         dt = time.perf_counter() - t
@@ -637,7 +637,7 @@ def prepare(args, work: Path) -> dict:
     if args.max_queries:
         queries = queries[: args.max_queries]
     xn, qn = normalise(matrix), normalise(queries)
-    info = {"corpus_rows": len(ids), "dimension": int(matrix.shape[1]), "queries": int(len(queries))}
+    info = {"corpus_rows": len(ids), "dimension": int(matrix.shape[1]), "queries": len(queries)}
     if args.gt:
         gt = np.load(args.gt, allow_pickle=False)[: len(queries), :10].astype(np.int64)
         sample = min(50, len(queries))

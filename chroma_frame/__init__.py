@@ -4,10 +4,9 @@
 >>> client = chromadb.EphemeralClient()
 """
 
+from typing import Any
+
 from chroma_frame import errors
-from chroma_frame.client import AdminClient, Client, EphemeralClient, PersistentClient
-from chroma_frame.collection import Collection
-from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.api.types import (
     Documents,
     EmbeddingFunction,
@@ -21,12 +20,14 @@ from chroma_frame.api.types import (
     Where,
     WhereDocument,
 )
-
 from chroma_frame.base_types import SparseVector
-from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
+from chroma_frame.client import AdminClient, Client, EphemeralClient, PersistentClient
+from chroma_frame.collection import Collection
+from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
+from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
+from chroma_frame.version import __version__ as __version__
 
-from chroma_frame.version import __version__
 # Chroma's Schema and index configs are pydantic models: imported on first use (cold start).
 _SCHEMA_NAMES = ("Cmek", "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig",
                  "SparseVectorIndexConfig", "StringInvertedIndexConfig", "IntInvertedIndexConfig",
@@ -35,7 +36,7 @@ _SCHEMA_NAMES = ("Cmek", "Schema", "VectorIndexConfig", "HnswIndexConfig", "Span
 _SEARCH_NAMES = ("GroupBy", "K", "Key", "Knn", "Limit", "MaxK", "MinK", "Rrf", "Search", "Select", "Val")
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     # The HTTP clients pull in httpx; load them only when asked for.
     if name in ("HttpClient", "AsyncHttpClient"):
         from chroma_frame import http_client
@@ -58,7 +59,7 @@ def __getattr__(name: str):
 _settings = Settings()
 
 
-def configure(**kwargs) -> None:
+def configure(**kwargs: Any) -> None:
     """Replace the module-level settings that ``Client()`` uses, as ``chromadb.configure`` does."""
     global _settings
     _settings = Settings(**kwargs)

@@ -8,9 +8,7 @@ the dataclass back (as chromadb's HTTP client does).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
-
-from typing import Final, Literal
+from typing import Any, Dict, Final, List, Literal, Mapping, Optional, Sequence, Union
 
 TYPE_KEY: Final[str] = "#type"
 SPARSE_VECTOR_TYPE_VALUE: Final[str] = "sparse_vector"

@@ -129,8 +129,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_models_download(args: argparse.Namespace) -> int:
     try:
         from chroma_frame.embeddings import model_files
-    except ImportError:
-        raise CLIError("this build of chroma-frame has no model download (chroma_frame.embeddings.model_files)")
+    except ImportError as e:
+        raise CLIError("this build of chroma-frame has no model download (chroma_frame.embeddings.model_files)") from e
     from pathlib import Path
 
     try:

@@ -63,5 +63,6 @@ class Embedder:
                 "vector or configure an embedding function for this key in the schema."
             )
         if config["embedding_function"] is None:
-            raise ValueError(f"Cannot embed string query for key '{key}': the sparse index on it has no embedding function.")
+            raise ValueError(
+                f"Cannot embed string query for key '{key}': the sparse index on it has no embedding function.")
         return embed_sparse(config["embedding_function"], texts, is_query=is_query)

@@ -27,27 +27,105 @@ class ChromaError(Exception):
         return cls._name
 
 
-def _error(name: str, wire: str, code: int, doc: str) -> type[ChromaError]:
-    return type(name, (ChromaError,), {"_name": wire, "_code": code, "__doc__": doc})
+class InvalidDimensionException(ChromaError):
+    """Embedding dimension mismatch."""
+
+    _name = "InvalidDimension"
+    _code = 400
 
 
-InvalidDimensionException = _error("InvalidDimensionException", "InvalidDimension", 400, "Embedding dimension mismatch.")
-IDAlreadyExistsError = _error("IDAlreadyExistsError", "IDAlreadyExists", 409, "An id already exists.")
-DuplicateIDError = _error("DuplicateIDError", "DuplicateID", 400, "Duplicate ids in one call.")
-InvalidArgumentError = _error("InvalidArgumentError", "InvalidArgument", 400, "An argument is invalid.")
-InvalidUUIDError = _error("InvalidUUIDError", "InvalidUUID", 400, "A malformed UUID.")
-InvalidHTTPVersion = _error("InvalidHTTPVersion", "InvalidHTTPVersion", 400, "Unsupported HTTP version.")
-AuthorizationError = _error("AuthorizationError", "AuthorizationError", 401, "Not authorised.")
-NotFoundError = _error("NotFoundError", "NotFoundError", 404, "A tenant, database or collection does not exist.")
-UniqueConstraintError = _error("UniqueConstraintError", "UniqueConstraintError", 409, "A unique name is taken.")
-BatchSizeExceededError = _error("BatchSizeExceededError", "BatchSizeExceededError", 413, "Batch too large.")
-VersionMismatchError = _error("VersionMismatchError", "VersionMismatchError", 500, "Client and server disagree.")
-InternalError = _error("InternalError", "InternalError", 500, "An internal error.")
-RateLimitError = _error("RateLimitError", "RateLimitError", 429, "Too many requests.")
-QuotaError = _error("QuotaError", "QuotaError", 400, "A quota was exceeded.")
+class IDAlreadyExistsError(ChromaError):
+    """An id already exists."""
+
+    _name = "IDAlreadyExists"
+    _code = 409
 
 
-class StorageIOError(InternalError, OSError):  # type: ignore[misc, valid-type]
+class DuplicateIDError(ChromaError):
+    """Duplicate ids in one call."""
+
+    _name = "DuplicateID"
+    _code = 400
+
+
+class InvalidArgumentError(ChromaError):
+    """An argument is invalid."""
+
+    _name = "InvalidArgument"
+    _code = 400
+
+
+class InvalidUUIDError(ChromaError):
+    """A malformed UUID."""
+
+    _name = "InvalidUUID"
+    _code = 400
+
+
+class InvalidHTTPVersion(ChromaError):
+    """Unsupported HTTP version."""
+
+    _name = "InvalidHTTPVersion"
+    _code = 400
+
+
+class AuthorizationError(ChromaError):
+    """Not authorised."""
+
+    _name = "AuthorizationError"
+    _code = 401
+
+
+class NotFoundError(ChromaError):
+    """A tenant, database or collection does not exist."""
+
+    _name = "NotFoundError"
+    _code = 404
+
+
+class UniqueConstraintError(ChromaError):
+    """A unique name is taken."""
+
+    _name = "UniqueConstraintError"
+    _code = 409
+
+
+class BatchSizeExceededError(ChromaError):
+    """Batch too large."""
+
+    _name = "BatchSizeExceededError"
+    _code = 413
+
+
+class VersionMismatchError(ChromaError):
+    """Client and server disagree."""
+
+    _name = "VersionMismatchError"
+    _code = 500
+
+
+class InternalError(ChromaError):
+    """An internal error."""
+
+    _name = "InternalError"
+    _code = 500
+
+
+class RateLimitError(ChromaError):
+    """Too many requests."""
+
+    _name = "RateLimitError"
+    _code = 429
+
+
+class QuotaError(ChromaError):
+    """A quota was exceeded."""
+
+    _name = "QuotaError"
+    _code = 400
+
+
+class StorageIOError(InternalError, OSError):
     """A file could not be read or written (an I/O error of the disk); the message names it.
 
     Also an ``OSError`` (with ``errno`` and ``filename``), so code that already handles I/O errors

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import random
 import shutil
 import sys
@@ -55,9 +54,7 @@ def apply(model: dict, op: str, ids: list[str], recs: list) -> dict:
     """The collection's state after ``op`` is acknowledged (Chroma's semantics)."""
     new = dict(model)
     for i, rec in zip(ids, recs):
-        if op == "add" and i not in new:
-            new[i] = rec
-        elif op == "upsert" or (op == "update" and i in new):
+        if (op == "add" and i not in new) or op == "upsert" or (op == "update" and i in new):
             new[i] = rec
         elif op == "delete":
             new.pop(i, None)

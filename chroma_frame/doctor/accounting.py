@@ -15,19 +15,27 @@ from typing import Any
 from chroma_frame import validation
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT
 from chroma_frame.doctor.report import ERROR, WARNING, Report
-from chroma_frame.errors import InternalError
 from chroma_frame.engine.store import TRASH_DIR, CollectionStore
+from chroma_frame.errors import InternalError
 from chroma_frame.storage.blockfile import BLOCK_DIR
-from chroma_frame.storage.catalog import (CATALOG, COLLECTIONS_DIR, collection_dirs_with_data, collection_folders,
-                                          description_path, load_catalog, read_description, write_catalog,
-                                          write_description)
+from chroma_frame.storage.catalog import (
+    CATALOG,
+    COLLECTIONS_DIR,
+    collection_dirs_with_data,
+    collection_folders,
+    description_path,
+    load_catalog,
+    read_description,
+    write_catalog,
+    write_description,
+)
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
 
 REBUILD = "rebuild the catalog from the collection folders"
 
 
-class DoctorError(InternalError):  # type: ignore[misc, valid-type]
+class DoctorError(InternalError):
     """The doctor cannot work on this path at all (missing, or written by a newer chroma-frame)."""
 
 

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
+from chroma_frame.doctor.report import ERROR, WARNING, Report
 from chroma_frame.errors import InternalError
 from chroma_frame.index.graph import CorruptIndex, graph_nodes, load_graph
 from chroma_frame.sparse.files import load_postings, postings_path
@@ -22,7 +23,6 @@ from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
 from chroma_frame.storage.log import LOG_DIR, SUFFIX, Log
 from chroma_frame.storage.manifest import MANIFEST, BlockRef, Manifest, read_manifest
-from chroma_frame.doctor.report import ERROR, WARNING, Report
 
 # what a reader raises on a damaged file, whichever layer notices first
 DAMAGE = (CorruptFileError, CorruptIndex, CorruptPostings, pa.ArrowException, ValueError, EOFError)
@@ -171,15 +171,15 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
         kind = "graph" if name.endswith(".graph.npz") else "postings" if ".sparse." in name else None
         if kind is None:
             continue
-        ref = by_uuid.get(parts[0])
-        if ref is None:
+        block = by_uuid.get(parts[0])
+        if block is None:
             if ins.trusted:
                 ins.stale.append(f"{prefix}/{rel}")
                 report.add(WARNING, where(f"{prefix}/{rel}"), f"{kind} file of a blockfile the manifest no longer "
                            "lists", "delete it")
             continue
-        table = tables.get(str(ref))
-        rows = table.num_rows if table is not None else ref.rows if isinstance(ref, BlockRef) else None
+        table = tables.get(str(block))
+        rows = table.num_rows if table is not None else block.rows if isinstance(block, BlockRef) else None
         dimension = _width(table.schema) if table is not None else manifest.dimension
         if rows is None or dimension is None:
             continue  # its blockfile is unreadable and unlisted details: nothing to check it against
@@ -187,14 +187,14 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
             if kind == "graph":
                 report.checked["graphs"] += 1
                 ins.space = ins.space or parts[1]
-                load_graph(storage, prefix, ref, rows=rows, dimension=dimension, space=parts[1],
+                load_graph(storage, prefix, block, rows=rows, dimension=dimension, space=parts[1],
                            nodes=graph_nodes(table) if table is not None else None)
             else:
-                key = next((k for k in keys if postings_path(str(ref), k) == rel), None)
+                key = next((k for k in keys if postings_path(str(block), k) == rel), None)
                 if key is None:
                     continue  # a key no record holds any more: nothing to check it against
                 report.checked["postings"] += 1
-                load_postings(storage, prefix, ref, key, n_rows=rows)
+                load_postings(storage, prefix, block, key, n_rows=rows)
         except DAMAGE as exc:
             ins.stale.append(f"{prefix}/{rel}")
             if getattr(exc, "outdated", False):  # intact, of an older format: queries rebuild it

@@ -13,8 +13,8 @@ from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
 from chroma_frame.embeddings.protocol import (
     Documents,
     Embeddable,
-    Embeddings,
     EmbeddingFunction,
+    Embeddings,
     Space,
     normalize_embeddings,
     validate_embedding_function,
@@ -38,7 +38,6 @@ from chroma_frame.embeddings.registry import (
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors, validate_sparse_vectors
 from chroma_frame.embeddings.transport import EmbeddingRequestError
-
 
 
 def __getattr__(name: str) -> object:

@@ -41,10 +41,11 @@ def _thread_stemmer() -> object:
     if stemmer is None:
         try:
             import snowballstemmer
-        except ImportError:
+        except ImportError as e:
             raise ValueError(
-                "The snowballstemmer python package is not installed. Please install it with `pip install snowballstemmer`"
-            )
+                "The snowballstemmer python package is not installed. "
+                "Please install it with `pip install snowballstemmer`"
+            ) from e
         stemmer = _local.stemmer = snowballstemmer.stemmer("english")
     return stemmer
 
@@ -85,10 +86,10 @@ def murmur3_abs() -> Callable[[str], int]:
     """``abs(mmh3.hash(token, seed=0))``: the index of a token."""
     try:
         import mmh3
-    except ImportError:
+    except ImportError as e:
         raise ValueError(
             "The murmurhash3 python package is not installed. Please install it with `pip install murmurhash3`"
-        )
+        ) from e
     hash_ = mmh3.hash
     return lambda token: abs(hash_(token, seed=0))
 

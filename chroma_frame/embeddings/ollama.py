@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from chroma_frame.embeddings.protocol import Documents, Embeddings, EmbeddingFunction, Space
+from chroma_frame.embeddings.protocol import Documents, EmbeddingFunction, Embeddings, Space
 from chroma_frame.embeddings.transport import EmbeddingRequestError, post_json
 
 DEFAULT_MODEL_NAME = "chroma/all-minilm-l6-v2-f32"

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from chroma_frame.embeddings.protocol import Documents, Embeddings, EmbeddingFunction, Space
+from chroma_frame.embeddings.protocol import Documents, EmbeddingFunction, Embeddings, Space
 from chroma_frame.embeddings.transport import EmbeddingRequestError, post_json
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
@@ -48,6 +48,7 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
                 "Direct api_key configuration will not be persisted. "
                 "Please use environment variables via api_key_env_var for persistent storage.",
                 DeprecationWarning,
+                stacklevel=2,
             )
         # As in Chroma: a set OPENAI_API_KEY takes precedence over api_key_env_var.
         self.api_key_env_var = "OPENAI_API_KEY" if os.getenv("OPENAI_API_KEY") is not None else api_key_env_var

@@ -94,7 +94,7 @@ class EmbeddingFunction(Protocol[D]):
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
-        call = getattr(cls, "__call__")
+        call = cls.__call__
 
         def __call__(self: EmbeddingFunction[D], input: D) -> Embeddings:
             result = call(self, input)
@@ -189,7 +189,9 @@ def validate_embedding_function(embedding_function: Any) -> None:
     protocol_signature = signature(EmbeddingFunction.__call__).parameters.keys()
     if not function_signature == protocol_signature:
         raise ValueError(
-            f"Expected EmbeddingFunction.__call__ to have the following signature: {protocol_signature}, got {function_signature}\n"
+            "Expected EmbeddingFunction.__call__ to have the following signature: "
+            f"{protocol_signature}, got {function_signature}\n"
             "Please see https://docs.trychroma.com/guides/embeddings for details of the EmbeddingFunction interface.\n"
-            "Please note the recent change to the EmbeddingFunction interface: https://docs.trychroma.com/deployment/migration#migration-to-0.4.16---november-7,-2023 \n"
+            "Please note the recent change to the EmbeddingFunction interface: "
+            "https://docs.trychroma.com/deployment/migration#migration-to-0.4.16---november-7,-2023 \n"
         )

@@ -16,7 +16,7 @@ from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
-from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION, Documents, Embeddings, EmbeddingFunction, Space
+from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION, Documents, EmbeddingFunction, Embeddings, Space
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
 
 __all__ = [
@@ -36,7 +36,7 @@ __all__ = [
     "UnbuildableEmbeddingFunction",
 ]
 
-known_embedding_functions: Dict[str, Type[EmbeddingFunction]] = {  # type: ignore[type-arg]
+known_embedding_functions: Dict[str, Type[EmbeddingFunction]] = {
     "default": DefaultEmbeddingFunction,
     "onnx_mini_lm_l6_v2": ONNXMiniLM_L6_V2,
     "openai": OpenAIEmbeddingFunction,
@@ -55,7 +55,7 @@ def _registrar(table: Dict[str, Type[Any]], kind: str, ef_class: Any) -> Any:
         try:
             table[cls.name()] = cls
         except Exception as e:
-            raise ValueError(f"Failed to register {kind}: {e}")
+            raise ValueError(f"Failed to register {kind}: {e}") from e
         return cls
 
     return _register(ef_class) if ef_class is not None else _register
@@ -71,7 +71,7 @@ def register_sparse_embedding_function(ef_class: Any = None) -> Any:
     return _registrar(sparse_known_embedding_functions, "sparse embedding function", ef_class)
 
 
-def config_to_embedding_function(config: Dict[str, Any]) -> EmbeddingFunction:  # type: ignore[type-arg]
+def config_to_embedding_function(config: Dict[str, Any]) -> EmbeddingFunction:
     """Chroma's ``config_to_embedding_function``: ``{"name": ..., "config": ...}`` -> instance."""
     if "name" not in config:
         raise ValueError("Config must contain a 'name' field.")
@@ -104,7 +104,7 @@ def config_from_ef(ef: Optional[Any]) -> Optional[Dict[str, Any]]:
         return {"type": "legacy"}
 
 
-def ef_from_config(config: Optional[Dict[str, Any]]) -> Optional[EmbeddingFunction]:  # type: ignore[type-arg]
+def ef_from_config(config: Optional[Dict[str, Any]]) -> Optional[EmbeddingFunction]:
     """Rebuild a persisted function; ``None`` for no config or ``{"type": "legacy"}``."""
     if config is None:
         return None
@@ -113,18 +113,18 @@ def ef_from_config(config: Optional[Dict[str, Any]]) -> Optional[EmbeddingFuncti
         return None
     try:
         name = config["name"]
-    except KeyError:
-        raise ValueError(f"Embedding function name not found in config: {config}")
+    except KeyError as e:
+        raise ValueError(f"Embedding function name not found in config: {config}") from e
     try:
         cls = known_embedding_functions[name]
-    except KeyError:
+    except KeyError as e:
         raise ValueError(
             f"Embedding function {name} not found. Add @register_embedding_function decorator to the class definition."
-        )
+        ) from e
     try:
         return cls.build_from_config(config.get("config", {}))
     except Exception as e:
-        raise ValueError(f"Could not build embedding function {name} from config {config.get('config')}: {e}")
+        raise ValueError(f"Could not build embedding function {name} from config {config.get('config')}: {e}") from e
 
 
 def validate_embedding_function_conflict_on_create(
@@ -134,7 +134,8 @@ def validate_embedding_function_conflict_on_create(
     if embedding_function is not None and configuration_ef is not None:
         if embedding_function.name() != "default" and embedding_function.name() != configuration_ef.name():
             raise ValueError(
-                f"Multiple embedding functions provided. Please provide only one. Embedding function conflict: {embedding_function.name()} vs {configuration_ef.name()}"
+                "Multiple embedding functions provided. Please provide only one. Embedding function conflict: "
+                f"{embedding_function.name()} vs {configuration_ef.name()}"
             )
 
 
@@ -146,7 +147,9 @@ def validate_embedding_function_conflict_on_get(
         persisted = persisted_ef_config.get("name")
         if embedding_function.name() != "default" and persisted is not None and persisted != embedding_function.name():
             raise ValueError(
-                f"An embedding function already exists in the collection configuration, and a new one is provided. If this is intentional, please embed documents separately. Embedding function conflict: new: {embedding_function.name()} vs persisted: {persisted}"
+                "An embedding function already exists in the collection configuration, and a new one is provided. "
+                "If this is intentional, please embed documents separately. "
+                f"Embedding function conflict: new: {embedding_function.name()} vs persisted: {persisted}"
             )
 
 

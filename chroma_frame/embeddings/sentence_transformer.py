@@ -7,17 +7,17 @@ vectors without it.
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, ClassVar, Dict
 
 import numpy as np
 
-from chroma_frame.embeddings.protocol import Documents, Embeddings, EmbeddingFunction, Space
+from chroma_frame.embeddings.protocol import Documents, EmbeddingFunction, Embeddings, Space
 
 
 class SentenceTransformerEmbeddingFunction(EmbeddingFunction[Documents]):
     """Embeddings from a local ``sentence_transformers.SentenceTransformer`` model."""
 
-    models: Dict[str, Any] = {}
+    models: ClassVar[Dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -28,10 +28,11 @@ class SentenceTransformerEmbeddingFunction(EmbeddingFunction[Documents]):
     ) -> None:
         try:
             from sentence_transformers import SentenceTransformer
-        except ImportError:
+        except ImportError as e:
             raise ValueError(
-                "The sentence_transformers python package is not installed. Please install it with `pip install sentence_transformers`"
-            )
+                "The sentence_transformers python package is not installed. "
+                "Please install it with `pip install sentence_transformers`"
+            ) from e
         self.model_name = model_name
         self.device = device
         self.normalize_embeddings = normalize_embeddings

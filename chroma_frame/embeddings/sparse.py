@@ -54,12 +54,12 @@ class SparseEmbeddingFunction(Protocol[D]):
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
-        call = getattr(cls, "__call__")
+        call = cls.__call__
 
         def __call__(self: SparseEmbeddingFunction[D], input: D) -> SparseVectors:
             result = call(self, input)
             assert result is not None
-            return validate_sparse_vectors(cast(SparseVectors, result))
+            return validate_sparse_vectors(result)
 
         setattr(cls, "__call__", __call__)
 
@@ -99,6 +99,8 @@ def validate_sparse_embedding_function(sparse_vector_function: Any) -> None:
     protocol_signature = signature(SparseEmbeddingFunction.__call__).parameters.keys()
     if not function_signature == protocol_signature:
         raise ValueError(
-            f"Expected SparseEmbeddingFunction.__call__ to have the following signature: {protocol_signature}, got {function_signature}\n"
-            "Please see https://docs.trychroma.com/guides/embeddings for details of the SparseEmbeddingFunction interface.\n"
+            "Expected SparseEmbeddingFunction.__call__ to have the following signature: "
+            f"{protocol_signature}, got {function_signature}\n"
+            "Please see https://docs.trychroma.com/guides/embeddings "
+            "for details of the SparseEmbeddingFunction interface.\n"
         )

@@ -30,7 +30,6 @@ def post_json(url: str, payload: Mapping[str, Any], *, headers: Optional[Mapping
               timeout: float = 60.0, max_retries: int = 2, backoff: float = 0.5,
               provider: str = "embedding server") -> Any:
     """POST ``payload`` as JSON and return the decoded JSON answer."""
-    import socket  # lazily: urllib.request pulls in ssl and email at import
     import urllib.error
     import urllib.request
 
@@ -47,10 +46,10 @@ def post_json(url: str, payload: Mapping[str, Any], *, headers: Optional[Mapping
                 raw = response.read()
             try:
                 return json.loads(raw)
-            except ValueError:
+            except ValueError as e:
                 raise EmbeddingRequestError(
                     f"{provider} at {url} answered with something that is not JSON: {raw[:200]!r}",
-                    url=url, status=200, body=raw.decode("utf-8", "replace"))
+                    url=url, status=200, body=raw.decode("utf-8", "replace")) from e
         except urllib.error.HTTPError as e:
             body = e.read().decode("utf-8", "replace")
             failure = EmbeddingRequestError(
@@ -59,7 +58,7 @@ def post_json(url: str, payload: Mapping[str, Any], *, headers: Optional[Mapping
             if e.code not in RETRY_STATUSES:
                 raise failure from None
             retry_after = _retry_after(e.headers.get("Retry-After") if e.headers else None)
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
+        except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             reason = getattr(e, "reason", e)
             failure = EmbeddingRequestError(
                 f"Could not reach {provider} at {url}: {reason} "

@@ -27,7 +27,8 @@ class Backoff:
             return True
         self._calls += 1
         wait = 2 ** min(self.failures, 30)
-        return self._calls >= min(wait, self.max_calls) or self._clock() - self._failed_at >= min(wait, self.max_seconds)
+        return (self._calls >= min(wait, self.max_calls)
+                or self._clock() - self._failed_at >= min(wait, self.max_seconds))
 
     def failed(self) -> None:
         self.failures += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, cast
 
 import numpy as np
 import pyarrow as pa
@@ -156,7 +156,7 @@ class CollectionEngine:
             if graphs is not None and graphs.kernels is not None and graphs.graph_of(seg) is not None:
                 indexed += seg.table.num_rows
             elif id(seg) in wanted:
-                error = index.failure(seg.name, params.space)
+                error = index.failure(cast(str, seg.name), params.space)  # a blockfile: named
                 if error is not None:
                     failed.append({"blockfile": str(seg.name), "space": params.space, "error": error})
         total = sum(seg.table.num_rows for seg in snap.segments)
@@ -176,7 +176,8 @@ class CollectionEngine:
             snap = self.snapshot()
             big = index.wanted(snap.base, params)
             ready = kernels(wait=True, timeout=max(0.0, deadline - time.monotonic())) is not None or not big
-            if ready and all(index.graph(seg.name, seg.table, snap.dimension, params) for seg in big):
+            dimension = cast(int, snap.dimension)  # set once anything is written
+            if ready and all(index.graph(seg.name, seg.table, dimension, params) for seg in big):
                 return True
             if any(index.failure(seg.name, params.space) for seg in big) or (big and kernels_failed()):
                 return False  # a failed build, or no search kernel: graphs cannot be used

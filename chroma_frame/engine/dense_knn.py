@@ -10,12 +10,15 @@ the allowed nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import numpy as np
 
 from chroma_frame.engine.snapshot import Segment, Snapshot
 from chroma_frame.index.manager import kernels
+
+if TYPE_CHECKING:
+    from chroma_frame.index.graph import Graph
 
 _QUERY_BLOCK = 256
 EXACT_CANDIDATES = 4096  # at most this many candidates: scan them exactly
@@ -25,8 +28,8 @@ EXACT_CANDIDATES = 4096  # at most this many candidates: scan them exactly
 class GraphSearch:
     """What the engine needs to search a segment through its graph."""
 
-    graph_of: Callable[[Segment], object]  # Segment -> Graph | None
-    kernels: object  # chroma_frame.index.kernels (compiled), or None while loading
+    graph_of: Callable[[Segment], Optional[Graph]]
+    kernels: Any  # chroma_frame.index.kernels (compiled), or None while loading
     ef: int = 100
     epsilon: float = 0.0
 
@@ -152,8 +155,7 @@ def search(
 
 def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: str, graphs: Optional[GraphSearch]):
     """(positions, distances) of shape (q, k') for one segment, padded with -1 / inf."""
-    graph = graphs.graph_of(seg) if graphs is not None and graphs.kernels is not None else None
-    if graph is None:
+    if graphs is None or graphs.kernels is None or (graph := graphs.graph_of(seg)) is None:
         rows = None if allowed.all() else np.flatnonzero(allowed)
         matrix = seg.matrix if rows is None else seg.matrix[rows]
         norms = seg.sq_norms if rows is None else seg.sq_norms[rows]

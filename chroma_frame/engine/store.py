@@ -28,8 +28,14 @@ from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_bloc
 from chroma_frame.storage.consistency import check_manifest
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.log import LOG_DIR, Log
-from chroma_frame.storage.manifest import (Manifest, publish_version, read_manifest, retire_versions, version_marker,
-                                           write_manifest)
+from chroma_frame.storage.manifest import (
+    Manifest,
+    publish_version,
+    read_manifest,
+    retire_versions,
+    version_marker,
+    write_manifest,
+)
 from chroma_frame.storage.records import PUT
 
 MAX_BLOCKFILES = 8
@@ -97,8 +103,8 @@ class CollectionStore:
 
     def _reload(self, current: Snapshot | None) -> Snapshot:
         manifest = read_manifest(self.storage, self.prefix)
-        same = current is not None and current.manifest_version == manifest.version
-        seqs = self.log.sequences(after=current.last_seq if same else manifest.log_upto)
+        same = current if current is not None and current.manifest_version == manifest.version else None
+        seqs = self.log.sequences(after=same.last_seq if same is not None else manifest.log_upto)
         if not self.storage.exists(version_marker(self.prefix, manifest.version)):
             # No marker (a deleted collection, or files of an older chroma-frame): the folder
             # must exist, and the manifest must not have changed while we listed the log.
@@ -106,11 +112,11 @@ class CollectionStore:
                 raise NotFoundError(f"Collection [{self.collection_id}] does not exist.")
             if read_manifest(self.storage, self.prefix).version != manifest.version:
                 raise FileNotFoundError("a compaction ran under a reader")
-        if same:
-            self._check_contiguous(seqs, current.last_seq)
+        if same is not None:
+            self._check_contiguous(seqs, same.last_seq)
             if not seqs:
-                return current
-            return current.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+                return same
+            return same.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
         check_manifest(self.storage, self.prefix, manifest, seqs)  # refuse a manifest that hides or garbles data
         self._check_contiguous(seqs, manifest.log_upto)
         blocks = [(rel, self._read_block(rel)) for rel in manifest.blockfiles]
@@ -214,7 +220,8 @@ class CollectionStore:
             ids = pa.concat_tables([seg.table.select(["id"]) for seg in segments]).column("id")
             kept = np.concatenate([np.zeros(segments[0].start, bool), resolve_latest(ids)])
         # Streamed, one slice at a time: a merge never holds a copy of what it merges.
-        parts = (seg.table.slice(start, 65_536).filter(pa.array(kept[seg.start + start : min(seg.start + start + 65_536, seg.stop)]))
+        parts = (seg.table.slice(start, 65_536)
+                 .filter(pa.array(kept[seg.start + start : min(seg.start + start + 65_536, seg.stop)]))
                  for seg in segments for start in range(0, seg.table.num_rows, 65_536))
         schema = segments[-1].table.schema
         blockfiles = manifest.blockfiles[:keep] + (write_blockfile(self.storage, self.prefix, parts, schema),)

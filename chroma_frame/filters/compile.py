@@ -32,10 +32,21 @@ Each compiled predicate is TRUE or FALSE, never NULL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, cast
 
 from chroma_frame.errors import InvalidArgumentError
-from chroma_frame.filters.ast import And, ArrayContains, Compare, DocumentMatch, InSet, Node, Or, is_negative, positive
+from chroma_frame.filters.ast import (
+    And,
+    ArrayContains,
+    Compare,
+    DocumentMatch,
+    InSet,
+    Node,
+    Or,
+    SetOp,
+    is_negative,
+    positive,
+)
 from chroma_frame.filters.limits import MAX_FILTER_DEPTH
 
 # -- SQL text: every fragment the compiler emits --------------------------------------------
@@ -117,7 +128,7 @@ def flatten(node: Node) -> Node:
     if not isinstance(node, (And, Or)):
         return node
     done: dict[int, Node] = {}
-    stack: list[tuple[Node, int]] = [(node, 0)]
+    stack: list[tuple[And | Or, int]] = [(node, 0)]
     while stack:
         item, depth = stack.pop()
         if depth > MAX_FILTER_DEPTH:
@@ -130,7 +141,7 @@ def flatten(node: Node) -> Node:
         children: dict[Any, Node] = {}
         for child in item.children:
             child = done.get(id(child), child)
-            parts = child.children if type(child) is type(item) else (child,)
+            parts = child.children if isinstance(child, (And, Or)) and type(child) is type(item) else (child,)
             for part in parts:
                 children.setdefault(_identity(part), part)
         merged = _as_sets(tuple(children.values()), type(item))
@@ -142,7 +153,8 @@ def _as_sets(children: tuple, kind: type) -> tuple:
     """``$or`` of ``$eq`` (``$and`` of ``$ne``) on one key with one value type -> one ``$in``
     (``$nin``): the same test (see ``_compare`` / ``_in_set``), and one hash lookup instead of a
     condition per value."""
-    op, set_op = ("$eq", "$in") if kind is Or else ("$ne", "$nin")
+    op = "$eq" if kind is Or else "$ne"
+    set_op: SetOp = "$in" if kind is Or else "$nin"
     groups: dict[tuple, list] = {}
     for child in children:
         if isinstance(child, Compare) and child.op == op:
@@ -233,7 +245,7 @@ class _Compiler:
     def condition(self, node: Node) -> str:
         return _RULES[type(node)](node, self)
 
-    def metadata(self, node: Node, entry: str, test: Callable[[], str]) -> str:
+    def metadata(self, node: Compare | InSet | ArrayContains, entry: str, test: Callable[[], str]) -> str:
         """``node`` as a test of its positive form (binds the key first, then the value), negated
         for ``$ne``/``$nin``/``$not_contains``: a subquery, or a flag shared by both forms."""
         if not self.use_flags:
@@ -321,7 +333,7 @@ def _in_set(node: InSet, c: _Compiler) -> str:
         if kind is int:
             int_ref = float_ref = params.bind(tuple(node.values))
         else:
-            int_ref = params.bind(tuple(as_i64(v) for v in node.values))
+            int_ref = params.bind(tuple(as_i64(cast(float, v)) for v in node.values))
             float_ref = params.bind(tuple(node.values))
         return _EITHER.format(
             member.format(values=_cast(int_ref, int, array=True), column="int_value"),

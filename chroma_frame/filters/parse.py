@@ -17,10 +17,22 @@ Checks run in Chroma's order, so the first error is the one Chroma reports:
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 from chroma_frame.errors import InvalidArgumentError
-from chroma_frame.filters.ast import And, ArrayContains, Compare, DocumentMatch, InSet, Node, Or
+from chroma_frame.filters.ast import (
+    And,
+    ArrayContains,
+    Compare,
+    CompareOp,
+    ContainsOp,
+    DocumentMatch,
+    DocumentOp,
+    InSet,
+    Node,
+    Or,
+    SetOp,
+)
 from chroma_frame.filters.limits import check_depth, measure
 from chroma_frame.filters.regex import check_regex
 
@@ -267,15 +279,15 @@ class _Builder:
 
     def _leaf(self, key: str, operator: str, operand: Any) -> Node:
         if operator in ("$eq", "$ne"):
-            node: Node = Compare(key, operator, _scalar(operand))
+            node: Node = Compare(key, cast(CompareOp, operator), _scalar(operand))
         elif operator in ("$gt", "$gte", "$lt", "$lte"):
-            node = Compare(key, operator, _number(operand))
+            node = Compare(key, cast(CompareOp, operator), _number(operand))
         elif operator in ("$in", "$nin"):
-            node = InSet(key, operator, _set(operand))
+            node = InSet(key, cast(SetOp, operator), _set(operand))
         else:  # $contains / $not_contains
             if key == DOCUMENT_KEY:
-                return DocumentMatch(operator, operand)
-            node = ArrayContains(key, operator, _scalar(operand))
+                return DocumentMatch(cast(DocumentOp, operator), operand)
+            node = ArrayContains(key, cast(ContainsOp, operator), _scalar(operand))
         if key == DOCUMENT_KEY and isinstance(node, (Compare, InSet)):
             value = node.value if isinstance(node, Compare) else node.values[0]
             self.document_as_string |= isinstance(value, str)

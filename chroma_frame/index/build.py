@@ -3,9 +3,10 @@
 ``python -m chroma_frame.index.build ROOT COLLECTION_ID PARAMS_JSON`` builds the graph of every
 blockfile of the collection that lacks one, then exits. It runs detached from the process that
 asked for it (numba compiles pynndescent's build path for about a minute in every new process,
-which must never stall a query), runs at a lower CPU priority, and holds ``index.lock`` so that only one builder per collection
-runs at a time. Builders of different collections share a few machine-wide slots (half the cores,
-or ``CHROMA_FRAME_MAX_BUILDERS``): past that they queue rather than all building at once.
+which must never stall a query), runs at a lower CPU priority, and holds ``index.lock`` so that
+only one builder per collection runs at a time. Builders of different collections share a few
+machine-wide slots (half the cores, or ``CHROMA_FRAME_MAX_BUILDERS``): past that they queue
+rather than all building at once.
 Its output goes to ``collections/<id>/index.log``; a graph whose build fails is recorded there
 and beside its blockfile (:mod:`.failures`), and the builder goes on with the next one.
 """
@@ -31,7 +32,8 @@ from chroma_frame.index.params import IndexParams
 _METRICS = {"l2": "euclidean", "cosine": "cosine", "ip": "dot"}
 
 
-def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.ndarray] = None, seed: int = 42) -> Graph:
+def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.ndarray] = None,
+                seed: int = 42) -> Graph:
     """NNDescent's search graph over the rows ``nodes`` of ``matrix`` (all rows when None), in the
     matrix's own row order: the other rows (tombstones) get no edges and are never reached."""
     from pynndescent import NNDescent
@@ -98,6 +100,9 @@ def build_missing(root: str, collection_id: str, params: IndexParams, *, retry_f
     try:
         while True:
             manifest = read_manifest(storage, prefix)
+            dimension = manifest.dimension
+            if dimension is None:  # nothing written yet, so no blockfile
+                return built
             todo = []
             for rel in manifest.blockfiles:
                 if str(rel) in tried:
@@ -114,7 +119,7 @@ def build_missing(root: str, collection_id: str, params: IndexParams, *, retry_f
                 if not params.wants_graph(len(nodes)):
                     continue
                 try:
-                    if load_graph(storage, prefix, rel, rows=table.num_rows, dimension=manifest.dimension,
+                    if load_graph(storage, prefix, rel, rows=table.num_rows, dimension=dimension,
                                   space=params.space, nodes=nodes) is not None:
                         continue
                 except CorruptIndex:
@@ -130,7 +135,7 @@ def build_missing(root: str, collection_id: str, params: IndexParams, *, retry_f
                     tried.add(str(rel))
                     if not storage.exists(f"{prefix}/{rel}"):
                         continue  # merged away meanwhile
-                    if _build_one(storage, prefix, rel, table, nodes, manifest.dimension, params, attempts + 1):
+                    if _build_one(storage, prefix, rel, table, nodes, dimension, params, attempts + 1):
                         built += 1
     except FileNotFoundError:
         return built  # the collection was deleted

@@ -95,7 +95,8 @@ class Graph:
             raise CorruptIndex(f"unreadable index: {exc}") from exc
         for name, dtype in _ARRAYS.items():
             if arrays[name].dtype != np.dtype(dtype) or arrays[name].ndim != 1:
-                raise CorruptIndex(f"array {name} is {arrays[name].dtype}{list(arrays[name].shape)}, expected 1-d {np.dtype(dtype)}")
+                raise CorruptIndex(f"array {name} is {arrays[name].dtype}{list(arrays[name].shape)}, "
+                                   f"expected 1-d {np.dtype(dtype)}")
         if len(arrays["meta"]) != 3:
             raise CorruptIndex("meta has the wrong length")
         fmt, n, dim = (int(x) for x in arrays["meta"])
@@ -103,7 +104,8 @@ class Graph:
         if fmt != FORMAT:
             raise CorruptIndex(f"format {fmt}, expected {FORMAT}")
         if n != rows or dim != dimension or graph_space != space:
-            raise CorruptIndex(f"index does not match its blockfile ({n}x{dim} {graph_space}, expected {rows}x{dimension} {space})")
+            raise CorruptIndex(f"index does not match its blockfile ({n}x{dim} {graph_space}, "
+                               f"expected {rows}x{dimension} {space})")
         graph = cls(arrays["indptr"], arrays["indices"], arrays["pivots"], graph_space, n, dim, arrays["nodes"])
         problem = graph.problem(nodes)
         if problem:

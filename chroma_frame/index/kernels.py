@@ -30,7 +30,8 @@ def _distance(space, data, sq_norms, node, query, query_sq):
 
 
 @numba.njit(cache=True, nogil=True)
-def _search_one(space, data, sq_norms, indptr, indices, entries, query, k, ef, slack, allowed, use_allowed, out_idx, out_dist):
+def _search_one(space, data, sq_norms, indptr, indices, entries, query, k, ef, slack, allowed, use_allowed,
+                out_idx, out_dist):
     n = data.shape[0]
     query_sq = np.float32(0.0)
     for j in range(query.shape[0]):

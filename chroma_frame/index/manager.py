@@ -95,7 +95,7 @@ class IndexManager:
         self._nodes: dict[str, np.ndarray] = {}  # blockfile -> its put rows (blockfiles never change)
         self._failed: dict[tuple[str, str], str] = {}  # failures seen (and warned about) by this process
         self._corrupt: dict[tuple[str, str], int] = {}  # unusable graph files seen, per graph
-        self._builder = None
+        self._builder: Optional[subprocess.Popen] = None
         self._mutex = threading.Lock()
         self._looking = threading.Lock()
         self._next_spawn = 0.0

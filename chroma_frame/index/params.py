@@ -7,7 +7,8 @@
 | ``ef_construction`` (100) | build effort: NNDescent ``max_candidates = clamp(ef_construction // 2, 8, 60)`` |
 | ``ef_search`` (100) | search breadth: the beam width of the best-first search |
 | ``nndescent.n_neighbors`` | overrides ``2 * M`` |
-| ``nndescent.diversify_prob`` (0.0) | pruning of the search graph (0 keeps every neighbour and reverse edge: better recall per hop on text embeddings) |
+| ``nndescent.diversify_prob`` (0.0) | pruning of the search graph (0 keeps every neighbour and reverse edge: |
+| | better recall per hop on text embeddings) |
 | ``nndescent.epsilon`` (0.0) | extra search slack: expand nodes up to ``(1 + epsilon)`` x the worst kept distance |
 """
 

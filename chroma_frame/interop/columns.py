@@ -28,7 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chroma_frame.storage.records import (
-    METADATA, METADATA_ENTRY, SPARSE_INDICES, SPARSE_TOKENS, SPARSE_VALUES, U32_MAX, as_metadata,
+    METADATA,
+    METADATA_ENTRY,
+    SPARSE_INDICES,
+    SPARSE_TOKENS,
+    SPARSE_VALUES,
+    U32_MAX,
+    as_metadata,
 )
 
 CORE_COLUMNS = ("id", "document", "uri", "embedding")
@@ -238,10 +244,10 @@ def to_long(columns: Sequence[tuple[str, pa.Array]], n: int) -> pa.ListArray:
     for i, typ in enumerate((SPARSE_INDICES, SPARSE_VALUES, SPARSE_TOKENS)):
         chunks = [p[2].field(i) if p[1] == "sparse" else pa.nulls(len(p[2]), typ) for p in parts]
         sparse_fields.append(pa.concat_arrays(chunks))
-    is_array = np.concatenate([np.full(len(p[2]), p[3], dtype=bool) for p in parts])
+    array_flags = np.concatenate([np.full(len(p[2]), p[3], dtype=bool) for p in parts])
     take = pa.array(order, pa.int64())
     entries = pa.StructArray.from_arrays(
-        [key_names.take(pa.array(key_index[order])), *(f.take(take) for f in fields), pa.array(is_array[order]),
+        [key_names.take(pa.array(key_index[order])), *(f.take(take) for f in fields), pa.array(array_flags[order]),
          *(f.take(take) for f in sparse_fields)],
         fields=list(METADATA_ENTRY),
     )
@@ -262,7 +268,8 @@ def sparse_struct(key: str, column: pa.StructArray) -> pa.StructArray:
     try:
         indices = column.field("indices").cast(pa.list_(pa.int64()))
         values = column.field("values").cast(SPARSE_VALUES)
-        tokens = column.field("tokens").cast(SPARSE_TOKENS) if "tokens" in names else pa.nulls(len(column), SPARSE_TOKENS)
+        tokens = (column.field("tokens").cast(SPARSE_TOKENS) if "tokens" in names
+                  else pa.nulls(len(column), SPARSE_TOKENS))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise UnsupportedColumn(f"metadata column {key!r} has type {column.type}: {e}") from None
     if indices.null_count or values.null_count:

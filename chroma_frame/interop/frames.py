@@ -8,7 +8,7 @@ Polars and pandas are imported only by the methods that return them.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence, cast
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import pandas
     import polars
 
+    from chroma_frame.collection import Collection
     from chroma_frame.embedder import Embedder
     from chroma_frame.engine.collection import CollectionEngine
     from chroma_frame.engine.snapshot import Snapshot
@@ -36,6 +37,9 @@ class FrameMethods:
     (an ``Embedder``), plus the public ``name`` / ``metadata`` / ``configuration_json``."""
 
     # -- what the class mixing this in provides -------------------------------------------
+    if TYPE_CHECKING:
+        name: str
+
     @property
     def _engine(self) -> "CollectionEngine":  # pragma: no cover - Collection overrides it
         raise NotImplementedError
@@ -62,9 +66,7 @@ class FrameMethods:
                   include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None,
                   **kwargs: Any) -> "polars.DataFrame":
         """:meth:`to_arrow` as a Polars DataFrame (``embedding`` is ``Array(Float32, dim)``)."""
-        import polars as pl
-
-        return pl.from_arrow(self.to_arrow(where, where_document, include, columns, **kwargs))
+        return _polars(self.to_arrow(where, where_document, include, columns, **kwargs))
 
     def to_pandas(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
                   include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None, *,
@@ -90,7 +92,7 @@ class FrameMethods:
         snap = self._engine.snapshot()
         lay = tb.layout(snap)
         names = lay.default_columns()
-        schema = pl.from_arrow(lay.schema(names).empty_table()).schema
+        schema = _polars(lay.schema(names).empty_table()).schema
         positions = snap.live_positions
 
         def source(with_columns, predicate, n_rows, _hint) -> Iterator[pl.DataFrame]:
@@ -98,7 +100,7 @@ class FrameMethods:
             probe = predicate.meta.root_names() if predicate is not None else ()
             tables = stream(snap, lay, positions, with_columns or names, probe=probe, keep=keep, n_rows=n_rows,
                             first=batch_size, largest=batch_size)
-            return (pl.from_arrow(t) for t in tables)
+            return (_polars(t) for t in tables)
 
         return register_io_source(source, schema=schema, explain_name=f"chroma_frame[{self.name}]")
 
@@ -114,7 +116,7 @@ class FrameMethods:
 
         snap = self._engine.snapshot()
         positions = self._positions(snap, None, where, where_document, None, None)
-        return parquet.write(self, snap, positions, path, row_group_size=row_group_size)
+        return parquet.write(cast("Collection", self), snap, positions, path, row_group_size=row_group_size)
 
     # -- in ------------------------------------------------------------------------------
     def ingest(self, source: Any, mode: str = "add", id_column: str = "id", document_column: Optional[str] = None,
@@ -135,9 +137,9 @@ class FrameMethods:
         from chroma_frame.interop.ingest import run
         from chroma_frame.interop.parquet import ingest_source
 
-        return run(self._engine, self._embedder, ingest_source(source), mode=mode, id_column=id_column, document_column=document_column,
-                   embedding_column=embedding_column, uri_column=uri_column, metadata_columns=metadata_columns,
-                   batch_size=batch_size, progress=progress, skip_rows=skip_rows)
+        return run(self._engine, self._embedder, ingest_source(source), mode=mode, id_column=id_column,
+                   document_column=document_column, embedding_column=embedding_column, uri_column=uri_column,
+                   metadata_columns=metadata_columns, batch_size=batch_size, progress=progress, skip_rows=skip_rows)
 
     # -- display -------------------------------------------------------------------------
     def _repr_html_(self) -> str:
@@ -178,11 +180,16 @@ class FrameMethods:
         return positions[offset : None if limit is None else offset + limit]
 
 
-def _polars_keeper(predicate: Any):
+def _polars(table: pa.Table) -> "polars.DataFrame":
+    """``polars.from_arrow`` of a table: a DataFrame (its signature also allows a Series)."""
     import polars as pl
 
+    return cast("polars.DataFrame", pl.from_arrow(table))
+
+
+def _polars_keeper(predicate: Any):
     def keep(part: pa.Table) -> np.ndarray:
-        mask = pl.from_arrow(part).select(predicate.fill_null(False)).to_series().to_numpy()
+        mask = _polars(part).select(predicate.fill_null(False)).to_series().to_numpy()
         if len(mask) == 1 and part.num_rows != 1:  # a predicate without columns: one value for all rows
             mask = np.repeat(mask, part.num_rows)
         return np.flatnonzero(mask)

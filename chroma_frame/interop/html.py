@@ -46,8 +46,8 @@ def table_html(table: pa.Table, *, title: str, total: int | None = None, max_row
     total = table.num_rows if total is None else total
     head = table.slice(0, max_rows).to_pylist()
     cols = table.column_names
-    th = "".join(f"<th>{html.escape(c)}<br><small style='color:#888'>{html.escape(short_type(table.schema.field(c).type))}</small></th>"
-                 for c in cols)
+    th = "".join(f"<th>{html.escape(c)}<br><small style='color:#888'>"
+                 f"{html.escape(short_type(table.schema.field(c).type))}</small></th>" for c in cols)
     rows = "".join("<tr>" + "".join(f"<td>{_cell(r[c])}</td>" for c in cols) + "</tr>" for r in head)
     if total > len(head):
         rows += f"<tr><td colspan='{len(cols)}' style='color:#888'>… {total - len(head):,} more rows</td></tr>"

@@ -53,14 +53,14 @@ def write(collection: "Collection", snap: "Snapshot", positions: np.ndarray, pat
     header = {"format": FORMAT, "name": collection.name, "metadata": collection.metadata,
               "configuration": _jsonable(collection.configuration_json), "dimension": snap.dimension,
               "metadata_layout": "wide" if wide else "long", "metadata_columns": meta_cols if wide else [],
-              "rows": int(len(positions))}
+              "rows": len(positions)}
     schema = lay.schema(columns).with_metadata({PARQUET_KEY: json.dumps(header).encode()})
     compression = {c: ("none" if c == "embedding" else "zstd") for c in columns}
     with pq.ParquetWriter(os.fspath(path), schema, compression=compression) as writer:
         for start in range(0, len(positions), row_group_size):
             part = tb.build(snap, positions[start : start + row_group_size], columns, lay)
             writer.write_table(part.replace_schema_metadata(schema.metadata), row_group_size=row_group_size)
-    return int(len(positions))
+    return len(positions)
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -53,7 +53,8 @@ def resolve_roles(source: Source, id_column: str, document_column: str | None, e
             taken.add("metadata")
         roles.metadata = [(c, c) for c in names if c not in taken]
     else:
-        pairs = metadata_columns.items() if isinstance(metadata_columns, Mapping) else [(c, c) for c in metadata_columns]
+        pairs = (metadata_columns.items() if isinstance(metadata_columns, Mapping)
+                 else [(c, c) for c in metadata_columns])
         for column, _ in pairs:
             if column not in names:
                 raise ValueError(f"ingest: no metadata column {column!r} in the source (columns: {names})")

@@ -26,9 +26,14 @@ from chroma_frame.interop.parquet import UNSET as _UNSET
 from chroma_frame.interop.parquet import import_file
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    import sys
 
     import duckdb
+
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
     from chroma_frame.collection import Collection
 
@@ -53,13 +58,22 @@ def _catalog_table(records: Iterable[dict]) -> pa.Table:
     return pa.table({
         "name": pa.array([r["name"] for r in records], pa.string()),
         "id": pa.array([r["id"] for r in records], pa.string()),
-        "metadata": pa.array([json.dumps(r.get("metadata")) if r.get("metadata") else None for r in records], pa.string()),
+        "metadata": pa.array([json.dumps(r.get("metadata")) if r.get("metadata") else None for r in records],
+                             pa.string()),
         "space": pa.array(space, pa.string()),
     })
 
 
 class SQLMethods:
     """``sql``, ``register`` and ``import_parquet`` for Client."""
+
+    if TYPE_CHECKING:  # what Client provides
+        tenant: str
+        database: str
+        _catalog: Any
+        _system: Any
+
+        def get_collection(self, name: str) -> Collection: ...
 
     def sql(self, query: str, params: Any = None) -> "duckdb.DuckDBPyRelation":
         """Run DuckDB SQL where each collection of the current database is a view.
@@ -82,7 +96,8 @@ class SQLMethods:
         from chroma_frame.interop.view import SnapshotView  # imports pyarrow.dataset: only when used
 
         install(con, self)
-        names = [name] if name is not None else [r["name"] for r in self._catalog.list_collections(self.tenant, self.database)]
+        names = ([name] if name is not None
+                 else [r["name"] for r in self._catalog.list_collections(self.tenant, self.database)])
         if view is not None and len(names) != 1:
             raise ValueError("register: view= needs one collection name")
         for n in names:
@@ -156,7 +171,8 @@ def install(con: "duckdb.DuckDBPyConnection", client: Any) -> None:
     for fname, kind, qtype in (("cf_knn", "embedding", duckdb.list_type(FLOAT)), ("cf_knn_text", "text", VARCHAR)):
         if fname not in defined:  # a connection keeps the client it was first given
             con.create_function(fname, _knn_udf(client, kind), [VARCHAR, qtype, BIGINT, VARCHAR, VARCHAR], ret,
-                                type="arrow", null_handling="special", side_effects=True)
+                                type="arrow", null_handling="special",  # type: ignore[call-overload]  # enum names
+                                side_effects=True)
     if "__cf_collections" not in {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}:
         con.register("__cf_collections", _catalog_table([]))
     for path in sql_files():
@@ -202,7 +218,8 @@ def _hit_lists(hits: list) -> pa.Array:
     np.cumsum(lengths, out=offsets[1:])
     ids = [i for h in hits if h is not None for i in h[0]]
     dists = [d for h in hits if h is not None for d in h[1]]
-    ranks = np.concatenate([np.arange(1, n + 1, dtype=np.int32) for n in lengths]) if len(hits) else np.zeros(0, np.int32)
+    ranks = (np.concatenate([np.arange(1, n + 1, dtype=np.int32) for n in lengths]) if len(hits)
+             else np.zeros(0, np.int32))
     values = pa.StructArray.from_arrays(
         [pa.array(ids, pa.string()), pa.array(dists, pa.float32()), pa.array(ranks, pa.int32())], fields=list(HIT)
     )

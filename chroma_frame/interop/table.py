@@ -86,7 +86,8 @@ def build(snap: Snapshot, positions: np.ndarray, columns: Sequence[str], lay: La
     if snap.table is None or len(positions) == 0:
         return schema.empty_table()
     specs = [lay.spec(c) for c in columns if c not in ("id", "document", "uri", "embedding", "metadata")]
-    stored = [c for c in ("id", "document", "uri", "embedding", "metadata") if c in columns or (c == "metadata" and specs)]
+    stored = [c for c in ("id", "document", "uri", "embedding", "metadata")
+              if c in columns or (c == "metadata" and specs)]
     rows = _rows(snap, positions, stored)
     arrays = {c: as_array(rows.column(c)) for c in stored}
     for spec, array in zip(specs, pivot(rows.column("metadata"), specs) if specs else ()):

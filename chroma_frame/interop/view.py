@@ -11,7 +11,7 @@ come in ``get``'s order. Nothing is read or built until DuckDB consumes the scan
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +44,8 @@ class SnapshotView(ds.InMemoryDataset):
         if not isinstance(columns, (list, tuple)) or not columns or not all(c in self._names for c in columns):
             return self._generic(columns, filter)  # no columns, or expressions: pyarrow does the work
         columns = list(columns)
-        keep, probe = None, ()
+        keep: Optional[Keep] = None
+        probe: Sequence[str] = ()
         if filter is not None:
             probe = [c for c in columns if c not in HEAVY]
             if not _applies(filter, self._lay.schema(probe)):

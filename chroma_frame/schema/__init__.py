@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chroma_frame.schema.keys import DOCUMENT_KEY, EMBEDDING_KEY  # noqa: F401  (re-exported)
+
 _CONFIG_NAMES = {
     "BoolInvertedIndexConfig", "Cmek", "CmekProvider", "FloatInvertedIndexConfig", "FtsIndexConfig",
     "HnswIndexConfig", "IndexConfig", "IntInvertedIndexConfig", "SpannIndexConfig", "SparseVectorIndexConfig",
@@ -24,7 +26,6 @@ _MODEL_NAMES = {
     "SparseVectorIndexType", "SparseVectorValueType", "StringInvertedIndexType", "StringValueType", "ValueTypes",
     "VectorIndexType",
 }
-from chroma_frame.schema.keys import DOCUMENT_KEY, EMBEDDING_KEY  # noqa: F401  (re-exported)
 
 
 def __getattr__(name: str) -> Any:
@@ -61,5 +62,6 @@ def register_schema_functions(schema: object) -> None:
             register_sparse_embedding_function(type(sparse.config.embedding_function))
 
 
-__all__ = sorted(_CONFIG_NAMES | _MODEL_NAMES | {"DOCUMENT_KEY", "EMBEDDING_KEY", "schema_json",
-                                                   "register_schema_functions"})
+__all__ = sorted(  # noqa: PLE0605  (sorted() gives the list that ruff cannot see)
+    _CONFIG_NAMES | _MODEL_NAMES | {"DOCUMENT_KEY", "EMBEDDING_KEY", "schema_json", "register_schema_functions"}
+)

@@ -17,7 +17,6 @@ from pydantic_core import PydanticCustomError
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction
 from chroma_frame.embeddings.protocol import Space, validate_embedding_function
 from chroma_frame.embeddings.sparse import validate_sparse_embedding_function
-
 from chroma_frame.schema.keys import DOCUMENT_KEY, EMBEDDING_KEY
 
 
@@ -27,7 +26,7 @@ def _create_extra_fields_validator(valid_fields: List[str]) -> Any:
     @model_validator(mode="before")
     def validate_extra_fields(cls: Type[BaseModel], data: Any) -> Any:
         if isinstance(data, dict):
-            invalid_fields = [k for k in data.keys() if k not in valid_fields]
+            invalid_fields = [k for k in data if k not in valid_fields]
             if invalid_fields:
                 invalid_fields_str = ", ".join(f"'{f}'" for f in invalid_fields)
                 if len(invalid_fields) == 1:

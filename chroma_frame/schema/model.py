@@ -11,11 +11,20 @@ from __future__ import annotations
 import warnings
 from copy import deepcopy
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Union, cast
+from typing import Any, Dict, List, Optional, Tuple, Union, cast
 
 from chroma_frame.schema.configs import (
-    DOCUMENT_KEY, EMBEDDING_KEY, BoolInvertedIndexConfig, Cmek, FloatInvertedIndexConfig, FtsIndexConfig,
-    IndexConfig, IntInvertedIndexConfig, SparseVectorIndexConfig, StringInvertedIndexConfig, VectorIndexConfig,
+    DOCUMENT_KEY,
+    EMBEDDING_KEY,
+    BoolInvertedIndexConfig,
+    Cmek,
+    FloatInvertedIndexConfig,
+    FtsIndexConfig,
+    IndexConfig,
+    IntInvertedIndexConfig,
+    SparseVectorIndexConfig,
+    StringInvertedIndexConfig,
+    VectorIndexConfig,
 )
 
 STRING_VALUE_NAME = "string"
@@ -120,17 +129,20 @@ class ValueTypes:
 
 # (ValueTypes attribute, JSON name, value type class, [(index attribute, index type class, config class)]),
 # in chromadb's serialisation order. The JSON name of an index is its attribute name.
-_LAYOUT = [
+_LAYOUT: List[Tuple[str, str, type, List[Tuple[str, type, type]]]] = [
     ("string", STRING_VALUE_NAME, StringValueType,
      [(FTS_INDEX_NAME, FtsIndexType, FtsIndexConfig),
       (STRING_INVERTED_INDEX_NAME, StringInvertedIndexType, StringInvertedIndexConfig)]),
-    ("float_list", FLOAT_LIST_VALUE_NAME, FloatListValueType, [(VECTOR_INDEX_NAME, VectorIndexType, VectorIndexConfig)]),
+    ("float_list", FLOAT_LIST_VALUE_NAME, FloatListValueType,
+     [(VECTOR_INDEX_NAME, VectorIndexType, VectorIndexConfig)]),
     ("sparse_vector", SPARSE_VECTOR_VALUE_NAME, SparseVectorValueType,
      [(SPARSE_VECTOR_INDEX_NAME, SparseVectorIndexType, SparseVectorIndexConfig)]),
-    ("int_value", INT_VALUE_NAME, IntValueType, [(INT_INVERTED_INDEX_NAME, IntInvertedIndexType, IntInvertedIndexConfig)]),
+    ("int_value", INT_VALUE_NAME, IntValueType,
+     [(INT_INVERTED_INDEX_NAME, IntInvertedIndexType, IntInvertedIndexConfig)]),
     ("float_value", FLOAT_VALUE_NAME, FloatValueType,
      [(FLOAT_INVERTED_INDEX_NAME, FloatInvertedIndexType, FloatInvertedIndexConfig)]),
-    ("boolean", BOOL_VALUE_NAME, BoolValueType, [(BOOL_INVERTED_INDEX_NAME, BoolInvertedIndexType, BoolInvertedIndexConfig)]),
+    ("boolean", BOOL_VALUE_NAME, BoolValueType,
+     [(BOOL_INVERTED_INDEX_NAME, BoolInvertedIndexType, BoolInvertedIndexConfig)]),
 ]
 # config class name -> (ValueTypes attribute, value type class, index attribute, index type class)
 _SLOT = {cfg.__name__: (attr, vt, idx, it) for attr, _, vt, indexes in _LAYOUT for idx, it, cfg in indexes}
@@ -193,7 +205,8 @@ class Schema:
             )
         if isinstance(config, FtsIndexConfig) and key != DOCUMENT_KEY:
             raise ValueError(
-                "FTS index can only be enabled on #document key. Use create_index(config=FtsIndexConfig(), key='#document')"
+                "FTS index can only be enabled on #document key. "
+                "Use create_index(config=FtsIndexConfig(), key='#document')"
             )
         if isinstance(config, SparseVectorIndexConfig) and key is None:
             raise ValueError(
@@ -461,7 +474,8 @@ def _sparse_ef_from_json(config_data: Dict[str, Any]) -> None:
         config_data["embedding_function"] = cls.build_from_config(ef_config["config"])
     except Exception as e:
         warnings.warn(
-            f"Could not reconstruct sparse embedding function {ef_config.get('name', 'unknown')}: {e}. Setting to None.",
+            f"Could not reconstruct sparse embedding function {ef_config.get('name', 'unknown')}: {e}. "
+            "Setting to None.",
             UserWarning,
             stacklevel=4,
         )

@@ -128,8 +128,10 @@ def is_default(schema: dict) -> bool:
     if any(k not in (EMBEDDING_KEY, DOCUMENT_KEY) for k in keys):
         return False
     enabled = lambda vt, t, i, default: (_index(vt, t, i) or {}).get("enabled", default) == default  # noqa: E731
-    if not (enabled(defaults, "string", "string_inverted_index", True) and enabled(defaults, "string", "fts_index", False)
-            and enabled(defaults, "float", "float_inverted_index", True) and enabled(defaults, "int", "int_inverted_index", True)
+    if not (enabled(defaults, "string", "string_inverted_index", True)
+            and enabled(defaults, "string", "fts_index", False)
+            and enabled(defaults, "float", "float_inverted_index", True)
+            and enabled(defaults, "int", "int_inverted_index", True)
             and enabled(defaults, "bool", "bool_inverted_index", True)
             and _vector_is_default(_index(defaults, "float_list", "vector_index"), False, None)):
         return False
@@ -149,7 +151,8 @@ def is_default(schema: dict) -> bool:
     if document is not None:
         if set(document) - {"string"}:
             return False
-        if not (enabled(document, "string", "fts_index", True) and enabled(document, "string", "string_inverted_index", False)):
+        if not (enabled(document, "string", "fts_index", True)
+                and enabled(document, "string", "string_inverted_index", False)):
             return False
     return True
 
@@ -210,7 +213,8 @@ def _check_config(at: str, config: dict, fields: set) -> None:
     if config.get("bm25") is not None and not isinstance(config["bm25"], bool):
         raise _invalid(f"{at}.bm25", "expected a boolean")
     for name, value in (config.get("hnsw") or {}).items():
-        if name not in _HNSW_ORDER or not (value is None or isinstance(value, (int, float)) and not isinstance(value, bool)):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if name not in _HNSW_ORDER or not (value is None or number):
             raise _invalid(f"{at}.hnsw", f"bad field `{name}`")
 
 
@@ -313,7 +317,8 @@ def reconcile(user_schema: Optional[dict], configuration: dict) -> tuple[dict, d
         return schema_from_configuration(configuration), configuration
     check_shape(user_schema)
     if not is_default(user_schema) and not config_default:
-        raise InvalidArgumentError("Failed to reconcile schema: Cannot set both collection config and schema simultaneously")
+        raise InvalidArgumentError(
+            "Failed to reconcile schema: Cannot set both collection config and schema simultaneously")
     merged = merge_with_defaults(user_schema)
     if not config_default:
         return schema_from_configuration(configuration), configuration

@@ -47,7 +47,8 @@ def build_sparse_ef(config: dict) -> Any:
         return sparse_known_embedding_functions[ef_config["name"]].build_from_config(ef_config.get("config") or {})
     except Exception as e:
         warnings.warn(
-            f"Could not reconstruct sparse embedding function {ef_config.get('name', 'unknown')}: {e}. Setting to None.",
+            f"Could not reconstruct sparse embedding function {ef_config.get('name', 'unknown')}: {e}. "
+            "Setting to None.",
             UserWarning,
             stacklevel=3,
         )

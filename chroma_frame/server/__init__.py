@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from chroma_frame.server.config import ServerConfig
 
 
@@ -56,7 +58,7 @@ def serve(config: ServerConfig) -> None:
     from chroma_frame.server.auth import build_authenticator
 
     build_authenticator(config)  # refuse bad credentials before any worker starts (ValueError)
-    options = dict(host=config.host, port=config.port, log_level=config.log_level,
+    options: dict[str, Any] = dict(host=config.host, port=config.port, log_level=config.log_level,
                    timeout_graceful_shutdown=5, server_header=False)
     if config.workers > 1:
         os.environ[_CONFIG_ENV] = json.dumps(dataclasses.asdict(config))

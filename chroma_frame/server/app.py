@@ -11,12 +11,13 @@ from typing import Any, Callable, Optional
 
 import orjson
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.routing import APIRoute
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from chroma_frame.server import errors, schemas as s
+from chroma_frame.server import errors
+from chroma_frame.server import schemas as s
 from chroma_frame.server.auth import AuthMiddleware, build_authenticator
 from chroma_frame.server.codec import dumps
 from chroma_frame.server.config import ServerConfig
@@ -28,7 +29,7 @@ from chroma_frame.server.service import Service
 
 C = "/tenants/{tenant}/databases/{database}/collections"
 _JSON = "application/json"
-_ERRORS = {code: {"model": s.ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 500)}
+_ERRORS: dict[int | str, Any] = {code: {"model": s.ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 500)}
 
 
 def _ok(model: Any, links: Optional[dict[str, Any]] = None) -> dict[int | str, Any]:

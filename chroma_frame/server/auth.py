@@ -40,7 +40,7 @@ class Authenticator:
 
     scheme = ""  # for the WWW-Authenticate header of a 401
 
-    def check(self, headers: dict[str, str]) -> "Identity | None | bool":
+    def check(self, headers: dict[str, str]) -> "Identity | bool | None":
         raise NotImplementedError
 
 
@@ -63,7 +63,7 @@ class TokenAuthenticator(Authenticator):
             return value.strip() if scheme.lower() == "bearer" else ""
         return None
 
-    def check(self, headers: dict[str, str]) -> "Identity | None | bool":
+    def check(self, headers: dict[str, str]) -> "Identity | bool | None":
         presented = self._presented(headers)
         if presented is None:
             return None
@@ -82,7 +82,7 @@ class BasicAuthenticator(Authenticator):
             raise ValueError("basic auth needs at least one user:password (CHROMA_SERVER_AUTHN_CREDENTIALS)")
         self.users = users  # user -> password or bcrypt hash
 
-    def check(self, headers: dict[str, str]) -> "Identity | None | bool":
+    def check(self, headers: dict[str, str]) -> "Identity | bool | None":
         scheme, _, value = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "basic":
             return None

@@ -51,8 +51,9 @@ def decode_embeddings(rows: Optional[Sequence[Any]]) -> Any:
     if rows is None:
         return None
     decoded = [None if r is None else _as_row(r) for r in rows]
-    if decoded and all(r is not None for r in decoded) and len({len(r) for r in decoded}) == 1:
-        return np.stack(decoded)
+    present = [r for r in decoded if r is not None]
+    if decoded and len(present) == len(decoded) and len({len(r) for r in present}) == 1:
+        return np.stack(present)
     return decoded
 
 

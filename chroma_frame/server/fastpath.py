@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 import orjson
+
 from chroma_frame.server.codec import dumps
 from chroma_frame.server.deadline import within_deadline
 from chroma_frame.server.errors import HTTPError, error_response

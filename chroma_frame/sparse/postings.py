@@ -59,7 +59,8 @@ class Postings:
         rows = list_type.from_arrays(offsets, pa.array(self.rows, pa.int32()))
         values = list_type.from_arrays(offsets, pa.array(self.values, pa.float32()))
         meta = {"format": FORMAT, "key": key, "rows": str(self.n_rows)}
-        return pa.table({"dim": pa.array(self.dims, pa.uint32()), "row": rows, "value": values}).replace_schema_metadata(meta)
+        table = pa.table({"dim": pa.array(self.dims, pa.uint32()), "row": rows, "value": values})
+        return table.replace_schema_metadata(meta)
 
     @classmethod
     def from_table(cls, table: pa.Table, *, key: str, n_rows: int) -> "Postings":
@@ -100,13 +101,14 @@ def _single(table: pa.Table, name: str) -> pa.Array:
 def build_postings(sparse: SparseRows) -> Postings:
     """Invert a segment's CSR rows: postings grouped by dimension, rows ascending in each."""
     n = sparse.n_rows
-    counts = np.diff(np.asarray(sparse.offsets, dtype=np.int64))
+    counts: np.ndarray = np.diff(np.asarray(sparse.offsets, dtype=np.int64))
     entry_rows = np.repeat(np.arange(n, dtype=np.int32), counts)
     indices = np.asarray(sparse.indices, dtype=np.uint32)
     order = np.argsort(indices, kind="stable")  # stable: rows stay ascending within a dimension
     dims_sorted = indices[order]
     if len(dims_sorted) == 0:
-        return Postings(np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, np.float32), n)
+        return Postings(np.zeros(0, np.uint32), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                        np.zeros(0, np.float32), n)
     heads = np.flatnonzero(np.concatenate([[True], dims_sorted[1:] != dims_sorted[:-1]]))
     starts = np.append(heads, len(dims_sorted)).astype(np.int64)
     return Postings(dims_sorted[heads], starts, entry_rows[order],

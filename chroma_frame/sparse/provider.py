@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, cast
 
 from chroma_frame.sparse.files import load_postings, postings_path, save_postings
 from chroma_frame.sparse.postings import CorruptPostings, Postings, build_postings
@@ -49,18 +49,19 @@ class SparseIndexes:
 
     def _load_or_build(self, seg: Segment, key: str) -> Postings:
         rows = seg.table.num_rows
+        name = cast(str, seg.name)  # postings belong to blockfiles, which are named
         try:
-            stored = load_postings(self.storage, self.prefix, seg.name, key, n_rows=rows)
+            stored = load_postings(self.storage, self.prefix, name, key, n_rows=rows)
             if stored is not None:
                 return stored
         except CorruptPostings as exc:
-            log.warning("postings of %s/%s are unusable (%s): rebuilding them", self.prefix, seg.name, exc)
+            log.warning("postings of %s/%s are unusable (%s): rebuilding them", self.prefix, name, exc)
         built = build_postings(seg.sparse_rows(key))
-        if self.storage.exists(f"{self.prefix}/{seg.name}"):  # not merged away meanwhile
+        if self.storage.exists(f"{self.prefix}/{name}"):  # not merged away meanwhile
             try:
-                save_postings(self.storage, self.prefix, seg.name, key, built)
+                save_postings(self.storage, self.prefix, name, key, built)
             except OSError as exc:  # a read-only or full disk: serve from memory
-                log.warning("could not store %s: %s", postings_path(seg.name, key), exc)
+                log.warning("could not store %s: %s", postings_path(name, key), exc)
         return built
 
     def after_compaction(self, snap: Snapshot, blockfiles: set[str]) -> None:

@@ -33,7 +33,10 @@ def write_blockfile(storage: Storage, prefix: str, rows: pa.Table | Iterable[pa.
     blockfile, in record batches of 64k rows; returns its path relative to ``prefix``, with the
     row count, size and CRC-32C the manifest records."""
     if isinstance(rows, pa.Table):
-        rows, schema = [rows], rows.schema
+        schema = rows.schema
+        rows = [rows]
+    if schema is None:
+        raise TypeError("write_blockfile: tables given one after the other need their schema")
     storage.makedirs(f"{prefix}/{BLOCK_DIR}")
     rel = f"{BLOCK_DIR}/{uuid.uuid4().hex}{SUFFIX}"
     total = 0

@@ -35,7 +35,7 @@ DESCRIPTION_FORMAT = 1
 _DATA_NAMES = (DESCRIPTION, "manifest.json")
 
 
-class MissingCatalogError(InternalError):  # type: ignore[misc, valid-type]
+class MissingCatalogError(InternalError):
     """``catalog.json`` is gone while collection folders remain: opening would orphan them."""
 
 

@@ -346,7 +346,7 @@ class DifferentialCollection(RuleBasedStateMachine):
         return expected, actual, check_outcomes(expected, actual, what)
 
     def write(self, op: str, kwargs: dict) -> None:
-        expected, actual, ok = self.both(op, kwargs)
+        _expected, actual, ok = self.both(op, kwargs)
         if ok:
             assert actual.value is None, f"{op} returned {actual.value!r}"
             if op in ("add", "upsert"):

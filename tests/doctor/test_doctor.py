@@ -14,10 +14,10 @@ import numpy as np
 
 import chroma_frame
 from chroma_frame import doctor
-from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.index.graph import Graph, save_graph
 from chroma_frame.sparse.files import save_postings
 from chroma_frame.sparse.postings import build_postings
+from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import json_with_checksum
 from chroma_frame.storage.manifest import read_manifest

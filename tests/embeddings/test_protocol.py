@@ -27,8 +27,8 @@ from chroma_frame.embeddings.registry import (
 from chroma_frame.utils.embedding_functions import (
     DefaultEmbeddingFunction,
     EmbeddingFunction,
-    ONNXMiniLM_L6_V2,
     OllamaEmbeddingFunction,
+    ONNXMiniLM_L6_V2,
     OpenAIEmbeddingFunction,
     config_to_embedding_function,
     known_embedding_functions,

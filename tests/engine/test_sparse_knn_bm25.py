@@ -30,7 +30,11 @@ def _bm25_function():
 def _tokens(text: str) -> list[int]:
     """The tokens Chroma's BM25 function hashes (stopwords out, Snowball-stemmed), as their hashes."""
     from chromadb.utils.embedding_functions.schemas.bm25_tokenizer import (
-        DEFAULT_CHROMA_BM25_STOPWORDS, Bm25Tokenizer, Murmur3AbsHasher, get_english_stemmer)
+        DEFAULT_CHROMA_BM25_STOPWORDS,
+        Bm25Tokenizer,
+        Murmur3AbsHasher,
+        get_english_stemmer,
+    )
 
     tokenizer = Bm25Tokenizer(get_english_stemmer(), DEFAULT_CHROMA_BM25_STOPWORDS, 40)
     hasher = Murmur3AbsHasher()

@@ -12,7 +12,16 @@ from hypothesis import strategies as st
 
 import chroma_frame
 from chroma_frame.execution.expression import (
-    GroupBy, K, Knn, Limit, MaxK, MinK, Rrf, Search, Select, Val,
+    GroupBy,
+    K,
+    Knn,
+    Limit,
+    MaxK,
+    MinK,
+    Rrf,
+    Search,
+    Select,
+    Val,
 )
 from tests.execution import reference
 

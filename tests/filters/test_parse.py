@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from .filter_cases import ALL_BAD
 
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.filters import parse_filter
 from chroma_frame.filters.ast import And, ArrayContains, Compare, DocumentMatch, InSet, Or
+
+from .filter_cases import ALL_BAD
 
 _CLASSES = {"ValueError": ValueError, "TypeError": TypeError, "InvalidArgumentError": InvalidArgumentError}
 

@@ -1,5 +1,6 @@
 """Graph search against exact search, persistence of graphs, and queries during builds."""
 
+import json
 import logging
 import os
 import shutil
@@ -7,13 +8,12 @@ import time
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import chroma_frame
-import json
-
-from chroma_frame.index.build import build_missing, main as builder_main
-from chroma_frame.index.graph import index_path
+from chroma_frame.index.build import build_missing
+from chroma_frame.index.build import main as builder_main
 from chroma_frame.index.manager import kernels
 from chroma_frame.index.params import IndexParams
 
@@ -78,7 +78,7 @@ def _check_against_exact(col, queries, k, where=None, min_recall=0.9):
     want_ids, want_d = _exact(col, queries, k, where)
     live = set(col.get(include=[])["ids"])
     hits = 0
-    for g_ids, g_d, w_ids, w_d in zip(got["ids"], got["distances"], want_ids, want_d):
+    for g_ids, g_d, w_ids, _w_d in zip(got["ids"], got["distances"], want_ids, want_d):
         assert len(g_ids) == len(w_ids)  # never fewer than min(k, matching rows)
         assert set(g_ids) <= live and len(set(g_ids)) == len(g_ids)
         assert g_d == sorted(g_d)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import chroma_frame
-from chroma_frame.index.build import build_missing, main as builder_main
+from chroma_frame.index.build import build_missing
+from chroma_frame.index.build import main as builder_main
 from chroma_frame.index.failures import failure_path
 from chroma_frame.index.graph import index_path
 from chroma_frame.index.manager import kernels

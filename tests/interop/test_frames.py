@@ -142,7 +142,7 @@ def test_no_per_row_python_on_the_way_out(client):
     """A 20k-row to_arrow runs in well under a second (regression guard for per-row loops)."""
     import time
 
-    ids, emb, docs, metas, uris = make_records(20_000, seed=1)
+    ids, emb, docs, _metas, _uris = make_records(20_000, seed=1)
     col = client.create_collection("big", embedding_function=None)
     col.ingest(pa.table({"id": ids, "document": docs,
                          "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), DIM),

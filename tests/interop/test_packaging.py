@@ -1,4 +1,5 @@
-"""A wheel carries sql/*.sql (as chroma_frame/sql/) and the installed package loads them from there."""
+"""A wheel carries sql/*.sql (as chroma_frame/sql/) and the installed package loads them from there; it also
+carries ``py.typed`` (PEP 561), so type checkers read the package's own annotations."""
 
 import json
 import os
@@ -39,6 +40,11 @@ def test_wheel_contains_the_sql_files(wheel):
     repo = {n: open(os.path.join(ROOT, "sql", n), "rb").read() for n in os.listdir(os.path.join(ROOT, "sql"))
             if n.endswith(".sql")}
     assert repo and packaged == repo
+
+
+def test_wheel_marks_the_package_as_typed(wheel):
+    with zipfile.ZipFile(wheel) as z:
+        assert "chroma_frame/py.typed" in z.namelist()
 
 
 def test_installed_package_loads_its_own_sql(wheel, tmp_path):

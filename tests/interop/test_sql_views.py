@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import run_python
-from tests.interop.conftest import DIM, make_records
+from tests.interop.conftest import make_records
 
 ROWS, WIDE = 8_000, 512  # 16 MB of embeddings: far above what the other columns take
 

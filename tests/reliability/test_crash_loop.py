@@ -15,7 +15,15 @@ import numpy as np
 
 import chroma_frame
 from tests.reliability.workload import (
-    _is_zombie, _state_of, apply_op, builder_pids, open_collection, read_journal, run_crash_loop, run_op, verify,
+    _is_zombie,
+    _state_of,
+    apply_op,
+    builder_pids,
+    open_collection,
+    read_journal,
+    run_crash_loop,
+    run_op,
+    verify,
 )
 
 SEED = 20261206

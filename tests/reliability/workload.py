@@ -142,7 +142,7 @@ def run_op(col, op: dict[str, Any]) -> None:
 def _matches(meta: Optional[dict], where: dict) -> bool:
     if meta is None:
         return False
-    clauses = where["$and"] if "$and" in where else [where]
+    clauses = where.get("$and", [where])
     return all(meta.get(k) == v for c in clauses for k, v in c.items())
 
 
@@ -887,9 +887,9 @@ def run_load(workdir: str, *, seconds: float, clients: int, seed_rows: int = 200
     lat = np.array([s[2] for s in measured]) * 1000
     per_op = {}
     for op in LOAD_MIX:
-        l = np.array([s[2] for s in measured if s[1] == op]) * 1000
-        if len(l):
-            per_op[op] = (len(l), float(np.percentile(l, 50)), float(np.percentile(l, 99)))
+        ms = np.array([s[2] for s in measured if s[1] == op]) * 1000
+        if len(ms):
+            per_op[op] = (len(ms), float(np.percentile(ms, 50)), float(np.percentile(ms, 99)))
     span = seconds - warmup if len(measured) < len(samples) else seconds
     warm = [r for t, r in rss if t >= warmup]
     return LoadReport(

@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.sparse.files import load_postings, postings_path, save_postings
 from chroma_frame.sparse.postings import CorruptPostings, Postings, build_postings
 from chroma_frame.sparse.provider import SparseIndexes
+from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.storage.fs import Storage
 from tests.engine.sparse_support import engine_top_k, wire
 

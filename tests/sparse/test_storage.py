@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import uuid
 from typing import Any
 
@@ -73,7 +72,7 @@ _op = st.one_of(
 def _apply(model: dict, op: str, ids: list, metas: list) -> None:
     for id_, meta in zip(ids, metas):
         present = id_ in model
-        if op == "add" and present or op == "update" and not present:
+        if (op == "add" and present) or (op == "update" and not present):
             continue
         if op == "add" or (op == "upsert" and not present):
             model[id_] = {k: v for k, v in (meta or {}).items() if v is not None} or None

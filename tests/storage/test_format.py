@@ -5,9 +5,9 @@ import json
 import os
 import re
 
-import numpy as np
 import pyarrow as pa
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chroma_frame
 from chroma_frame.storage.records import decode_metadata, encode_metadata

@@ -18,14 +18,20 @@ from typing import TYPE_CHECKING, Any, Optional
 import numpy as np
 
 from chroma_frame.engine.snapshot import Snapshot
-from chroma_frame.interop.results import SearchResult
 from chroma_frame.execution.executor.filter import filter_positions
 from chroma_frame.execution.executor.group import group_records
-from chroma_frame.execution.executor.inputs import ReadLevel, as_searches, check_read_level, embed_text_queries, text_embedder
+from chroma_frame.execution.executor.inputs import (
+    ReadLevel,
+    as_searches,
+    check_read_level,
+    embed_text_queries,
+    text_embedder,
+)
 from chroma_frame.execution.executor.knn import KnnContext, run_knns
 from chroma_frame.execution.executor.payload import SearchPlan, plan_search
 from chroma_frame.execution.executor.rank import evaluate, total_order_key
 from chroma_frame.execution.executor.select import select_columns
+from chroma_frame.interop.results import SearchResult
 from chroma_frame.storage.records import decode_metadata
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ document filter; any other key is a metadata key.
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Any, Optional, Union, cast
 
 import numpy as np
 
@@ -37,7 +37,8 @@ def _part(snap: Snapshot, where: Where) -> Part:
     if isinstance(where, (And, Or)):
         parts = [_part(snap, child) for child in where.conditions]
         if all(not isinstance(p, np.ndarray) for p in parts):
-            return parts[0] if len(parts) == 1 else (ast.And if isinstance(where, And) else ast.Or)(tuple(parts))
+            nodes = cast("list[ast.Node]", parts)
+            return nodes[0] if len(nodes) == 1 else (ast.And if isinstance(where, And) else ast.Or)(tuple(nodes))
         masks = [_as_mask(snap, p) for p in parts]
         combine = np.logical_and if isinstance(where, And) else np.logical_or
         return combine.reduce(masks)
@@ -53,9 +54,9 @@ def _part(snap: Snapshot, where: Where) -> Part:
     return node
 
 
-def _id_mask(snap: Snapshot, op: str, value: object) -> np.ndarray:
+def _id_mask(snap: Snapshot, op: str, value: Any) -> np.ndarray:
     wanted = value if op in ("$in", "$nin") else [value]
-    ids = [i for i in wanted if isinstance(i, str)]  # type: ignore[union-attr]
+    ids = [i for i in wanted if isinstance(i, str)]
     mask = np.zeros(len(snap.live), dtype=bool)
     mask[snap.positions_of(ids)] = True
     return ~mask if op in ("$ne", "$nin") else mask

@@ -34,7 +34,7 @@ def group_records(spec: GroupSpec, metadatas: Sequence[Any], scores: np.ndarray)
     return np.sort(np.asarray(kept, dtype=np.int64))
 
 
-def _value(metadata: Any, name: str, score: np.float32) -> tuple:
+def _value(metadata: Any, name: str, score: Any) -> tuple:
     """A sortable, hashable form of one key's value (``(0,)`` when absent)."""
     if name == SCORE_KEY:
         return (1, 2, float(score))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable
 
 from chroma_frame.execution.expression.plan import Search
 from chroma_frame.execution.expression.rank import Knn, Rank, Rrf

@@ -16,19 +16,19 @@ Chroma's; domains are arrays over the union of all Knn results, so evaluation is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from chroma_frame.execution.expression.rank import Abs, Div, Exp, Knn, Log, Max, Min, Mul, Rank, Sub, Sum, Val
 from chroma_frame.execution.executor.knn import KnnResult
+from chroma_frame.execution.expression.rank import Abs, Div, Exp, Knn, Log, Max, Min, Mul, Rank, Sub, Sum, Val
 
 F32 = np.float32
-_FOLD_START = {Sum: F32(0.0), Mul: F32(1.0), Max: np.finfo(F32).min, Min: np.finfo(F32).max}
-_COMBINE: dict[type, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+_FOLD_START: dict[type, np.float32] = {Sum: F32(0.0), Mul: F32(1.0), Max: np.finfo(F32).min, Min: np.finfo(F32).max}
+_COMBINE: dict[type, Callable[[Any, Any], Any]] = {
     Sum: np.add, Mul: np.multiply, Max: np.fmax, Min: np.fmin, Sub: np.subtract, Div: np.divide,
 }
-_APPLY = {Abs: np.abs, Exp: np.exp, Log: np.log}
+_APPLY: dict[type, Callable[[Any], Any]] = {Abs: np.abs, Exp: np.exp, Log: np.log}
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def _knn_domain(knn: Knn, result: KnnResult, universe: np.ndarray) -> Domain:
     return Domain(present, values, None if knn.default is None else F32(knn.default))
 
 
-def _merge(left: Domain, right: Domain, combine: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Domain:
+def _merge(left: Domain, right: Domain, combine: Callable[[Any, Any], Any]) -> Domain:
     if left.default is not None and right.default is not None:
         present = left.present | right.present
         default: Optional[np.float32] = F32(combine(left.default, right.default))

@@ -14,7 +14,7 @@ Keys = Union[KeyLike, List[KeyLike]]
 def key_names(keys: Keys) -> List[Any]:
     """Wire names of one key or a list of keys (a non-list counts as one key, as in Chroma)."""
     many = keys if isinstance(keys, list) or keys is None else [keys]
-    return [key_name(k) for k in many]  # type: ignore[union-attr]
+    return [key_name(k) for k in many]
 
 
 class Aggregate:

@@ -2,11 +2,39 @@
 
 from chroma_frame.execution.expression.group import Aggregate, GroupBy, MaxK, MinK
 from chroma_frame.execution.expression.rank import (
-    Abs, Div, Exp, Knn, Log, Max, Min, Mul, Rank, Rrf, Sub, Sum, Val,
+    Abs,
+    Div,
+    Exp,
+    Knn,
+    Log,
+    Max,
+    Min,
+    Mul,
+    Rank,
+    Rrf,
+    Sub,
+    Sum,
+    Val,
 )
 from chroma_frame.execution.expression.select import Limit, Select
 from chroma_frame.execution.expression.where import (
-    And, Contains, Eq, Gt, Gte, In, K, Key, Lt, Lte, Ne, Nin, NotContains, NotRegex, Or, Regex, Where,
+    And,
+    Contains,
+    Eq,
+    Gt,
+    Gte,
+    In,
+    K,
+    Key,
+    Lt,
+    Lte,
+    Ne,
+    Nin,
+    NotContains,
+    NotRegex,
+    Or,
+    Regex,
+    Where,
 )
 
 __all__ = [

@@ -28,7 +28,7 @@ def _rank(value: Any) -> Any:
     return Val(value) if isinstance(value, (int, float)) else value
 
 
-def _splice(left: Any, right: Any, kind: type) -> Any:
+def _splice(left: Any, right: Any, kind: type[Sum] | type[Mul] | type[Max] | type[Min]) -> Any:
     """``kind([left, right])``, splicing operands that already are a ``kind``."""
     parts = lambda r: list(r.ranks) if isinstance(r, kind) else [r]  # noqa: E731
     return kind(parts(left) + parts(right))

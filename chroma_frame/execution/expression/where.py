@@ -53,7 +53,7 @@ class Where:
         return Or(_flat(self, Or) + _flat(other, Or))
 
 
-def _flat(where: Where, kind: type) -> List[Where]:
+def _flat(where: Where, kind: type[And] | type[Or]) -> List[Where]:
     """The operands an ``&`` / ``|`` contributes: an And (Or) is spliced into another And (Or)."""
     return list(where.conditions) if isinstance(where, kind) else [where]
 
