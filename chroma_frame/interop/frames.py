@@ -38,7 +38,8 @@ class FrameMethods:
 
     # -- what the class mixing this in provides -------------------------------------------
     if TYPE_CHECKING:
-        name: str
+        @property
+        def name(self) -> str: ...
 
     @property
     def _engine(self) -> "CollectionEngine":  # pragma: no cover - Collection overrides it
