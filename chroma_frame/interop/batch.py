@@ -15,10 +15,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from chroma_frame import validation as v
+from chroma_frame.engine.writes import Records
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.interop.columns import UnsupportedColumn, as_array, decode_dictionary, flatten, to_long
 from chroma_frame.interop.roles import Roles
-from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata
+from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata, group_entries
 
 EMBED_BATCH = 1024
 
@@ -35,6 +36,11 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def records(self) -> Records:
+        """The batch as the write path's input (once its embeddings are filled)."""
+        return Records(ids=self.ids, embeddings=self.embeddings, metadata=self.metadata, documents=self.documents,
+                       uris=self.uris)
 
 
 def _strings(column: pa.ChunkedArray | pa.Array) -> pa.Array | None:
@@ -244,8 +250,5 @@ def fill_sparse(batch: Batch, target: Any, skip: np.ndarray) -> int:
     all_parents = np.concatenate([parents, rows[pc.list_parent_indices(added).to_numpy()]])
     order = np.argsort(all_parents, kind="stable")
     merged = pa.concat_arrays([entries, added.flatten()]).take(pa.array(order))
-    offsets = np.zeros(n + 1, np.int32)
-    np.cumsum(np.bincount(all_parents, minlength=n), out=offsets[1:])
-    valid = batch.metadata.is_valid().to_numpy(zero_copy_only=False) | need
-    batch.metadata = pa.ListArray.from_arrays(pa.array(offsets), merged, type=METADATA, mask=pa.array(~valid))
+    batch.metadata = group_entries(merged, all_parents[order], n)
     return len(rows)
