@@ -239,7 +239,10 @@ def _entries(metadata: pa.ListArray) -> tuple[pa.StructArray, np.ndarray, bool]:
     whether that is every entry."""
     entries = metadata.flatten()
     rows = np.asarray(pc.list_parent_indices(metadata).to_numpy(zero_copy_only=False), np.int64)
-    nan = pc.is_nan(entries.field("float_value")).fill_null(False).to_numpy(zero_copy_only=False)
+    floats = entries.field("float_value")
+    if floats.null_count == len(floats):
+        return entries, rows, True
+    nan = pc.is_nan(floats).fill_null(False).to_numpy(zero_copy_only=False)
     if nan.any():
         keep = ~np.isin(rows, rows[nan])
         return entries.filter(pa.array(keep)), rows[keep], False
