@@ -22,7 +22,13 @@ import pyarrow.compute as pc
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.storage.records import (
-    DELETE, PUT, as_metadata, encode_metadata, group_entries, record_table, removals,
+    DELETE,
+    PUT,
+    as_metadata,
+    encode_metadata,
+    group_entries,
+    record_table,
+    removals,
 )
 
 
@@ -153,7 +159,9 @@ def _new_rows(snap: Snapshot, seq: int, records: Records, rows: np.ndarray, dime
         return None
     n = len(records)
     metadata = _pick(records.metadata, rows, n)
-    embeddings = records.embeddings if len(rows) == n else records.embeddings[rows]
+    embeddings = records.embeddings
+    if embeddings is not None and len(rows) < n:
+        embeddings = embeddings[rows]
     return record_table(
         dimension=dimension, seq=seq, op=PUT, rowids=np.arange(snap.next_rowid, snap.next_rowid + len(rows)),
         ids=_pick(records.ids, rows, n), documents=_pick(records.documents, rows, n), uris=_pick(records.uris, rows, n),

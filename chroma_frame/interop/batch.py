@@ -8,7 +8,7 @@ shape and finiteness). When a check fails, the batch is handed to the validation
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,7 @@ from chroma_frame.interop.roles import Roles
 from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata, group_entries
 
 EMBED_BATCH = 1024
+Mode = Literal["add", "upsert"]
 
 
 @dataclass
@@ -101,7 +102,7 @@ def _key_problem(keys: Sequence[str]) -> str | None:
     return None
 
 
-def prepare(table: pa.Table, roles: Roles, op: str) -> Batch:
+def prepare(table: pa.Table, roles: Roles, op: Mode) -> Batch:
     """Columns of a source batch in the stored types; Chroma's error when a check fails."""
     problems: list[str] = []
     ids = _strings(table.column(roles.id))
@@ -170,7 +171,7 @@ def _python_metadatas(batch: Batch, roles: Roles) -> list | None:
     return rows
 
 
-def raise_reference_error(batch: Batch, roles: Roles, op: str, problem: str, dimension: int | None = None) -> None:
+def raise_reference_error(batch: Batch, roles: Roles, op: Mode, problem: str, dimension: int | None = None) -> None:
     """Run ``add``'s own validation on this batch to raise its error (error path only)."""
     raw = batch.raw
     ids = raw.column(roles.id).to_pylist()
@@ -199,6 +200,7 @@ def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) 
         if batch.embeddings is None:
             batch.embeddings = np.zeros((len(batch), 0), np.float32)
         return 0
+    assert batch.documents is not None  # prepare() refused rows with neither embedding nor document
     texts = batch.documents.take(pa.array(rows)).to_pylist()
     parts = []
     for start in range(0, len(texts), EMBED_BATCH):

@@ -18,7 +18,7 @@ import pyarrow as pa
 from chroma_frame import validation as v
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.writes import find_live, plan_add, plan_upsert
-from chroma_frame.interop.batch import Batch, embed_missing, fill_sparse, prepare
+from chroma_frame.interop.batch import Batch, Mode, embed_missing, fill_sparse, prepare
 from chroma_frame.interop.roles import is_long_form, resolve_roles
 from chroma_frame.interop.sources import open_source
 
@@ -98,11 +98,12 @@ class _Progress:
             self.bar.close()
 
 
-def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: str, id_column: str, document_column: str | None,
-        embedding_column: str | None, uri_column: str | None, metadata_columns: Any, batch_size: int,
-        progress: Any, skip_rows: int) -> IngestSummary:
+def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: str, id_column: str,
+        document_column: str | None, embedding_column: str | None, uri_column: str | None, metadata_columns: Any,
+        batch_size: int, progress: Any, skip_rows: int) -> IngestSummary:
     if mode not in ("add", "upsert"):
         raise ValueError(f"ingest: mode must be 'add' or 'upsert', got {mode!r}")
+    op: Mode = "add" if mode == "add" else "upsert"
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"ingest: batch_size must be a positive int, got {batch_size!r}")
     started = time.perf_counter()
@@ -118,7 +119,7 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
                 roles.metadata.insert(0, (roles.long_metadata, roles.long_metadata))  # just a key named "metadata"
                 roles.long_metadata = None
             read += table.num_rows
-            batch = prepare(table, roles, mode)
+            batch = prepare(table, roles, op)
             skip = np.zeros(len(batch), bool)
             needs_embedding = batch.have is None or not batch.have.all()
             if needs_embedding and mode == "add":

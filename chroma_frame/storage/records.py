@@ -224,7 +224,8 @@ def scalar_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     if isinstance(array, pa.ChunkedArray):
         return pa.chunked_array([scalar_metadata(c) for c in array.chunks], pa.list_(_SCALAR_ENTRY))
     values = array.values
-    entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS], fields=list(_SCALAR_ENTRY))
+    entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS],
+                                         fields=list(_SCALAR_ENTRY))
     return pa.ListArray.from_arrays(array.offsets, entries, mask=array.is_null())
 
 
