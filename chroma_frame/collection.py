@@ -180,8 +180,7 @@ class Collection(FrameMethods):
                 rs = dataclasses.replace(rs, metadatas=apply_sparse_embeddings(target, rs.metadatas, rs.documents))
         engine = self._engine
         v.check_records_engine(rs, engine.snapshot().dimension)
-        records = Records(ids=rs.ids, embeddings=rs.embeddings, metadatas=rs.metadatas,
-                          documents=rs.documents, uris=rs.uris)
+        records = Records.from_lists(rs.ids, rs.embeddings, rs.metadatas, rs.documents, rs.uris)
         plan = _PLANS[op]
         engine.write(lambda snap, seq: plan(snap, seq, records))
 

@@ -8,19 +8,21 @@ shape and finiteness). When a check fails, the batch is handed to the validation
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from chroma_frame import validation as v
+from chroma_frame.engine.writes import Records
 from chroma_frame.errors import InvalidArgumentError
 from chroma_frame.interop.columns import UnsupportedColumn, as_array, decode_dictionary, flatten, to_long
 from chroma_frame.interop.roles import Roles
-from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata
+from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata, group_entries
 
 EMBED_BATCH = 1024
+Mode = Literal["add", "upsert"]
 
 
 @dataclass
@@ -35,6 +37,11 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def records(self) -> Records:
+        """The batch as the write path's input (once its embeddings are filled)."""
+        return Records(ids=self.ids, embeddings=self.embeddings, metadata=self.metadata, documents=self.documents,
+                       uris=self.uris)
 
 
 def _strings(column: pa.ChunkedArray | pa.Array) -> pa.Array | None:
@@ -95,7 +102,7 @@ def _key_problem(keys: Sequence[str]) -> str | None:
     return None
 
 
-def prepare(table: pa.Table, roles: Roles, op: str) -> Batch:
+def prepare(table: pa.Table, roles: Roles, op: Mode) -> Batch:
     """Columns of a source batch in the stored types; Chroma's error when a check fails."""
     problems: list[str] = []
     ids = _strings(table.column(roles.id))
@@ -164,7 +171,7 @@ def _python_metadatas(batch: Batch, roles: Roles) -> list | None:
     return rows
 
 
-def raise_reference_error(batch: Batch, roles: Roles, op: str, problem: str, dimension: int | None = None) -> None:
+def raise_reference_error(batch: Batch, roles: Roles, op: Mode, problem: str, dimension: int | None = None) -> None:
     """Run ``add``'s own validation on this batch to raise its error (error path only)."""
     raw = batch.raw
     ids = raw.column(roles.id).to_pylist()
@@ -193,6 +200,7 @@ def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) 
         if batch.embeddings is None:
             batch.embeddings = np.zeros((len(batch), 0), np.float32)
         return 0
+    assert batch.documents is not None  # prepare() refused rows with neither embedding nor document
     texts = batch.documents.take(pa.array(rows)).to_pylist()
     parts = []
     for start in range(0, len(texts), EMBED_BATCH):
@@ -244,8 +252,5 @@ def fill_sparse(batch: Batch, target: Any, skip: np.ndarray) -> int:
     all_parents = np.concatenate([parents, rows[pc.list_parent_indices(added).to_numpy()]])
     order = np.argsort(all_parents, kind="stable")
     merged = pa.concat_arrays([entries, added.flatten()]).take(pa.array(order))
-    offsets = np.zeros(n + 1, np.int32)
-    np.cumsum(np.bincount(all_parents, minlength=n), out=offsets[1:])
-    valid = batch.metadata.is_valid().to_numpy(zero_copy_only=False) | need
-    batch.metadata = pa.ListArray.from_arrays(pa.array(offsets), merged, type=METADATA, mask=pa.array(~valid))
+    batch.metadata = group_entries(merged, all_parents[order], n)
     return len(rows)

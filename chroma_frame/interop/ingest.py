@@ -2,21 +2,23 @@
 
 ``collection.ingest`` -> :func:`run`: open the source (``sources``), pick the columns' roles
 (``roles``), then per batch: check and convert (``batch``), embed what has no embedding, and write
-one log entry (``plan``). A failure raises :class:`IngestError` with what is committed.
+one log entry through ``engine.writes``, the path ``add`` and ``upsert`` take. A failure raises
+:class:`IngestError` with what is committed.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from chroma_frame import validation as v
-from chroma_frame.interop.batch import embed_missing, fill_sparse, prepare
-from chroma_frame.interop.plan import existing, plan_batch
+from chroma_frame.engine.snapshot import Snapshot
+from chroma_frame.engine.writes import find_live, plan_add, plan_upsert
+from chroma_frame.interop.batch import Batch, Mode, embed_missing, fill_sparse, prepare
 from chroma_frame.interop.roles import is_long_form, resolve_roles
 from chroma_frame.interop.sources import open_source
 
@@ -96,11 +98,12 @@ class _Progress:
             self.bar.close()
 
 
-def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: str, id_column: str, document_column: str | None,
-        embedding_column: str | None, uri_column: str | None, metadata_columns: Any, batch_size: int,
-        progress: Any, skip_rows: int) -> IngestSummary:
+def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: str, id_column: str,
+        document_column: str | None, embedding_column: str | None, uri_column: str | None, metadata_columns: Any,
+        batch_size: int, progress: Any, skip_rows: int) -> IngestSummary:
     if mode not in ("add", "upsert"):
         raise ValueError(f"ingest: mode must be 'add' or 'upsert', got {mode!r}")
+    op: Mode = "add" if mode == "add" else "upsert"
     if not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"ingest: batch_size must be a positive int, got {batch_size!r}")
     started = time.perf_counter()
@@ -116,20 +119,21 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
                 roles.metadata.insert(0, (roles.long_metadata, roles.long_metadata))  # just a key named "metadata"
                 roles.long_metadata = None
             read += table.num_rows
-            batch = prepare(table, roles, mode)
+            batch = prepare(table, roles, op)
             skip = np.zeros(len(batch), bool)
             needs_embedding = batch.have is None or not batch.have.all()
             if needs_embedding and mode == "add":
-                skip = existing(engine.snapshot(), batch.ids)  # do not embed what add would drop
-            with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
-                embedded += embed_missing(batch, embedder.dense, skip)
-                fill_sparse(batch, embedder.sparse_target, skip)
-            counts: dict = {}
-            snap = engine.write(plan_batch(batch, mode, skip, counts), request_graphs=False)
+                skip = find_live(engine.snapshot(), batch.ids) >= 0  # do not embed what add would drop
+            done = [0]  # records written
+            if not (skip.all() and batch.embeddings is None):  # else: an add of existing ids, nothing to check
+                with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
+                    embedded += embed_missing(batch, embedder.dense, skip)
+                    fill_sparse(batch, embedder.sparse_target, skip)
+                snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False)
             committed = read
-            written += counts.get("written", 0)
-            skipped += counts.get("skipped", int(skip.sum()))
-            batches += 1 if counts.get("written") else 0
+            written += done[0]
+            skipped += len(batch) - done[0] if mode == "add" else 0
+            batches += 1 if done[0] else 0
             bar.update(read, total, table.num_rows)
     except Exception as e:
         raise IngestError(e, skip_rows + committed, written, batches) from e
@@ -138,6 +142,18 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
         if snap is not None:
             engine.request_graphs(snap)
     return IngestSummary(mode, read, written, skipped, embedded, batches, time.perf_counter() - started)
+
+
+def _plan(batch: Batch, mode: str, skip: np.ndarray, written: list[int]) -> Callable[[Snapshot, int], pa.Table | None]:
+    """The write of one batch; ``written[0]`` becomes how many records it wrote."""
+    records = batch.records()
+
+    def plan(snap: Snapshot, seq: int) -> pa.Table | None:
+        rows = plan_add(snap, seq, records, skip) if mode == "add" else plan_upsert(snap, seq, records)
+        written[:] = [0 if rows is None else rows.num_rows]
+        return rows
+
+    return plan
 
 
 def _skip(tables: Iterator[pa.Table], rows: int) -> Iterator[pa.Table]:

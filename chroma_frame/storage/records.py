@@ -64,85 +64,127 @@ def dimension_of(schema: pa.Schema) -> int:
 _VALUE_FIELDS = ("str_value", "int_value", "float_value", "bool_value")
 
 
+_STR, _INT, _FLOAT, _BOOL, _SPARSE, _REMOVAL = range(6)  # what an entry holds
+_VALUE_TYPES = (pa.string(), pa.int64(), pa.float64(), pa.bool_())
+_SLOTS = {str: _STR, int: _INT, float: _FLOAT, bool: _BOOL}
+
+
 def _slot(value: Any) -> int:
-    if isinstance(value, bool):
-        return 3
-    if isinstance(value, int):
-        return 1 if -(2**63) <= value < 2**63 else 2  # beyond int64: stored as a float, like Chroma
-    if isinstance(value, float):
-        return 2
-    if isinstance(value, str):
-        return 0
-    raise TypeError(f"unsupported metadata value {value!r}")
+    slot = _SLOTS.get(type(value))
+    if slot is None:  # subclasses
+        for kind in (bool, int, float, str):
+            if isinstance(value, kind):
+                slot = _SLOTS[kind]
+                break
+        else:
+            raise TypeError(f"unsupported metadata value {value!r}")
+    if slot == _INT and not -(2**63) <= value < 2**63:
+        return _FLOAT  # beyond int64: stored as a float, like Chroma
+    return slot
 
 
-def encode_metadata(metadatas: Sequence[dict | None]) -> pa.ListArray:
+def encode_metadata(metadatas: Sequence[dict | None], *, removals: bool = False) -> pa.ListArray:
     """Chroma metadata dicts (validated) -> ``list<struct>`` long form, built column by column.
 
     A sparse vector value may be a ``SparseVector`` or its wire dict. Like Chroma, an int beyond
     int64 is stored as a float and a NaN is not stored at all (no comparison can match it); a
     record left without entries has no metadata (``None``, never ``{}``).
+
+    ``removals=True`` (the input of an update or upsert) keeps a key whose value is ``None`` or
+    NaN as a *removal*: an entry with no value (see :func:`removals`), which the merge turns into
+    "drop this key" and which is never stored.
     """
-    offsets = [0]
     keys: list[str] = []
-    columns: list[list[Any]] = [[], [], [], []]
+    values: list[Any] = []
+    slots: list[int] = []
     is_array: list[bool] = []
-    sparse: list[list[Any]] = [[], [], []]  # indices, values, tokens (None for scalar entries)
-    valid: list[bool] = []
-
-    def put(key: str, value: Any, array: bool) -> None:
-        slot = _slot(value)
-        if slot == 2:
-            value = float(value)
-            if math.isnan(value):
-                return
-        keys.append(key)
-        for i, col in enumerate(columns):
-            col.append(value if i == slot else None)
-        is_array.append(array)
-        for col in sparse:
-            col.append(None)
-
-    def put_sparse(key: str, indices: list, values: list, tokens: list | None) -> None:
-        keys.append(key)
-        for col in columns:
-            col.append(None)
-        is_array.append(False)
-        sparse[0].append(indices)
-        sparse[1].append(values)
-        sparse[2].append(tokens)
-
+    counts: list[int] = []
     for metadata in metadatas:
         first = len(keys)
-        for key, value in (metadata or {}).items():
-            if value is None:
-                continue
-            parts = sparse_parts(value)
-            if parts is not None:
-                put_sparse(key, *parts)
-            elif isinstance(value, list):
-                for item in value:
-                    put(key, item, True)
-            else:
-                put(key, value, False)
-        valid.append(len(keys) > first)
-        offsets.append(len(keys))
+        for key, value in metadata.items() if metadata else ():
+            start = len(keys)
+            slot = _SLOTS.get(type(value))
+            if slot is None and value is not None:
+                if isinstance(value, list):
+                    for item in value:
+                        item_slot = _slot(item)
+                        if item_slot == _FLOAT:
+                            item = float(item)
+                            if item != item:  # NaN
+                                continue
+                        keys.append(key)
+                        values.append(item)
+                        slots.append(item_slot)
+                        is_array.append(True)
+                else:
+                    parts = sparse_parts(value)
+                    slot = _SPARSE if parts is not None else _slot(value)
+                    value = parts if parts is not None else value
+            if slot is not None:
+                if slot == _INT and not -(2**63) <= value < 2**63:
+                    slot = _FLOAT
+                if slot == _FLOAT:
+                    value = float(value)
+                if slot != _FLOAT or value == value:  # NaN is not stored
+                    keys.append(key)
+                    values.append(value)
+                    slots.append(slot)
+                    is_array.append(False)
+            if removals and len(keys) == start:  # None, or NaN only: the key goes
+                keys.append(key)
+                values.append(None)
+                slots.append(_REMOVAL)
+                is_array.append(False)
+        counts.append(len(keys) - first)
+    codes = np.asarray(slots, np.int8)
     entries = pa.StructArray.from_arrays(
-        [
-            pa.array(keys, pa.string()),
-            pa.array(columns[0], pa.string()),
-            pa.array(columns[1], pa.int64()),
-            pa.array(columns[2], pa.float64()),
-            pa.array(columns[3], pa.bool_()),
-            pa.array(is_array, pa.bool_()),
-            pa.array(sparse[0], SPARSE_INDICES),
-            pa.array(sparse[1], SPARSE_VALUES),
-            pa.array(sparse[2], SPARSE_TOKENS),
-        ],
+        [pa.array(keys, pa.string()), *(_column(values, codes, slot, typ) for slot, typ in enumerate(_VALUE_TYPES)),
+         pa.array(is_array, pa.bool_()), *_sparse_columns(values, codes)],
         fields=list(METADATA_ENTRY),
     )
-    mask = pa.array([not v for v in valid], pa.bool_())
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), entries, type=METADATA, mask=mask)
+    return group_entries(entries, np.repeat(np.arange(len(counts)), counts), len(counts))
+
+
+def _column(values: list, codes: np.ndarray, slot: int, typ: pa.DataType) -> pa.Array:
+    """The ``values`` whose code is ``slot`` as an Arrow column of all entries (null elsewhere)."""
+    where = np.flatnonzero(codes == slot)
+    if len(where) == len(codes):
+        return pa.array(values, typ)
+    return _spread(pa.array([values[i] for i in where.tolist()], typ), where, len(codes))
+
+
+def _sparse_columns(values: list, codes: np.ndarray) -> list[pa.Array]:
+    """``sparse_indices``, ``sparse_values``, ``sparse_tokens`` (values of sparse entries are
+    ``(indices, values, tokens)``)."""
+    where = np.flatnonzero(codes == _SPARSE)
+    return [_spread(pa.array([values[i][part] for i in where.tolist()], typ), where, len(codes))
+            for part, typ in enumerate((SPARSE_INDICES, SPARSE_VALUES, SPARSE_TOKENS))]
+
+
+def _spread(array: pa.Array, where: np.ndarray, n: int) -> pa.Array:
+    """``array`` placed at positions ``where`` of ``n``, null elsewhere."""
+    if len(where) == 0:
+        return pa.nulls(n, array.type)
+    index = np.full(n, -1, np.int64)
+    index[where] = np.arange(len(where))
+    return array.take(pa.array(index, mask=index < 0))
+
+
+def removals(entries: pa.StructArray) -> np.ndarray:
+    """Mask of the entries that hold no value: removals of their key (``encode_metadata(removals=True)``)."""
+    empty = pc.and_(pc.is_null(entries.field("sparse_indices")), pc.is_null(entries.field("str_value")))
+    for name in ("int_value", "float_value", "bool_value"):
+        empty = pc.and_(empty, pc.is_null(entries.field(name)))
+    return np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def group_entries(entries: pa.StructArray, rows: np.ndarray, n: int) -> pa.ListArray:
+    """Long form of ``n`` records from ``entries`` in record order and the record of each
+    (``rows``, non-decreasing); a record without entries has no metadata (null)."""
+    counts = np.bincount(rows, minlength=n) if len(rows) else np.zeros(n, np.int64)
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), entries, type=METADATA, mask=pa.array(counts == 0))
 
 
 def sparse_parts(value: Any) -> tuple[list, list, list | None] | None:
@@ -182,7 +224,8 @@ def scalar_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     if isinstance(array, pa.ChunkedArray):
         return pa.chunked_array([scalar_metadata(c) for c in array.chunks], pa.list_(_SCALAR_ENTRY))
     values = array.values
-    entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS], fields=list(_SCALAR_ENTRY))
+    entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS],
+                                         fields=list(_SCALAR_ENTRY))
     return pa.ListArray.from_arrays(array.offsets, entries, mask=array.is_null())
 
 
@@ -346,38 +389,60 @@ def long_metadata(table: pa.Table) -> pa.Table:
 # -- building a batch of rows -------------------------------------------------------------------
 
 
+def record_table(
+    *,
+    dimension: int,
+    seq: int,
+    op: int,
+    rowids: np.ndarray | pa.Array,
+    ids: pa.Array,
+    documents: pa.Array | None = None,
+    uris: pa.Array | None = None,
+    metadata: pa.Array | None = None,
+    embeddings: np.ndarray | pa.Array | None = None,
+) -> pa.Table:
+    """Rows of :func:`record_schema` from columns (None: all null); ``embeddings`` is an
+    (n, dimension) float32 matrix or a ``fixed_size_list`` array."""
+    n = len(ids)
+    embedding_type = pa.list_(pa.float32(), dimension)
+    if embeddings is None:
+        emb = pa.nulls(n, embedding_type)
+    elif isinstance(embeddings, np.ndarray):
+        flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).reshape(-1))
+        emb = pa.FixedSizeListArray.from_arrays(flat, dimension)
+    else:
+        emb = embeddings if embeddings.type == embedding_type else embeddings.cast(embedding_type)
+    return pa.Table.from_arrays(
+        [
+            pa.array(np.full(n, seq, np.int64)),
+            pa.array(np.asarray(rowids, np.int64)) if isinstance(rowids, np.ndarray) else rowids,
+            pa.array(np.full(n, op, np.int8)),
+            ids,
+            pa.nulls(n, pa.string()) if documents is None else documents,
+            pa.nulls(n, pa.string()) if uris is None else uris,
+            pa.nulls(n, METADATA) if metadata is None else metadata,
+            emb,
+        ],
+        schema=record_schema(dimension),
+    )
+
+
 def build_rows(
     *,
     dimension: int,
-    seqs: Sequence[int] | int,
+    seqs: int,
     rowids: Sequence[int],
-    ops: Sequence[int] | int,
+    ops: int,
     ids: Sequence[str],
     documents: Sequence[str | None] | None = None,
     uris: Sequence[str | None] | None = None,
     metadatas: Sequence[dict | None] | None = None,
     embeddings: np.ndarray | None = None,
 ) -> pa.Table:
-    """Rows of :func:`record_schema`; ``embeddings`` is an (n, dimension) float32 array or None."""
-    n = len(ids)
-    nulls = pa.nulls(n, pa.string())
-    seq_col = pa.array([seqs] * n if isinstance(seqs, int) else seqs, pa.int64())
-    op_col = pa.array([ops] * n if isinstance(ops, int) else ops, pa.int8())
-    if embeddings is None:
-        emb = pa.nulls(n, pa.list_(pa.float32(), dimension))
-    else:
-        flat = pa.array(np.ascontiguousarray(embeddings, dtype=np.float32).reshape(-1))
-        emb = pa.FixedSizeListArray.from_arrays(flat, dimension)
-    return pa.Table.from_arrays(
-        [
-            seq_col,
-            pa.array(rowids, pa.int64()),
-            op_col,
-            pa.array(ids, pa.string()),
-            nulls if documents is None else pa.array(documents, pa.string()),
-            nulls if uris is None else pa.array(uris, pa.string()),
-            encode_metadata(metadatas if metadatas is not None else [None] * n),
-            emb,
-        ],
-        schema=record_schema(dimension),
+    """:func:`record_table` from Python values (tests and benchmarks)."""
+    return record_table(
+        dimension=dimension, seq=seqs, op=ops, rowids=np.asarray(rowids, np.int64), ids=pa.array(ids, pa.string()),
+        documents=None if documents is None else pa.array(documents, pa.string()),
+        uris=None if uris is None else pa.array(uris, pa.string()),
+        metadata=None if metadatas is None else encode_metadata(metadatas), embeddings=embeddings,
     )
