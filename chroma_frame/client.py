@@ -53,6 +53,13 @@ class System:
                 )
             return store
 
+    def collection_model(self, collection_id: Any) -> dict[str, Any]:
+        """The stored model of a collection, by id (Chroma's NotFoundError when there is none)."""
+        record = self.catalog.get_collection_by_id(str(collection_id))
+        if record is None:
+            raise NotFoundError(f"Collection [{collection_id}] does not exist")
+        return record
+
     def create_store(self, collection_id: str) -> None:
         """Make the files of a new collection (before the catalog lists it)."""
         CollectionStore.create_files(self.storage, collection_id)
@@ -78,7 +85,8 @@ _systems_lock = threading.Lock()
 _ephemeral_dirs: list[str] = []
 
 
-def _system_for(settings: Settings) -> System:
+def system_for(settings: Settings) -> System:
+    """The process's one :class:`System` for the storage root of ``settings``."""
     if settings.is_persistent:
         key = os.path.realpath(os.path.abspath(settings.persist_directory))
     else:
@@ -107,7 +115,7 @@ class AdminClient:
 
     def __init__(self, settings: Optional[Settings] = None) -> None:
         self._settings = settings or Settings()
-        self._system = _system_for(self._settings)
+        self._system = system_for(self._settings)
         if self._settings.chroma_frame_model_dir:
             from chroma_frame.embeddings.model_files import set_model_dir
 
@@ -271,10 +279,7 @@ class Client(SQLMethods, AdminClient):
         return self._collection(record, embedding_function, data_loader)
 
     def get_collection_by_id(self, id: Any, embedding_function: Any = DEFAULT, data_loader: Any = None) -> Collection:
-        record = self._catalog.get_collection_by_id(str(id))
-        if record is None:
-            raise NotFoundError(f"Collection [{id}] does not exist")
-        return self._collection(record, embedding_function, data_loader)
+        return self._collection(self._system.collection_model(id), embedding_function, data_loader)
 
     def delete_collection(self, name: str) -> None:
         record = self._catalog.get_collection(name, self.tenant, self.database)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, TypeVar, Union
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,7 +28,8 @@ Embedding = NDArray[Union[np.int32, np.float32]]
 PyEmbedding = Sequence[float]
 Embeddings = List[Embedding]
 PyEmbeddings = List[PyEmbedding]
-OneOrMany = Union[Any, List[Any]]
+T = TypeVar("T")
+OneOrMany = Union[T, List[T]]
 MetadataValue = Union[str, int, float, bool, SparseVector, List[str], List[int], List[float], List[bool], None]
 Metadata = Mapping[str, MetadataValue]
 Metadatas = List[Metadata]
