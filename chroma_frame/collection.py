@@ -190,8 +190,8 @@ class Collection(FrameMethods):
 
     def peek(self, limit: int = 10) -> GetResult:
         """The first ``limit`` records, embeddings included."""
-        limit, _ = v.check_limit_offset(limit, None, "peek")
-        return self.get(limit=limit, include=["metadatas", "documents", "embeddings"])
+        checked, _ = v.check_limit_offset(limit, None, "peek")
+        return self.get(limit=checked, include=["metadatas", "documents", "embeddings"])
 
     def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
               query_texts: Optional[OneOrMany[Document]] = None, query_images: Optional[OneOrMany[Image]] = None,

@@ -41,20 +41,15 @@ class _Gone:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
-        if kind is None:
-            return False
+    def __exit__(self, kind: Optional[type[BaseException]], exc: Optional[BaseException], tb: Any) -> None:
         prefix = self.prefix
-        if issubclass(kind, NotFoundError):
+        if isinstance(exc, NotFoundError):
             if prefix and not str(exc).startswith(prefix):
                 raise NotFoundError(f"{prefix}{exc}") from None
-            return False
-        if issubclass(kind, OSError):  # a missing folder, a failed write: a deletion?
+        elif isinstance(exc, OSError):  # a missing folder, a failed write: a deletion?
             store = self.engine.store
             if not store.storage.exists(store.prefix):
                 raise NotFoundError(f"{prefix}Collection [{store.collection_id}] does not exist.") from None
-        return False
-
 
 def run_write(engine: CollectionEngine, request: WriteRequest) -> None:
     """add / upsert / update: the engine's record checks, then one logged write of after-images."""

@@ -99,7 +99,7 @@ def prepare_query(query_embeddings: Any = None, query_texts: Any = None, query_i
         embeddings = inputs.embeddings
         if embeddings is None:
             v.check_query_embeddable(inputs)
-            embeddings = embedder.dense(inputs.documents, is_query=True)
+            embeddings = embedder.dense(inputs.documents, is_query=True)  # type: ignore[arg-type]  # texts only
     return QueryRequest(embeddings, ids, where, where_document, node, n_results, include)
 
 

@@ -29,7 +29,7 @@ from chroma_frame.execution.expression import Search
 from chroma_frame.filters.limits import check_depth, measure
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.server import batching, codec
-from chroma_frame.validation import MAX_BATCH_SIZE, check_collection_name
+from chroma_frame.validation import MAX_BATCH_SIZE, Op, check_collection_name
 from chroma_frame.server import schemas as s
 from chroma_frame.server.config import ServerConfig
 
@@ -179,7 +179,7 @@ class Service:
         return {}
 
     # -- records -----------------------------------------------------------------------------
-    def write(self, op: str, tenant: str, database: str, collection_id: str, body: Any) -> dict:
+    def write(self, op: Op, tenant: str, database: str, collection_id: str, body: Any) -> dict:
         """add / upsert / update: embeddings decoded from the wire, metadata as sent."""
         self._check_batch(body.ids)
         metadatas = None if body.metadatas is None else [_plain(m) for m in body.metadatas]

@@ -9,9 +9,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chroma_frame.validation.records import (as_embedding_matrix, check_dimensions, check_documents,
-                                             check_embedding_rows, check_ids, check_images, check_lengths,
-                                             check_rows_convertible, exactly_one, normalize_embeddings,
+from chroma_frame.validation.records import (as_embedding_matrix, check_base_record_set, check_dimensions,
+                                             check_ids, check_rows_convertible, exactly_one, normalize_embeddings,
                                              one_to_many)
 from chroma_frame.validation.rust import I64_MAX, I64_MIN, U32_MAX, check_strings_convertible
 
@@ -107,13 +106,7 @@ def normalize_query(
         "images": one_to_many(query_images),
         "uris": one_to_many(query_uris),
     }
-    check_lengths(fields)
-    if rows is not None:
-        check_embedding_rows(rows)
-    if fields["documents"] is not None:
-        check_documents(fields["documents"], nullable=rows is not None)
-    if fields["images"] is not None:
-        check_images(fields["images"])
+    check_base_record_set(fields)
     embeddings = None if rows is None else as_embedding_matrix(rows)
     return QueryInputs(embeddings, fields["documents"], fields["images"], fields["uris"])
 

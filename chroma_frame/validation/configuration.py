@@ -185,7 +185,7 @@ def _legacy_value_ok(kind: str, value: Any) -> bool:
         return False
     if kind == "f64":
         return True
-    return isinstance(value, (int, np.integer)) and 0 <= value <= I64_MAX
+    return isinstance(value, (int, np.integer)) and bool(0 <= value <= I64_MAX)
 
 
 def check_configuration_update(current: dict, update: Any, metadata_update: dict | None) -> dict:

@@ -59,13 +59,7 @@ def normalize_records(
         "images": one_to_many(images),
         "uris": one_to_many(uris),
     }
-    check_lengths(fields)
-    if rows is not None:
-        check_embedding_rows(rows)
-    if fields["documents"] is not None:
-        check_documents(fields["documents"], nullable=rows is not None)
-    if fields["images"] is not None:
-        check_images(fields["images"])
+    check_base_record_set(fields)
     check_ids(fields["ids"])
     for metadata in fields["metadatas"] or ():
         check_metadata(metadata)
@@ -75,6 +69,19 @@ def normalize_records(
         metadatas=fields["metadatas"], documents=fields["documents"], uris=fields["uris"],
         images=fields["images"], op=op,
     )
+
+
+def check_base_record_set(fields: dict[str, Any]) -> None:
+    """Chroma's ``validate_base_record_set`` on normalised ``fields`` (records or query inputs):
+    lengths, embedding rows, documents (None allowed beside embeddings), images."""
+    rows = fields["embeddings"]
+    _check_lengths(fields)
+    if rows is not None:
+        check_embedding_rows(rows)
+    if fields["documents"] is not None:
+        _check_documents(fields["documents"], nullable=rows is not None)
+    if fields["images"] is not None:
+        _check_images(fields["images"])
 
 
 def attach_embeddings(records: RecordSet, embeddings: Any) -> RecordSet:
@@ -169,7 +176,7 @@ def _check_embedding_row(row: np.ndarray, i: int) -> None:
             f"Expected each value in the embedding to be a int or float, got an embedding with {row.dtype} - {row}"
         )
 
-def check_lengths(fields: dict[str, Any]) -> None:
+def _check_lengths(fields: dict[str, Any]) -> None:
     """Chroma's ``_validate_record_set_length_consistency``."""
     given = {k: v for k, v in fields.items() if v is not None}
     if not given:
@@ -181,7 +188,7 @@ def check_lengths(fields: dict[str, Any]) -> None:
         raise ValueError("Unequal lengths for fields: " + ", ".join(f"{k}: {len(v)}" for k, v in given.items()))
 
 
-def check_documents(documents: list, nullable: bool) -> None:
+def _check_documents(documents: list, nullable: bool) -> None:
     for document in documents:
         if document is None and nullable:
             continue
@@ -189,7 +196,7 @@ def check_documents(documents: list, nullable: bool) -> None:
             raise ValueError(f"Expected document to be a str, got {document}")
 
 
-def check_images(images: list) -> None:
+def _check_images(images: list) -> None:
     for image in images:
         if not (isinstance(image, np.ndarray) and image.ndim >= 2):
             raise ValueError(f"Expected image to be a numpy array, got {image}")
@@ -201,7 +208,8 @@ def check_ids(ids: Any) -> None:
         raise ValueError(f"Expected IDs to be a list, got {type(ids).__name__} as IDs")
     if len(ids) == 0:
         raise ValueError(f"Expected IDs to be a non-empty list, got {len(ids)} IDs")
-    seen, dups = set(), set()
+    seen: set[str] = set()
+    dups: set[str] = set()
     for id_ in ids:
         if not isinstance(id_, str):
             raise ValueError(f"Expected ID to be a str, got {id_}")
