@@ -14,15 +14,15 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from chroma_frame import validation as v
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.engine.store import CollectionStore, empty_trash
-from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
+from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.schema import register_schema_functions, schema_json
 from chroma_frame.schema.reconcile import apply_configuration, reconcile, schema_from_configuration
 from chroma_frame.storage.catalog import Catalog
@@ -64,12 +64,12 @@ class System:
         """Make the files of a new collection (before the catalog lists it)."""
         CollectionStore.create_files(self.storage, collection_id)
 
-    def drop_stores(self, collection_ids: Sequence[str], commit: Callable[[], T]) -> T:
+    def drop_stores(self, collection_ids: Iterable[str], commit: Callable[[], T]) -> T:
         """Delete collections: under their write locks (taken in id order), ``commit()`` removes them
         from the catalog (the deletion's commit point), then their folders go to the trash. A
         writer waiting for one of the locks, in any process, then finds its collection gone."""
         with self._mutex:
-            stores = [self._stores.pop(cid, None) or CollectionStore(self.storage, cid)
+            stores = [self._stores.pop(cid) if cid in self._stores else CollectionStore(self.storage, cid)
                       for cid in sorted(set(collection_ids))]
         with ExitStack() as stack:
             held = [store for store in stores if stack.enter_context(store.deleting())]

@@ -19,9 +19,24 @@ from chroma_frame.schema.reconcile import schema_from_configuration, sparse_inde
 from chroma_frame.schema.sparse_write import SparseTarget
 
 if TYPE_CHECKING:
-    from chroma_frame.api.types import (ID, IDs, URI, CollectionMetadata, DeleteResult, Document, Embedding,
-                                        GetResult, Image, Include, Metadata, OneOrMany, PyEmbedding, QueryResult,
-                                        Where, WhereDocument)
+    from chroma_frame.api.types import (
+        ID,
+        URI,
+        CollectionMetadata,
+        DeleteResult,
+        Document,
+        Embedding,
+        GetResult,
+        IDs,
+        Image,
+        Include,
+        Metadata,
+        OneOrMany,
+        PyEmbedding,
+        QueryResult,
+        Where,
+        WhereDocument,
+    )
     from chroma_frame.client import Client, System
     from chroma_frame.execution.executor.inputs import ReadLevel
     from chroma_frame.execution.expression import Search
@@ -44,13 +59,15 @@ def engine_for(system: "System", model: dict[str, Any], config: Optional[EngineC
 class Collection(FrameMethods):
     """A named set of records (id, embedding, document, uri, metadata) in one database."""
 
-    def __init__(self, client: "Client", model: dict[str, Any], embedding_function: Any = None, data_loader: Any = None) -> None:
+    def __init__(self, client: Client, model: dict[str, Any], embedding_function: Any = None,
+                 data_loader: Any = None) -> None:
         self._client = client
         self._model = model
         self._embedding_function = embedding_function
         self._data_loader = data_loader
         self._embedder_cache: Optional[Embedder] = None
-        self._config_cache: tuple[Any, Any, Optional[EngineConfig]] = (None, None, None)  # (configuration, schema, config)
+        # (configuration, schema) -> EngineConfig, recomputed when either changes
+        self._config_cache: tuple[Any, Any, Optional[EngineConfig]] = (None, None, None)
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -207,7 +224,8 @@ class Collection(FrameMethods):
     def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,
                configuration: Optional[dict[str, Any]] = None) -> None:
         """Rename, replace the metadata, or change search-time configuration."""
-        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata, configuration=configuration)
+        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata,
+                                                      configuration=configuration)
 
     def compact(self) -> None:
         """Fold the log into Parquet blockfiles now (it also happens by itself past a threshold)."""

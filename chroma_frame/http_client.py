@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union, cast
 from urllib.parse import quote, urlparse
 
 import httpx
@@ -20,16 +20,31 @@ import orjson
 
 from chroma_frame import validation as v
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
-from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.embedder import Embedder
+from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.errors import error_types
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.validation import Op
 
 if TYPE_CHECKING:
-    from chroma_frame.api.types import (ID, IDs, URI, CollectionMetadata, DeleteResult, Document, Embedding,
-                                        GetResult, Image, Include, Metadata, OneOrMany, PyEmbedding, QueryResult,
-                                        Where, WhereDocument)
+    from chroma_frame.api.types import (
+        ID,
+        URI,
+        CollectionMetadata,
+        DeleteResult,
+        Document,
+        Embedding,
+        GetResult,
+        IDs,
+        Image,
+        Include,
+        Metadata,
+        OneOrMany,
+        PyEmbedding,
+        QueryResult,
+        Where,
+        WhereDocument,
+    )
     from chroma_frame.execution.executor.inputs import ReadLevel
     from chroma_frame.execution.expression import Search
     from chroma_frame.interop.results import SearchResult
@@ -89,7 +104,7 @@ def raise_for_error(status: int, content: bytes, headers: Any = None) -> None:
         return
     try:
         body = orjson.loads(content)
-        cls = error_types.get(body.get("error")) if isinstance(body, dict) else None
+        cls = error_types.get(cast(str, body.get("error"))) if isinstance(body, dict) else None
     except orjson.JSONDecodeError:
         cls = None
     if cls is not None:
@@ -208,10 +223,11 @@ class _Core:
                           embedding_function: Any, get_or_create: bool, schema: Any = None) -> Call:
         ef_config, default_space = embedding_function_config(embedding_function, configuration)
         hnsw, spann = v.create_sections(configuration, metadata, default_space)
-        config = {k: val for k, val in (configuration or {}).items() if k not in ("hnsw", "spann", "embedding_function")}
-        config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
-        if not configuration and ef_config is None:
-            config = None  # chromadb sends no configuration then (one without a function is a legacy one)
+        config: Optional[dict[str, Any]] = None  # chromadb sends none without a configuration or a function
+        if configuration or ef_config is not None:  # (a configuration without a function is a legacy one)
+            config = {k: val for k, val in (configuration or {}).items()
+                      if k not in ("hnsw", "spann", "embedding_function")}
+            config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
         from chroma_frame.schema import schema_json
 
         body = {"name": name, "metadata": metadata, "configuration": config, "schema": schema_json(schema),
@@ -303,7 +319,12 @@ class _CollectionCore:
     def search(self, searches: OneOrMany[Search], read_level: Union[ReadLevel, str]) -> Call:
         """Text queries embedded here, as chromadb's client does: ``#embedding`` with the collection's
         function, a sparse key with the function of its index in the schema."""
-        from chroma_frame.execution.executor.inputs import as_searches, check_read_level, embed_text_queries, text_embedder
+        from chroma_frame.execution.executor.inputs import (
+            as_searches,
+            check_read_level,
+            embed_text_queries,
+            text_embedder,
+        )
 
         level = check_read_level(read_level)
         embed = text_embedder(self.embedder)
@@ -537,6 +558,11 @@ class _ClientBase:
     def get_settings(self) -> Settings:
         return self._settings
 
+    def _verify(self) -> dict[str, Any]:
+        """httpx's ``verify`` argument, when the settings give one."""
+        verify = self._settings.chroma_server_ssl_verify
+        return {} if verify is None else {"verify": verify}
+
     def _request_args(self, call: Call) -> dict[str, Any]:
         args: dict[str, Any] = {"params": call.params or None}
         if call.body is not None:
@@ -560,9 +586,7 @@ class HttpClient(_ClientBase):
                  headers: Optional[dict[str, str]] = None, settings: Optional[Settings] = None,
                  tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE) -> None:
         super().__init__(host, port, ssl, headers, settings, tenant, database)
-        verify = self._settings.chroma_server_ssl_verify
-        self._session = httpx.Client(base_url=self._url, headers=self._headers, timeout=None,
-                                     **({"verify": verify} if verify is not None else {}))
+        self._session = httpx.Client(base_url=self._url, headers=self._headers, timeout=None, **self._verify())
         self.get_user_identity()
         self.set_tenant(tenant, database)
 
@@ -674,9 +698,8 @@ class AsyncClient(_ClientBase):
                  headers: Optional[dict[str, str]] = None, settings: Optional[Settings] = None,
                  tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE) -> None:
         super().__init__(host, port, ssl, headers, settings, tenant, database)
-        verify = self._settings.chroma_server_ssl_verify
         self._session = httpx.AsyncClient(base_url=self._url, headers=self._headers, timeout=None,
-                                          **({"verify": verify} if verify is not None else {}))
+                                          **self._verify())
 
     async def _send(self, call: Call) -> Any:
         try:

@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from chroma_frame.base_types import wire_metadatas
 from chroma_frame import operations
+from chroma_frame.base_types import wire_metadatas
 from chroma_frame.client import VERSION, AdminClient, Client, system_for
 from chroma_frame.collection import Collection, engine_for
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
@@ -29,10 +29,9 @@ from chroma_frame.execution.expression import Search
 from chroma_frame.filters.limits import check_depth, measure
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.server import batching, codec
-from chroma_frame.validation import MAX_BATCH_SIZE, Op, check_collection_name
 from chroma_frame.server import schemas as s
 from chroma_frame.server.config import ServerConfig
-
+from chroma_frame.validation import MAX_BATCH_SIZE, Op, check_collection_name
 
 QUERY_CALLS_PER_KEY = 1  # library calls at once per (collection, query parameters); more queue and batch
 _REFUSAL = ValueError("chroma-frame's server does not compute embeddings: send embeddings with the documents")
@@ -168,7 +167,8 @@ class Service:
     def get_collection_by_id(self, tenant: str, database: str, collection_id: str) -> dict:
         return codec.collection_json(self._collection(tenant, database, collection_id).get_model())
 
-    def update_collection(self, tenant: str, database: str, collection_id: str, body: s.UpdateCollectionPayload) -> dict:
+    def update_collection(self, tenant: str, database: str, collection_id: str,
+                          body: s.UpdateCollectionPayload) -> dict:
         self._collection(tenant, database, collection_id).modify(
             name=body.new_name, metadata=body.new_metadata, configuration=body.new_configuration
         )
@@ -209,7 +209,8 @@ class Service:
         key = batching.query_key(tenant, database, collection_id, body, queries)
         if key is None:
             return self._query(tenant, database, collection_id, body, [queries])[0]
-        return self._queries.submit(key, queries, lambda batch: self._query(tenant, database, collection_id, body, batch))
+        return self._queries.submit(key, queries,
+                                    lambda batch: self._query(tenant, database, collection_id, body, batch))
 
     def _query(self, tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload,
                batch: list[Any]) -> list[dict]:

@@ -9,9 +9,16 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chroma_frame.validation.records import (as_embedding_matrix, check_base_record_set, check_dimensions,
-                                             check_ids, check_rows_convertible, exactly_one, normalize_embeddings,
-                                             one_to_many)
+from chroma_frame.validation.records import (
+    as_embedding_matrix,
+    check_base_record_set,
+    check_dimensions,
+    check_ids,
+    check_rows_convertible,
+    exactly_one,
+    normalize_embeddings,
+    one_to_many,
+)
 from chroma_frame.validation.rust import I64_MAX, I64_MIN, U32_MAX, check_strings_convertible
 
 INCLUDE_ITEMS = ("documents", "embeddings", "metadatas", "distances", "uris", "data")

@@ -14,8 +14,7 @@ import numpy as np
 
 from chroma_frame.base_types import check_sparse_vector
 from chroma_frame.errors import DuplicateIDError, InternalError, InvalidArgumentError
-from chroma_frame.validation.rust import (I64_MAX, I64_MIN, U32_MAX, check_strings_convertible,
-                                          raise_field_errors)
+from chroma_frame.validation.rust import I64_MAX, I64_MIN, U32_MAX, check_strings_convertible, raise_field_errors
 
 MAX_BATCH_SIZE = 5461
 RESERVED_METADATA_KEY = "chroma:document"
