@@ -14,15 +14,15 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterable, Optional, TypeVar
 
 from chroma_frame import validation as v
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.engine.store import CollectionStore, empty_trash
-from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
+from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.schema import register_schema_functions, schema_json
 from chroma_frame.schema.reconcile import apply_configuration, reconcile, schema_from_configuration
 from chroma_frame.storage.catalog import Catalog
@@ -53,16 +53,23 @@ class System:
                 )
             return store
 
+    def collection_model(self, collection_id: Any) -> dict[str, Any]:
+        """The stored model of a collection, by id (Chroma's NotFoundError when there is none)."""
+        record = self.catalog.get_collection_by_id(str(collection_id))
+        if record is None:
+            raise NotFoundError(f"Collection [{collection_id}] does not exist")
+        return record
+
     def create_store(self, collection_id: str) -> None:
         """Make the files of a new collection (before the catalog lists it)."""
         CollectionStore.create_files(self.storage, collection_id)
 
-    def drop_stores(self, collection_ids: Sequence[str], commit: Callable[[], T]) -> T:
+    def drop_stores(self, collection_ids: Iterable[str], commit: Callable[[], T]) -> T:
         """Delete collections: under their write locks (taken in id order), ``commit()`` removes them
         from the catalog (the deletion's commit point), then their folders go to the trash. A
         writer waiting for one of the locks, in any process, then finds its collection gone."""
         with self._mutex:
-            stores = [self._stores.pop(cid, None) or CollectionStore(self.storage, cid)
+            stores = [self._stores.pop(cid) if cid in self._stores else CollectionStore(self.storage, cid)
                       for cid in sorted(set(collection_ids))]
         with ExitStack() as stack:
             held = [store for store in stores if stack.enter_context(store.deleting())]
@@ -78,7 +85,8 @@ _systems_lock = threading.Lock()
 _ephemeral_dirs: list[str] = []
 
 
-def _system_for(settings: Settings) -> System:
+def system_for(settings: Settings) -> System:
+    """The process's one :class:`System` for the storage root of ``settings``."""
     if settings.is_persistent:
         key = os.path.realpath(os.path.abspath(settings.persist_directory))
     else:
@@ -107,7 +115,7 @@ class AdminClient:
 
     def __init__(self, settings: Optional[Settings] = None) -> None:
         self._settings = settings or Settings()
-        self._system = _system_for(self._settings)
+        self._system = system_for(self._settings)
         if self._settings.chroma_frame_model_dir:
             from chroma_frame.embeddings.model_files import set_model_dir
 
@@ -271,10 +279,7 @@ class Client(SQLMethods, AdminClient):
         return self._collection(record, embedding_function, data_loader)
 
     def get_collection_by_id(self, id: Any, embedding_function: Any = DEFAULT, data_loader: Any = None) -> Collection:
-        record = self._catalog.get_collection_by_id(str(id))
-        if record is None:
-            raise NotFoundError(f"Collection [{id}] does not exist")
-        return self._collection(record, embedding_function, data_loader)
+        return self._collection(self._system.collection_model(id), embedding_function, data_loader)
 
     def delete_collection(self, name: str) -> None:
         record = self._catalog.get_collection(name, self.tenant, self.database)

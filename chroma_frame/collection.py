@@ -1,67 +1,73 @@
-"""Collection: each verb is normalise -> validate -> embed -> engine call -> shape the result."""
+"""Collection: each verb prepares a request (``chroma_frame.prepare``) and runs it on the
+collection's engine (``chroma_frame.operations``)."""
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-import numpy as np
-
+from chroma_frame import operations
 from chroma_frame import validation as v
 from chroma_frame.embedder import Embedder
 from chroma_frame.engine.collection import CollectionEngine, EngineConfig
-from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.store import CollectionStore
-from chroma_frame.engine.writes import Records, plan_add, plan_delete, plan_update, plan_upsert
 from chroma_frame.errors import NotFoundError
 from chroma_frame.filters import compile_filter, parse_filter
 from chroma_frame.interop.frames import FrameMethods
-from chroma_frame.results import get_result, query_result
+from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.schema.reconcile import schema_from_configuration, sparse_index
-from chroma_frame.schema.sparse_write import SparseTarget, apply_sparse_embeddings
+from chroma_frame.schema.sparse_write import SparseTarget
 
 if TYPE_CHECKING:
-    from chroma_frame.client import Client
+    from chroma_frame.api.types import (
+        ID,
+        URI,
+        CollectionMetadata,
+        DeleteResult,
+        Document,
+        Embedding,
+        GetResult,
+        IDs,
+        Image,
+        Include,
+        Metadata,
+        OneOrMany,
+        PyEmbedding,
+        QueryResult,
+        Where,
+        WhereDocument,
+    )
+    from chroma_frame.client import Client, System
+    from chroma_frame.execution.executor.inputs import ReadLevel
+    from chroma_frame.execution.expression import Search
+    from chroma_frame.interop.results import SearchResult
 
-_PLANS = {"add": plan_add, "upsert": plan_upsert, "update": plan_update}
-F = TypeVar("F", bound=Callable[..., Any])
+
+def engine_config(model: dict[str, Any]) -> EngineConfig:
+    """What the engine needs from a collection model: its configuration and its schema's sparse index."""
+    schema = model.get("serialized_schema")
+    found = sparse_index(schema) if schema is not None else None  # a derived schema never has one
+    sparse = {} if found is None else {found[0]: bool(found[1].get("bm25"))}
+    return EngineConfig.from_configuration(model["configuration_json"], sparse)
 
 
-def _deleted_raises(prefix: str = "") -> Callable[[F], F]:
-    """A verb on a collection deleted before or during the call raises NotFoundError, with the
-    message Chroma 1.5.9 gives for that verb (``prefix`` + "Collection [<id>] does not exist.")."""
-
-    def decorate(method: F) -> F:
-        @functools.wraps(method)
-        def verb(self: "Collection", *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except NotFoundError as exc:
-                if prefix and not str(exc).startswith(prefix):
-                    raise NotFoundError(f"{prefix}{exc}") from None
-                raise
-            except OSError:  # a file moved away mid-call (a missing folder, a failed write): a deletion?
-                if self._client._system.storage.exists(f"collections/{self._model['id']}"):
-                    raise
-                raise NotFoundError(f"{prefix}Collection [{self._model['id']}] does not exist.") from None
-
-        return verb  # type: ignore[return-value]
-
-    return decorate
+def engine_for(system: "System", model: dict[str, Any], config: Optional[EngineConfig] = None) -> CollectionEngine:
+    """The engine facade of the collection ``model`` describes (``config``: its ``engine_config``, if known)."""
+    return CollectionEngine(system.store(model["id"]), config or engine_config(model))
 
 
 class Collection(FrameMethods):
     """A named set of records (id, embedding, document, uri, metadata) in one database."""
 
-    def __init__(self, client: "Client", model: dict[str, Any], embedding_function: Any = None, data_loader: Any = None) -> None:
+    def __init__(self, client: Client, model: dict[str, Any], embedding_function: Any = None,
+                 data_loader: Any = None) -> None:
         self._client = client
         self._model = model
         self._embedding_function = embedding_function
         self._data_loader = data_loader
         self._embedder_cache: Optional[Embedder] = None
-        self._config_cache: tuple[Any, Any, Optional[EngineConfig]] = (None, None, None)  # (configuration, schema, config)
+        # (configuration, schema) -> EngineConfig, recomputed when either changes
+        self._config_cache: tuple[Any, Any, Optional[EngineConfig]] = (None, None, None)
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -114,14 +120,12 @@ class Collection(FrameMethods):
     @property
     def _engine(self) -> CollectionEngine:
         """The engine facade of this collection under its current configuration and schema."""
-        configuration, schema, config = self._config_cache
-        if config is None or configuration is not self.configuration_json or schema is not self._model.get("serialized_schema"):
-            configuration, schema = self.configuration_json, self._model.get("serialized_schema")
-            found = sparse_index(schema) if schema is not None else None  # a derived schema never has one
-            sparse = {} if found is None else {found[0]: bool(found[1].get("bm25"))}
-            config = EngineConfig.from_configuration(configuration, sparse)
+        configuration, schema = self.configuration_json, self._model.get("serialized_schema")
+        cached_configuration, cached_schema, config = self._config_cache
+        if config is None or cached_configuration is not configuration or cached_schema is not schema:
+            config = engine_config(self._model)
             self._config_cache = (configuration, schema, config)
-        return CollectionEngine(self._client._system.store(self._model["id"]), config)
+        return engine_for(self._client._system, self._model, config)
 
     @property
     def _embedder(self) -> Embedder:
@@ -156,112 +160,72 @@ class Collection(FrameMethods):
         return self._model == other._model and self._embedding_function == other._embedding_function
 
     # -- writes --------------------------------------------------------------------------
-    def add(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    def add(self, ids: OneOrMany[ID],
+            embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+            metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+            images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         """Add records; ids that already exist are ignored, as in Chroma."""
         self._write("add", ids, embeddings, metadatas, documents, images, uris)
 
-    def upsert(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    def upsert(self, ids: OneOrMany[ID],
+               embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+               metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+               images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         """Insert new ids, update existing ones (metadata merged key by key)."""
         self._write("upsert", ids, embeddings, metadatas, documents, images, uris)
 
-    def update(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    def update(self, ids: OneOrMany[ID],
+               embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+               metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+               images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         """Update existing ids (missing ids are ignored); a metadata value of None removes the key."""
         self._write("update", ids, embeddings, metadatas, documents, images, uris)
 
-    @_deleted_raises("Error getting collection: ")
-    def _write(self, op: str, ids, embeddings, metadatas, documents, images, uris) -> None:
-        with v.validation_context(op):
-            rs = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)
-            embedder = self._embedder
-            if rs.embeddings is None and rs.documents is not None:
-                rs = v.attach_embeddings(rs, embedder.dense(rs.documents))
-            target = embedder.sparse_target
-            if target is not None:
-                rs = dataclasses.replace(rs, metadatas=apply_sparse_embeddings(target, rs.metadatas, rs.documents))
-        engine = self._engine
-        v.check_records_engine(rs, engine.snapshot().dimension)
-        records = Records.from_lists(rs.ids, rs.embeddings, rs.metadatas, rs.documents, rs.uris)
-        plan = _PLANS[op]
-        engine.write(lambda snap, seq: plan(snap, seq, records))
+    def _write(self, op: v.Op, ids: Any, embeddings: Any, metadatas: Any, documents: Any, images: Any,
+               uris: Any) -> None:
+        request = prepare_write(op, ids, embeddings, metadatas, documents, images, uris, embedder=self._embedder)
+        operations.run_write(self._engine, request)
 
-    @_deleted_raises()
-    def delete(self, ids=None, where=None, where_document=None, limit: Optional[int] = None) -> dict[str, int]:
+    def delete(self, ids: Optional[IDs] = None, where: Optional[Where] = None,
+               where_document: Optional[WhereDocument] = None, limit: Optional[int] = None) -> DeleteResult:
         """Delete by ids and/or filters; returns ``{"deleted": n}``."""
-        with v.validation_context("delete"):
-            v.check_delete_args(ids, where, where_document, limit)
-            ids = v.normalize_ids("delete", ids)
-            node = parse_filter(where, where_document)
-        compiled = compile_filter(node)
-        deleted = 0
-        engine = self._engine
-
-        def plan(snap: Snapshot, seq: int):
-            nonlocal deleted
-            positions = engine.select(snap, ids, compiled)
-            if limit is not None:
-                positions = positions[:limit]
-            deleted = len(positions)
-            return plan_delete(snap, seq, positions)
-
-        engine.write(plan)
-        if ids is not None and compiled is None:
-            deleted = len(ids)  # Chroma 1.5.9 counts the ids passed, found or not
-        return {"deleted": deleted}
+        request = prepare_delete(ids, where, where_document, limit)
+        return operations.run_delete(self._engine, request)  # type: ignore[return-value]
 
     # -- reads ---------------------------------------------------------------------------
-    @_deleted_raises()
-    def count(self, read_level: Any = None) -> int:
+    def count(self, read_level: Optional[Union[ReadLevel, str]] = None) -> int:
         """Number of records."""
-        return self._engine.snapshot().count
+        return operations.count(self._engine)
 
-    @_deleted_raises()
-    def get(self, ids=None, where=None, limit: Optional[int] = None, offset: Optional[int] = None,
-            where_document=None, include=None) -> dict[str, Any]:
+    def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None, limit: Optional[int] = None,
+            offset: Optional[int] = None, where_document: Optional[WhereDocument] = None,
+            include: Optional[Include] = None) -> GetResult:
         """Records by id and/or filter, in insertion order."""
-        with v.validation_context("get"):
-            ids = v.normalize_ids("get", ids)
-            node = parse_filter(where, where_document)
-            include = v.check_include(include, "get", has_data_loader=self._data_loader is not None)
-        limit, offset = v.check_limit_offset(limit, offset, "get")
-        engine = self._engine
-        snap = engine.snapshot()
-        positions = engine.select(snap, ids, compile_filter(node))
-        stop = None if limit is None else offset + limit
-        positions = positions[offset:stop]
-        return get_result(snap, positions, include)
+        request = prepare_get(ids, where, limit, offset, where_document, include,
+                              has_data_loader=self._data_loader is not None)
+        return operations.run_get(self._engine, request)  # type: ignore[return-value]
 
-    def peek(self, limit: int = 10) -> dict[str, Any]:
+    def peek(self, limit: int = 10) -> GetResult:
         """The first ``limit`` records, embeddings included."""
-        limit, _ = v.check_limit_offset(limit, None, "peek")
-        return self.get(limit=limit, include=["metadatas", "documents", "embeddings"])
+        checked, _ = v.check_limit_offset(limit, None, "peek")
+        return self.get(limit=checked, include=["metadatas", "documents", "embeddings"])
 
-    @_deleted_raises("Error getting collection: ")
-    def query(self, query_embeddings=None, query_texts=None, query_images=None, query_uris=None, ids=None,
-              n_results: int = 10, where=None, where_document=None, include=None) -> dict[str, Any]:
+    def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+              query_texts: Optional[OneOrMany[Document]] = None, query_images: Optional[OneOrMany[Image]] = None,
+              query_uris: Optional[OneOrMany[URI]] = None, ids: Optional[OneOrMany[ID]] = None,
+              n_results: int = 10, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None,
+              include: Optional[Include] = None) -> QueryResult:
         """Nearest neighbours of each query, closest first."""
-        with v.validation_context("query"):
-            inputs = v.normalize_query(query_embeddings, query_texts, query_images, query_uris)
-            ids = [ids] if isinstance(ids, str) else ids
-            node = parse_filter(where, where_document)
-            include = v.check_include(include, "query", has_data_loader=self._data_loader is not None)
-            n_results = v.check_n_results(n_results)
-            embeddings = inputs.embeddings
-            if embeddings is None:
-                v.check_query_embeddable(inputs)
-                embeddings = self._embedder.dense(inputs.documents, is_query=True)
-        engine = self._engine
-        snap = engine.snapshot()
-        queries = v.check_query_engine(ids, embeddings, n_results, snap.dimension)
-        compiled = compile_filter(node)
-        candidates = None if ids is None and compiled is None else np.sort(engine.select(snap, ids, compiled))
-        positions, dists = engine.knn(snap, queries, n_results, candidates)
-        return query_result(snap, positions, dists, include)
+        request = prepare_query(query_embeddings, query_texts, query_images, query_uris, ids, n_results, where,
+                                where_document, include, embedder=self._embedder)
+        return operations.run_query(self._engine, request)  # type: ignore[return-value]
 
     # -- collection ----------------------------------------------------------------------
-    def modify(self, name: Optional[str] = None, metadata: Optional[dict[str, Any]] = None,
+    def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,
                configuration: Optional[dict[str, Any]] = None) -> None:
         """Rename, replace the metadata, or change search-time configuration."""
-        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata, configuration=configuration)
+        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata,
+                                                      configuration=configuration)
 
     def compact(self) -> None:
         """Fold the log into Parquet blockfiles now (it also happens by itself past a threshold)."""
@@ -280,14 +244,14 @@ class Collection(FrameMethods):
         build has failed (it is not retried automatically: see ``index_status()["failed"]``)."""
         return self._engine.wait_for_index(timeout)
 
-    def explain(self, where=None, where_document=None) -> str:
+    def explain(self, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None) -> str:
         """The DuckDB SQL a filter compiles to, with its bound parameters."""
         return CollectionEngine.explain(compile_filter(parse_filter(where, where_document)))
 
     def fork(self, new_name: str) -> "Collection":
         raise NotImplementedError("Collection forking is not implemented for Local Chroma")
 
-    def search(self, searches: Any, read_level: Any = "index_and_wal") -> Any:
+    def search(self, searches: OneOrMany[Search], read_level: Union[ReadLevel, str] = "index_and_wal") -> SearchResult:
         """Chroma's Search API (``chroma_frame.execution.expression``): a ``SearchResult``."""
         from chroma_frame.execution.executor import run_search
 

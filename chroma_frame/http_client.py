@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union, cast
 from urllib.parse import quote, urlparse
 
 import httpx
@@ -20,10 +20,34 @@ import orjson
 
 from chroma_frame import validation as v
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
-from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.embedder import Embedder
+from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
 from chroma_frame.errors import error_types
-from chroma_frame.filters import parse_filter
+from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
+from chroma_frame.validation import Op
+
+if TYPE_CHECKING:
+    from chroma_frame.api.types import (
+        ID,
+        URI,
+        CollectionMetadata,
+        DeleteResult,
+        Document,
+        Embedding,
+        GetResult,
+        IDs,
+        Image,
+        Include,
+        Metadata,
+        OneOrMany,
+        PyEmbedding,
+        QueryResult,
+        Where,
+        WhereDocument,
+    )
+    from chroma_frame.execution.executor.inputs import ReadLevel
+    from chroma_frame.execution.expression import Search
+    from chroma_frame.interop.results import SearchResult
 
 _TOKEN_PROVIDERS = {"token", "chromadb.auth.token_authn.TokenAuthClientProvider"}
 _BASIC_PROVIDERS = {"basic", "chromadb.auth.basic_authn.BasicAuthClientProvider"}
@@ -80,7 +104,7 @@ def raise_for_error(status: int, content: bytes, headers: Any = None) -> None:
         return
     try:
         body = orjson.loads(content)
-        cls = error_types.get(body.get("error")) if isinstance(body, dict) else None
+        cls = error_types.get(cast(str, body.get("error"))) if isinstance(body, dict) else None
     except orjson.JSONDecodeError:
         cls = None
     if cls is not None:
@@ -199,10 +223,11 @@ class _Core:
                           embedding_function: Any, get_or_create: bool, schema: Any = None) -> Call:
         ef_config, default_space = embedding_function_config(embedding_function, configuration)
         hnsw, spann = v.create_sections(configuration, metadata, default_space)
-        config = {k: val for k, val in (configuration or {}).items() if k not in ("hnsw", "spann", "embedding_function")}
-        config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
-        if not configuration and ef_config is None:
-            config = None  # chromadb sends no configuration then (one without a function is a legacy one)
+        config: Optional[dict[str, Any]] = None  # chromadb sends none without a configuration or a function
+        if configuration or ef_config is not None:  # (a configuration without a function is a legacy one)
+            config = {k: val for k, val in (configuration or {}).items()
+                      if k not in ("hnsw", "spann", "embedding_function")}
+            config.update({"hnsw": hnsw, "spann": spann, "embedding_function": ef_config})
         from chroma_frame.schema import schema_json
 
         body = {"name": name, "metadata": metadata, "configuration": config, "schema": schema_json(schema),
@@ -217,6 +242,11 @@ class _Core:
 
     def delete_collection(self, name: str) -> Call:
         return Call("DELETE", f"{self.prefix}/collections/{quote(name, safe='')}", parse=lambda b: None)
+
+
+def _wire_include(include: Sequence[str]) -> list[str]:
+    """``include`` as chromadb's client sends it: "data" is loaded client-side, never asked for."""
+    return [i for i in include if i != "data"]
 
 
 def _page(limit: Optional[int], offset: Optional[int]) -> dict[str, Any]:
@@ -245,24 +275,21 @@ class _CollectionCore:
         """The collection's functions, called once per request as chromadb's client does."""
         return Embedder(self.embedding_function, self.model.get("schema"), batched=False)
 
-    def write(self, op: str, max_batch_size: int, ids: Any, embeddings: Any, metadatas: Any, documents: Any,
-              images: Any, uris: Any) -> Call:
-        with v.validation_context(op):
-            rs = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)  # type: ignore[arg-type]
-            if rs.embeddings is None and rs.documents is not None:
-                rs = v.attach_embeddings(rs, self.embedder.dense(rs.documents))
-        if len(rs.ids) > max_batch_size:
-            raise ValueError(f"Batch size {len(rs.ids)} exceeds maximum batch size {max_batch_size}")
-        body = {"ids": rs.ids, "embeddings": None if rs.embeddings is None else _b64(rs.embeddings),
-                "metadatas": rs.metadatas, "documents": rs.documents, "uris": rs.uris}
+    def write(self, op: Op, max_batch_size: int, ids: OneOrMany[ID],
+              embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]],
+              metadatas: Optional[OneOrMany[Metadata]], documents: Optional[OneOrMany[Document]],
+              images: Optional[OneOrMany[Image]], uris: Optional[OneOrMany[URI]]) -> Call:
+        request = prepare_write(op, ids, embeddings, metadatas, documents, images, uris, embedder=self.embedder,
+                                fill_sparse=False, max_batch_size=max_batch_size)  # the server fills sparse vectors
+        embedded = request.embeddings
+        body = {"ids": request.ids, "embeddings": None if embedded is None else _b64(embedded),
+                "metadatas": request.metadatas, "documents": request.documents, "uris": request.uris}
         return Call("POST", f"{self.path}/{op}", body, parse=lambda b: None)
 
-    def delete(self, ids: Any, where: Any, where_document: Any, limit: Optional[int]) -> Call:
-        with v.validation_context("delete"):
-            v.check_delete_args(ids, where, where_document, limit)
-            ids = v.normalize_ids("delete", ids)
-            parse_filter(where, where_document)
-        body: dict[str, Any] = {"ids": ids, "where": where, "where_document": where_document}
+    def delete(self, ids: Optional[IDs], where: Optional[Where], where_document: Optional[WhereDocument],
+               limit: Optional[int]) -> Call:
+        request = prepare_delete(ids, where, where_document, limit)
+        body: dict[str, Any] = {"ids": request.ids, "where": where, "where_document": where_document}
         if limit is not None:
             body["limit"] = limit
         return Call("POST", f"{self.path}/delete", body, parse=lambda b: {"deleted": int(b.get("deleted", 0))})
@@ -270,39 +297,34 @@ class _CollectionCore:
     def count(self) -> Call:
         return Call("GET", f"{self.path}/count", params={"read_level": "index_and_wal"})
 
-    def get(self, ids: Any, where: Any, limit: Any, offset: Any, where_document: Any, include: Any) -> Call:
-        with v.validation_context("get"):
-            ids = v.normalize_ids("get", ids)
-            parse_filter(where, where_document)
-            include = v.check_include(include, "get")
-        limit, offset = v.check_limit_offset(limit, offset, "get")
-        wire_include = [i for i in include if i != "data"]
-        body = {"ids": ids, "where": where, "limit": limit, "offset": offset or None,
-                "where_document": where_document, "include": wire_include}
-        return Call("POST", f"{self.path}/get", body, parse=lambda b: _get_result(b, include))
+    def get(self, ids: Optional[OneOrMany[ID]], where: Optional[Where], limit: Optional[int], offset: Optional[int],
+            where_document: Optional[WhereDocument], include: Optional[Include]) -> Call:
+        request = prepare_get(ids, where, limit, offset, where_document, include)
+        body = {"ids": request.ids, "where": where, "limit": request.limit, "offset": request.offset or None,
+                "where_document": where_document, "include": _wire_include(request.include)}
+        return Call("POST", f"{self.path}/get", body, parse=lambda b: _get_result(b, request.include))
 
-    def query(self, query_embeddings: Any, query_texts: Any, query_images: Any, query_uris: Any, ids: Any,
-              n_results: Any, where: Any, where_document: Any, include: Any) -> Call:
-        with v.validation_context("query"):
-            inputs = v.normalize_query(query_embeddings, query_texts, query_images, query_uris)
-            ids = [ids] if isinstance(ids, str) else ids
-            parse_filter(where, where_document)
-            include = v.check_include(include, "query")
-            n_results = v.check_n_results(n_results)
-            embeddings = inputs.embeddings
-            if embeddings is None:
-                v.check_query_embeddable(inputs)
-                embeddings = self.embedder.dense(inputs.documents, is_query=True)
-        rows = [np.asarray(e, dtype=np.float32).tolist() for e in embeddings]
-        wire_include = [i for i in include if i != "data"]
-        body = {"ids": ids, "query_embeddings": rows, "n_results": n_results, "where": where,
-                "where_document": where_document, "include": wire_include}
-        return Call("POST", f"{self.path}/query", body, parse=lambda b: _query_result(b, include))
+    def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]],
+              query_texts: Optional[OneOrMany[Document]],
+              query_images: Optional[OneOrMany[Image]], query_uris: Optional[OneOrMany[URI]],
+              ids: Optional[OneOrMany[ID]], n_results: int, where: Optional[Where],
+              where_document: Optional[WhereDocument], include: Optional[Include]) -> Call:
+        request = prepare_query(query_embeddings, query_texts, query_images, query_uris, ids, n_results, where,
+                                where_document, include, embedder=self.embedder)
+        rows = [np.asarray(e, dtype=np.float32).tolist() for e in request.embeddings]
+        body = {"ids": request.ids, "query_embeddings": rows, "n_results": request.n_results, "where": where,
+                "where_document": where_document, "include": _wire_include(request.include)}
+        return Call("POST", f"{self.path}/query", body, parse=lambda b: _query_result(b, request.include))
 
-    def search(self, searches: Any, read_level: Any) -> Call:
+    def search(self, searches: OneOrMany[Search], read_level: Union[ReadLevel, str]) -> Call:
         """Text queries embedded here, as chromadb's client does: ``#embedding`` with the collection's
         function, a sparse key with the function of its index in the schema."""
-        from chroma_frame.execution.executor.inputs import as_searches, check_read_level, embed_text_queries, text_embedder
+        from chroma_frame.execution.executor.inputs import (
+            as_searches,
+            check_read_level,
+            embed_text_queries,
+            text_embedder,
+        )
 
         level = check_read_level(read_level)
         embed = text_embedder(self.embedder)
@@ -310,7 +332,8 @@ class _CollectionCore:
         return Call("POST", f"{self.path}/search", {"searches": payloads, "read_level": level.value},
                     parse=_search_result)
 
-    def modify(self, name: Optional[str], metadata: Optional[dict], configuration: Optional[dict]) -> Call:
+    def modify(self, name: Optional[str], metadata: Optional[CollectionMetadata],
+               configuration: Optional[dict[str, Any]]) -> Call:
         if metadata is not None:
             v.check_modify_metadata(metadata)
         config = None
@@ -376,43 +399,61 @@ class _CollectionBase:
 class HttpCollection(_CollectionBase):
     """A collection whose verbs call the server."""
 
-    def _write(self, op: str, ids: Any, embeddings: Any, metadatas: Any, documents: Any, images: Any,
-               uris: Any) -> None:
+    def _write(self, op: Op, ids: OneOrMany[ID],
+               embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]],
+               metadatas: Optional[OneOrMany[Metadata]], documents: Optional[OneOrMany[Document]],
+               images: Optional[OneOrMany[Image]], uris: Optional[OneOrMany[URI]]) -> None:
         call = self._core.write(op, self._client.get_max_batch_size(), ids, embeddings, metadatas,
                                 documents, images, uris)
         self._client._send(call)
 
-    def add(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    def add(self, ids: OneOrMany[ID],
+            embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+            metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+            images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         self._write("add", ids, embeddings, metadatas, documents, images, uris)
 
-    def upsert(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    def upsert(self, ids: OneOrMany[ID],
+               embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+               metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+               images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         self._write("upsert", ids, embeddings, metadatas, documents, images, uris)
 
-    def update(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    def update(self, ids: OneOrMany[ID],
+               embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+               metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+               images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         self._write("update", ids, embeddings, metadatas, documents, images, uris)
 
-    def delete(self, ids=None, where=None, where_document=None, limit: Optional[int] = None) -> dict[str, int]:
+    def delete(self, ids: Optional[IDs] = None, where: Optional[Where] = None,
+               where_document: Optional[WhereDocument] = None, limit: Optional[int] = None) -> DeleteResult:
         return self._client._send(self._core.delete(ids, where, where_document, limit))
 
-    def count(self, read_level: Any = None) -> int:
+    def count(self, read_level: Optional[Union[ReadLevel, str]] = None) -> int:
         return self._client._send(self._core.count())
 
-    def get(self, ids=None, where=None, limit=None, offset=None, where_document=None, include=None) -> dict:
+    def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None, limit: Optional[int] = None,
+            offset: Optional[int] = None, where_document: Optional[WhereDocument] = None,
+            include: Optional[Include] = None) -> GetResult:
         return self._client._send(self._core.get(ids, where, limit, offset, where_document, include))
 
-    def peek(self, limit: int = 10) -> dict:
+    def peek(self, limit: int = 10) -> GetResult:
         return self.get(limit=limit, include=["metadatas", "documents", "embeddings"])
 
-    def query(self, query_embeddings=None, query_texts=None, query_images=None, query_uris=None, ids=None,
-              n_results: int = 10, where=None, where_document=None, include=None) -> dict:
+    def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+              query_texts: Optional[OneOrMany[Document]] = None, query_images: Optional[OneOrMany[Image]] = None,
+              query_uris: Optional[OneOrMany[URI]] = None, ids: Optional[OneOrMany[ID]] = None,
+              n_results: int = 10, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None,
+              include: Optional[Include] = None) -> QueryResult:
         return self._client._send(self._core.query(query_embeddings, query_texts, query_images, query_uris,
                                                    ids, n_results, where, where_document, include))
 
-    def search(self, searches: Any, read_level: Any = "index_and_wal") -> dict:
+    def search(self, searches: OneOrMany[Search],
+               read_level: Union[ReadLevel, str] = "index_and_wal") -> SearchResult:
         return self._client._send(self._core.search(searches, read_level))
 
-    def modify(self, name: Optional[str] = None, metadata: Optional[dict] = None,
-               configuration: Optional[dict] = None) -> None:
+    def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,
+               configuration: Optional[dict[str, Any]] = None) -> None:
         self._client._send(self._core.modify(name, metadata, configuration))
         self._core.model = self._client._send(self._client._core.get_collection_by_id(self.id))
 
@@ -424,44 +465,63 @@ class HttpCollection(_CollectionBase):
 class AsyncHttpCollection(_CollectionBase):
     """The async twin of :class:`HttpCollection`."""
 
-    async def _write(self, op: str, ids: Any, embeddings: Any, metadatas: Any, documents: Any, images: Any,
-                     uris: Any) -> None:
+    async def _write(self, op: Op, ids: OneOrMany[ID],
+                     embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]],
+                     metadatas: Optional[OneOrMany[Metadata]], documents: Optional[OneOrMany[Document]],
+                     images: Optional[OneOrMany[Image]], uris: Optional[OneOrMany[URI]]) -> None:
         call = self._core.write(op, await self._client.get_max_batch_size(), ids, embeddings, metadatas,
                                 documents, images, uris)
         await self._client._send(call)
 
-    async def add(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    async def add(self, ids: OneOrMany[ID],
+                  embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+                  metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+                  images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         await self._write("add", ids, embeddings, metadatas, documents, images, uris)
 
-    async def upsert(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    async def upsert(self, ids: OneOrMany[ID],
+                     embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+                     metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+                     images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         await self._write("upsert", ids, embeddings, metadatas, documents, images, uris)
 
-    async def update(self, ids, embeddings=None, metadatas=None, documents=None, images=None, uris=None) -> None:
+    async def update(self, ids: OneOrMany[ID],
+                     embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+                     metadatas: Optional[OneOrMany[Metadata]] = None, documents: Optional[OneOrMany[Document]] = None,
+                     images: Optional[OneOrMany[Image]] = None, uris: Optional[OneOrMany[URI]] = None) -> None:
         await self._write("update", ids, embeddings, metadatas, documents, images, uris)
 
-    async def delete(self, ids=None, where=None, where_document=None, limit: Optional[int] = None) -> dict:
+    async def delete(self, ids: Optional[IDs] = None, where: Optional[Where] = None,
+                     where_document: Optional[WhereDocument] = None, limit: Optional[int] = None) -> DeleteResult:
         return await self._client._send(self._core.delete(ids, where, where_document, limit))
 
-    async def count(self, read_level: Any = None) -> int:
+    async def count(self, read_level: Optional[Union[ReadLevel, str]] = None) -> int:
         return await self._client._send(self._core.count())
 
-    async def get(self, ids=None, where=None, limit=None, offset=None, where_document=None, include=None) -> dict:
+    async def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None,
+                  limit: Optional[int] = None, offset: Optional[int] = None,
+                  where_document: Optional[WhereDocument] = None, include: Optional[Include] = None) -> GetResult:
         return await self._client._send(self._core.get(ids, where, limit, offset, where_document, include))
 
-    async def peek(self, limit: int = 10) -> dict:
+    async def peek(self, limit: int = 10) -> GetResult:
         return await self.get(limit=limit, include=["metadatas", "documents", "embeddings"])
 
-    async def query(self, query_embeddings=None, query_texts=None, query_images=None, query_uris=None, ids=None,
-                    n_results: int = 10, where=None, where_document=None, include=None) -> dict:
+    async def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
+                    query_texts: Optional[OneOrMany[Document]] = None,
+                    query_images: Optional[OneOrMany[Image]] = None, query_uris: Optional[OneOrMany[URI]] = None,
+                    ids: Optional[OneOrMany[ID]] = None, n_results: int = 10, where: Optional[Where] = None,
+                    where_document: Optional[WhereDocument] = None,
+                    include: Optional[Include] = None) -> QueryResult:
         return await self._client._send(self._core.query(query_embeddings, query_texts, query_images,
                                                          query_uris, ids, n_results, where, where_document,
                                                          include))
 
-    async def search(self, searches: Any, read_level: Any = "index_and_wal") -> dict:
+    async def search(self, searches: OneOrMany[Search],
+                     read_level: Union[ReadLevel, str] = "index_and_wal") -> SearchResult:
         return await self._client._send(self._core.search(searches, read_level))
 
-    async def modify(self, name: Optional[str] = None, metadata: Optional[dict] = None,
-                     configuration: Optional[dict] = None) -> None:
+    async def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,
+                     configuration: Optional[dict[str, Any]] = None) -> None:
         await self._client._send(self._core.modify(name, metadata, configuration))
         self._core.model = await self._client._send(self._client._core.get_collection_by_id(self.id))
 
@@ -498,6 +558,11 @@ class _ClientBase:
     def get_settings(self) -> Settings:
         return self._settings
 
+    def _verify(self) -> dict[str, Any]:
+        """httpx's ``verify`` argument, when the settings give one."""
+        verify = self._settings.chroma_server_ssl_verify
+        return {} if verify is None else {"verify": verify}
+
     def _request_args(self, call: Call) -> dict[str, Any]:
         args: dict[str, Any] = {"params": call.params or None}
         if call.body is not None:
@@ -521,9 +586,7 @@ class HttpClient(_ClientBase):
                  headers: Optional[dict[str, str]] = None, settings: Optional[Settings] = None,
                  tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE) -> None:
         super().__init__(host, port, ssl, headers, settings, tenant, database)
-        verify = self._settings.chroma_server_ssl_verify
-        self._session = httpx.Client(base_url=self._url, headers=self._headers, timeout=None,
-                                     **({"verify": verify} if verify is not None else {}))
+        self._session = httpx.Client(base_url=self._url, headers=self._headers, timeout=None, **self._verify())
         self.get_user_identity()
         self.set_tenant(tenant, database)
 
@@ -635,9 +698,8 @@ class AsyncClient(_ClientBase):
                  headers: Optional[dict[str, str]] = None, settings: Optional[Settings] = None,
                  tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE) -> None:
         super().__init__(host, port, ssl, headers, settings, tenant, database)
-        verify = self._settings.chroma_server_ssl_verify
         self._session = httpx.AsyncClient(base_url=self._url, headers=self._headers, timeout=None,
-                                          **({"verify": verify} if verify is not None else {}))
+                                          **self._verify())
 
     async def _send(self, call: Call) -> Any:
         try:

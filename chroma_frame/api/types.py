@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, Union
+from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, TypeVar, Union
 
 import numpy as np
 from numpy.typing import NDArray
 
-from chroma_frame.base_types import SPARSE_VECTOR_TYPE_VALUE, TYPE_KEY, SparseVector
-from chroma_frame.embeddings.protocol import EmbeddingFunction
-from chroma_frame.embeddings.sparse import (
-    SparseEmbeddingFunction,
-    SparseVectors,
-    validate_sparse_embedding_function,
-    validate_sparse_vectors,
-)
+# Re-exported (chromadb.api.types has them too).
+from chroma_frame.base_types import SPARSE_VECTOR_TYPE_VALUE as SPARSE_VECTOR_TYPE_VALUE
+from chroma_frame.base_types import TYPE_KEY as TYPE_KEY
+from chroma_frame.base_types import SparseVector
+from chroma_frame.embeddings.protocol import EmbeddingFunction as EmbeddingFunction
+from chroma_frame.embeddings.sparse import SparseEmbeddingFunction as SparseEmbeddingFunction
+from chroma_frame.embeddings.sparse import SparseVectors as SparseVectors
+from chroma_frame.embeddings.sparse import validate_sparse_embedding_function as validate_sparse_embedding_function
+from chroma_frame.embeddings.sparse import validate_sparse_vectors as validate_sparse_vectors
 
 ID = str
 IDs = List[ID]
@@ -28,7 +29,8 @@ Embedding = NDArray[Union[np.int32, np.float32]]
 PyEmbedding = Sequence[float]
 Embeddings = List[Embedding]
 PyEmbeddings = List[PyEmbedding]
-OneOrMany = Union[Any, List[Any]]
+T = TypeVar("T")
+OneOrMany = Union[T, List[T]]
 MetadataValue = Union[str, int, float, bool, SparseVector, List[str], List[int], List[float], List[bool], None]
 Metadata = Mapping[str, MetadataValue]
 Metadatas = List[Metadata]
@@ -88,8 +90,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in {"annotations", "np", "NDArray"}] + [
-    "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig", "SparseVectorIndexConfig",
-    "StringInvertedIndexConfig", "IntInvertedIndexConfig", "FloatInvertedIndexConfig", "BoolInvertedIndexConfig",
-    "Cmek", "CmekProvider", "IndexConfig", "ValueTypes", "SearchResult", "ReadLevel",
+_NOT_EXPORTED = {"annotations", "np", "NDArray", "T", "TypeVar"}
+__all__ = [name for name in dir() if not name.startswith("_") and name not in _NOT_EXPORTED] + [
+    # provided by __getattr__ above, on first use
+    "Schema", "VectorIndexConfig", "HnswIndexConfig", "SpannIndexConfig", "FtsIndexConfig",  # noqa: F822
+    "SparseVectorIndexConfig", "StringInvertedIndexConfig", "IntInvertedIndexConfig",  # noqa: F822
+    "FloatInvertedIndexConfig", "BoolInvertedIndexConfig", "Cmek", "CmekProvider", "IndexConfig",  # noqa: F822
+    "ValueTypes", "SearchResult", "ReadLevel",  # noqa: F822
 ]

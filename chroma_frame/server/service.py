@@ -1,6 +1,9 @@
 """The server's only contact with the library: one method per endpoint, one library call each.
 
-Methods are synchronous (the app runs them in a thread pool) and return JSON-ready data.
+Methods are synchronous (the app runs them in a thread pool) and return JSON-ready data. Catalog
+calls (tenants, databases, collections) go through ``Client``; record calls (write, delete, count,
+get, query) prepare a request (``chroma_frame.prepare``) and run it on the collection's engine
+(``chroma_frame.operations``), as ``Collection`` does.
 The server never embeds: collections are opened with an embedding function that refuses.
 """
 
@@ -12,20 +15,23 @@ from typing import Any, Optional
 
 import numpy as np
 
+from chroma_frame import operations
 from chroma_frame.base_types import wire_metadatas
-from chroma_frame.client import VERSION, AdminClient, Client
-from chroma_frame.collection import Collection
+from chroma_frame.client import VERSION, AdminClient, Client, system_for
+from chroma_frame.collection import Collection, engine_for
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_frame.embedder import Embedder
 from chroma_frame.embeddings.registry import UnbuildableEmbeddingFunction
 from chroma_frame.engine import duck
+from chroma_frame.engine.collection import CollectionEngine
 from chroma_frame.errors import BatchSizeExceededError, InvalidArgumentError
 from chroma_frame.execution.expression import Search
 from chroma_frame.filters.limits import check_depth, measure
+from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.server import batching, codec
-from chroma_frame.validation import MAX_BATCH_SIZE, check_collection_name
 from chroma_frame.server import schemas as s
 from chroma_frame.server.config import ServerConfig
-
+from chroma_frame.validation import MAX_BATCH_SIZE, Op, check_collection_name
 
 QUERY_CALLS_PER_KEY = 1  # library calls at once per (collection, query parameters); more queue and batch
 _REFUSAL = ValueError("chroma-frame's server does not compute embeddings: send embeddings with the documents")
@@ -55,6 +61,7 @@ class Service:
         self.settings = Settings(is_persistent=True, persist_directory=config.path)
         self.settings.allow_reset = config.allow_reset  # the server's flag, not the environment
         self.admin = AdminClient(self.settings)  # opens (or creates) the storage root
+        self.system = system_for(self.settings)
         self._handles: dict[tuple[str, str], Client] = {}
         limit = MAX_BATCH_SIZE
         self.max_batch_size = min(config.max_batch_size, limit) if config.max_batch_size else limit
@@ -84,6 +91,13 @@ class Service:
     def _collection(self, tenant: str, database: str, collection_id: str) -> Collection:
         return self._handle(tenant, database).get_collection_by_id(check_collection_id(collection_id),
                                                                    embedding_function=_NO_EMBEDDING)
+
+    def _records(self, tenant: str, database: str, collection_id: str) -> tuple[CollectionEngine, Embedder]:
+        """The engine and the embedder of a collection, for record calls: its tenant and database
+        checked (once, see ``_handle``), then its model looked up by id."""
+        self._handle(tenant, database)
+        model = self.system.collection_model(check_collection_id(collection_id))
+        return engine_for(self.system, model), Embedder(_NO_EMBEDDING, model.get("serialized_schema"))
 
     def _check_batch(self, ids: list[str]) -> None:
         if len(ids) > self.max_batch_size:
@@ -153,7 +167,8 @@ class Service:
     def get_collection_by_id(self, tenant: str, database: str, collection_id: str) -> dict:
         return codec.collection_json(self._collection(tenant, database, collection_id).get_model())
 
-    def update_collection(self, tenant: str, database: str, collection_id: str, body: s.UpdateCollectionPayload) -> dict:
+    def update_collection(self, tenant: str, database: str, collection_id: str,
+                          body: s.UpdateCollectionPayload) -> dict:
         self._collection(tenant, database, collection_id).modify(
             name=body.new_name, metadata=body.new_metadata, configuration=body.new_configuration
         )
@@ -164,29 +179,28 @@ class Service:
         return {}
 
     # -- records -----------------------------------------------------------------------------
-    def write(self, op: str, tenant: str, database: str, collection_id: str, body: Any) -> dict:
+    def write(self, op: Op, tenant: str, database: str, collection_id: str, body: Any) -> dict:
         """add / upsert / update: embeddings decoded from the wire, metadata as sent."""
         self._check_batch(body.ids)
         metadatas = None if body.metadatas is None else [_plain(m) for m in body.metadatas]
-        getattr(self._collection(tenant, database, collection_id), op)(
-            ids=body.ids, embeddings=codec.decode_embeddings(body.embeddings),
-            metadatas=metadatas, documents=body.documents, uris=body.uris,
-        )
+        engine, embedder = self._records(tenant, database, collection_id)
+        request = prepare_write(op, body.ids, codec.decode_embeddings(body.embeddings), metadatas, body.documents,
+                                None, body.uris, embedder=embedder)
+        operations.run_write(engine, request)
         return {}
 
     def delete(self, tenant: str, database: str, collection_id: str, body: s.DeleteCollectionRecordsPayload) -> dict:
-        return self._collection(tenant, database, collection_id).delete(
-            ids=body.ids, where=body.where, where_document=body.where_document, limit=body.limit
-        )
+        engine, _ = self._records(tenant, database, collection_id)
+        return operations.run_delete(engine, prepare_delete(body.ids, body.where, body.where_document, body.limit))
 
     def count(self, tenant: str, database: str, collection_id: str, read_level: Optional[str]) -> int:
-        return self._collection(tenant, database, collection_id).count(read_level)
+        engine, _ = self._records(tenant, database, collection_id)
+        return operations.count(engine)
 
     def get(self, tenant: str, database: str, collection_id: str, body: s.GetRequestPayload) -> dict:
-        result = self._collection(tenant, database, collection_id).get(
-            ids=body.ids, where=body.where, limit=body.limit, offset=body.offset,
-            where_document=body.where_document, include=list(body.include),
-        )
+        engine, _ = self._records(tenant, database, collection_id)
+        request = prepare_get(body.ids, body.where, body.limit, body.offset, body.where_document, list(body.include))
+        result = operations.run_get(engine, request)
         result["metadatas"] = wire_metadatas(result.get("metadatas"))
         return codec.get_response(result, body.include)
 
@@ -195,16 +209,17 @@ class Service:
         key = batching.query_key(tenant, database, collection_id, body, queries)
         if key is None:
             return self._query(tenant, database, collection_id, body, [queries])[0]
-        return self._queries.submit(key, queries, lambda batch: self._query(tenant, database, collection_id, body, batch))
+        return self._queries.submit(key, queries,
+                                    lambda batch: self._query(tenant, database, collection_id, body, batch))
 
     def _query(self, tenant: str, database: str, collection_id: str, body: s.QueryRequestPayload,
                batch: list[Any]) -> list[dict]:
         """One library call for the query matrices of concurrent requests with the same parameters."""
-        result = self._collection(tenant, database, collection_id).query(
-            query_embeddings=batch[0] if len(batch) == 1 else np.concatenate(batch), ids=body.ids,
-            n_results=body.n_results, where=body.where, where_document=body.where_document,
-            include=list(body.include),
-        )
+        engine, embedder = self._records(tenant, database, collection_id)
+        request = prepare_query(batch[0] if len(batch) == 1 else np.concatenate(batch), ids=body.ids,
+                                n_results=body.n_results, where=body.where, where_document=body.where_document,
+                                include=list(body.include), embedder=embedder)
+        result = operations.run_query(engine, request)
         result["metadatas"] = wire_metadatas(result.get("metadatas"))
         if len(batch) == 1:
             return [codec.query_response(result, body.include)]
