@@ -5,8 +5,9 @@ dicts ``get`` / ``query`` return are their subclasses here, ``FramedGetResult`` 
 ``FramedQueryResult``, which also wrap any such dict (from ``HttpClient`` or ``chromadb``).
 
 Shaping (:func:`get_result`, :func:`query_result`): one take of the snapshot's rows for the whole
-call (every query's hits together) gives one Arrow table, ``query, rank, id, distance`` (for a
-query) then the included stored columns; Chroma's lists (one per query) are cut from its columns.
+call (every query's hits together) gives one Arrow table, ``id`` and the included stored columns;
+Chroma's lists (one per query) are decoded from its columns and cut. The frame adds ``query``,
+``rank``, ``distance`` and ``embedding`` to that table when asked for (the query path does not pay).
 
 ``FramedGetResult(...).to_arrow()``: one row per record (``id, document, uri, <metadata keys>,
 embedding``, the fields that were included). ``FramedQueryResult(...).to_arrow()``: one row per
