@@ -7,6 +7,7 @@ per blockfile, one for the log tail) so that the blockfiles' matrices are built 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Sequence
@@ -17,7 +18,13 @@ import pyarrow.compute as pc
 
 from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.storage.records import (
-    DELETE, PUT, SCALAR_ENTRY_FIELDS, METADATA_ENTRY, as_metadata, decode_metadata, long_metadata, scalar_metadata,
+    DELETE,
+    METADATA_ENTRY,
+    PUT,
+    SCALAR_ENTRY_FIELDS,
+    as_metadata,
+    long_metadata,
+    scalar_metadata,
     upgrade_table,
 )
 
@@ -38,6 +45,17 @@ def resolve_latest(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 def _ops(table: pa.Table) -> np.ndarray:
     return np.asarray(table.column("op").to_numpy())
+
+
+def _take(table: pa.Table, names: list[str], indices: np.ndarray) -> pa.Table:
+    """``table.select(names).take(indices)``; a column null throughout ``table`` is made, not taken."""
+    dense = [name for name in names if table.column(name).null_count != table.num_rows]
+    if len(dense) == len(names):
+        return table.select(names).take(pa.array(indices, pa.int64()))
+    taken = table.select(dense).take(pa.array(indices, pa.int64()))
+    schema = pa.schema([table.schema.field(name) for name in names], metadata=table.schema.metadata)
+    return pa.Table.from_arrays([taken.column(name) if name in dense else pa.nulls(len(indices), field.type)
+                                 for name, field in zip(names, schema)], schema=schema)
 
 
 @dataclass(frozen=True)
@@ -133,13 +151,14 @@ class Snapshot:
         old = self.table
         live = self.live.copy()
         if old is not None and old.num_rows:
-            live &= ~np.asarray(pc.is_in(old.column("id"), value_set=rows.column("id").combine_chunks()).to_numpy(zero_copy_only=False), dtype=bool)
+            replaced = pc.is_in(old.column("id"), value_set=rows.column("id").combine_chunks())
+            live &= ~np.asarray(replaced.to_numpy(zero_copy_only=False), dtype=bool)
         new_live = resolve_latest(rows.column("id")) & (_ops(rows) == PUT)
         tail_table = pa.concat_tables([self.tail.table, rows]) if self.tail is not None else rows
         if tail_table.num_columns and tail_table.column(0).num_chunks > 32:
             tail_table = tail_table.combine_chunks()  # amortised: keeps takes on the tail fast
         tail = Segment(tail_table, self.base_rows, dimension)
-        base = tuple(Segment(s.table, s.start, dimension, s.name) for s in self.base) if not self.dimension else self.base
+        base = self.base if self.dimension else tuple(Segment(s.table, s.start, dimension, s.name) for s in self.base)
         next_rowid = max(self.next_rowid, int(pc.max(rows.column("rowid")).as_py()) + 1)
         return Snapshot(self.manifest_version, last_seq, dimension, base, tail,
                         np.concatenate([live, new_live]), next_rowid, self.base_rows)
@@ -170,38 +189,52 @@ class Snapshot:
     def column_numpy(self, name: str) -> np.ndarray:
         key = ("np", name)
         if key not in self._cache:
-            self._cache[key] = np.asarray(self.table.column(name).to_numpy())
+            table = self.table
+            assert table is not None, "an empty snapshot has no columns"
+            self._cache[key] = np.asarray(table.column(name).to_numpy())
         return self._cache[key]
 
     def positions_of(self, ids: Sequence[str]) -> np.ndarray:
         """Positions of the live rows whose id is in ``ids`` (in table order)."""
         if self.table is None or not len(ids):
             return np.zeros(0, dtype=np.int64)
-        hit = np.asarray(pc.is_in(self.table.column("id"), value_set=pa.array(ids, pa.string())).to_numpy(zero_copy_only=False), dtype=bool)
+        hit = pc.is_in(self.table.column("id"), value_set=pa.array(ids, pa.string()))
+        hit = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
         return np.flatnonzero(hit & self.live)
 
     def rows(self, positions: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
-        """Rows at ``positions`` (in that order), taken segment by segment."""
+        """The ``columns`` (default: all) of the rows at ``positions``, in that order.
+
+        A run of consecutive positions inside one segment is a slice (zero copy); otherwise each
+        segment takes its own positions, once.
+        """
         positions = np.asarray(positions, dtype=np.int64)
         segments = self.segments
+        names = list(columns) if columns is not None else segments[0].table.column_names
+        n = len(positions)
+        if n == 0:
+            return segments[0].table.select(names).slice(0, 0)
+        first, last = int(positions[0]), int(positions[-1])
+        starts = [seg.start for seg in segments]
+        i = bisect_right(starts, first) - 1
+        if last - first == n - 1 and last < segments[i].stop and (n == 1 or bool((np.diff(positions) == 1).all())):
+            return segments[i].table.select(names).slice(first - segments[i].start, n)
         if len(segments) == 1:
-            table = segments[0].table if columns is None else segments[0].table.select(list(columns))
-            return table.take(pa.array(positions, pa.int64()))
-        starts = np.array([seg.start for seg in segments])
+            return _take(segments[0].table, names, positions)
         which = np.searchsorted(starts, positions, side="right") - 1
-        parts, order = [], []
+        if bool((which == i).all()):
+            return _take(segments[i].table, names, positions - segments[i].start)
+        parts, picks = [], []
         for i in np.unique(which):
-            seg = segments[i]
             picked = np.flatnonzero(which == i)
-            table = seg.table if columns is None else seg.table.select(list(columns))
-            parts.append(table.take(pa.array(positions[picked] - seg.start, pa.int64())))
-            order.append(picked)
-        if not parts:
-            table = segments[0].table if columns is None else segments[0].table.select(list(columns))
-            return table.slice(0, 0)
+            parts.append(_take(segments[i].table, names, positions[picked] - segments[i].start))
+            picks.append(picked)
         result = pa.concat_tables(parts)
-        inverse = np.empty(len(positions), dtype=np.int64)
-        inverse[np.concatenate(order)] = np.arange(len(positions))
+        order = np.concatenate(picks)
+        if bool(np.all(order[1:] > order[:-1])):  # the positions came segment by segment, in order
+            return result
+        inverse = np.empty(n, dtype=np.int64)
+        inverse[order] = np.arange(n)
         return result.take(pa.array(inverse, pa.int64()))
 
     def embeddings(self, positions: np.ndarray) -> np.ndarray:
@@ -228,7 +261,8 @@ class Snapshot:
         if self.table is None:
             return pa.table({"rowid": pa.array([], pa.int64()),
                              **{name: pa.array([], METADATA_ENTRY.field(name).type) for name in SCALAR_ENTRY_FIELDS}})
-        table = pa.table({"rowid": self.table.column("rowid"), "metadata": scalar_metadata(self.table.column("metadata"))})
+        metadata = scalar_metadata(self.table.column("metadata"))
+        table = pa.table({"rowid": self.table.column("rowid"), "metadata": metadata})
         return long_metadata(table.take(pa.array(np.flatnonzero(self.live), pa.int64())))
 
     def sql_metadata_for(self, keys: frozenset[str]) -> pa.Table:
@@ -284,22 +318,4 @@ def sparse_rows_of(metadata: pa.ChunkedArray | pa.Array, key: str) -> SparseRows
                       values=np.asarray(flat_values, dtype=np.float32))
 
 
-def result_columns(include: Sequence[str]) -> list[str]:
-    """The table columns that :func:`decode_rows` reads for ``include``."""
-    wanted = {"documents": "document", "uris": "uri", "metadatas": "metadata"}
-    return ["id"] + [column for name, column in wanted.items() if name in include]
-
-
-def decode_rows(table: pa.Table, include: Sequence[str]) -> dict[str, list]:
-    """Python lists for the included fields of ``table`` (ids always)."""
-    out: dict[str, list] = {"ids": table.column("id").to_pylist()}
-    if "documents" in include:
-        out["documents"] = table.column("document").to_pylist()
-    if "uris" in include:
-        out["uris"] = table.column("uri").to_pylist()
-    if "metadatas" in include:
-        out["metadatas"] = decode_metadata(table.column("metadata"))
-    return out
-
-
-__all__ = ["Snapshot", "Segment", "resolve_latest", "decode_rows", "PUT", "DELETE"]
+__all__ = ["Snapshot", "Segment", "resolve_latest", "PUT", "DELETE"]

@@ -16,7 +16,7 @@ import orjson
 
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.execution.executor.payload import PREDEFINED
-from chroma_frame.storage.records import decode_metadata
+from chroma_frame.interop.results import decode, take_rows
 
 
 def f32_list(values: np.ndarray) -> list:
@@ -29,17 +29,14 @@ def select_columns(snap: Snapshot, positions: np.ndarray, scores: np.ndarray,
     """``ids`` plus the five optional columns of one search's response."""
     wanted = set(select)
     fields = [name for name in select if name not in PREDEFINED]
-    columns = ["id"] + (["document"] if "#document" in wanted else []) + (
-        ["metadata"] if fields or "#metadata" in wanted else [])
-    table = snap.rows(positions, columns) if len(positions) else None
-    column = (lambda name: table.column(name)) if table is not None else None
-    out: dict[str, Any] = {"ids": column("id").to_pylist() if column else []}
-    out["documents"] = (column("document").to_pylist() if column else []) if "#document" in wanted else None
+    include = (["documents"] if "#document" in wanted else []) + (
+        ["metadatas"] if fields or "#metadata" in wanted else [])
+    decoded = decode(take_rows(snap, positions, include))
+    out: dict[str, Any] = {"ids": decoded["ids"], "documents": decoded.get("documents")}
     out["embeddings"] = _embeddings(snap, positions) if "#embedding" in wanted else None
     out["metadatas"] = None
-    if "metadata" in columns:
-        metadatas = decode_metadata(column("metadata")) if column else []
-        out["metadatas"] = [_pick(m, None if "#metadata" in wanted else fields) for m in metadatas]
+    if "metadatas" in decoded:
+        out["metadatas"] = [_pick(m, None if "#metadata" in wanted else fields) for m in decoded["metadatas"]]
     out["scores"] = f32_list(scores) if "#score" in wanted else None
     return out
 
