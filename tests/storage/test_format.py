@@ -95,3 +95,15 @@ def test_docs_duckdb_recipe_reads_blockfiles(tmp_path):
     rows = scope["current"]
     assert [r[0] for r in rows] == ["a", "c", "d"]
     assert rows[0][1] == "x" and list(rows[2][3]) == [2.0, 2.0]
+
+
+def test_filter_metadata_of_a_slice_holding_nulls():
+    """A snapshot's metadata column can be a slice of a log entry with null rows; the filters' view
+    of it (``scalar_metadata``) must read it (pyarrow refuses a sliced offsets buffer with a mask)."""
+    from chroma_frame.storage.records import decode_metadata, encode_metadata, scalar_metadata
+
+    sliced = encode_metadata([{"a": 1}, None, {"b": "x"}, None, {"a": 2}]).slice(1, 3)
+    view = scalar_metadata(sliced)
+    assert [None if row is None else [(e["key"], e["str_value"]) for e in row] for row in view.to_pylist()] == [
+        None, [("b", "x")], None]
+    assert decode_metadata(sliced) == [None, {"b": "x"}, None]
