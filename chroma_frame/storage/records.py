@@ -213,7 +213,7 @@ def as_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
         for f in METADATA_ENTRY
     ]
     entries = pa.StructArray.from_arrays(children, fields=list(METADATA_ENTRY))
-    return pa.ListArray.from_arrays(_offsets(array), entries, type=METADATA, mask=array.is_null())
+    return pa.ListArray.from_arrays(_offsets(array), entries, type=METADATA, mask=_mask(array))
 
 
 _SCALAR_ENTRY = pa.struct([METADATA_ENTRY.field(name) for name in SCALAR_ENTRY_FIELDS])
@@ -226,11 +226,15 @@ def scalar_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     values = array.values
     entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS],
                                          fields=list(_SCALAR_ENTRY))
-    return pa.ListArray.from_arrays(_offsets(array), entries, mask=array.is_null())
+    return pa.ListArray.from_arrays(_offsets(array), entries, mask=_mask(array))
+
+
+def _mask(array: pa.ListArray) -> pa.Array | None:
+    return array.is_null() if array.null_count else None
 
 
 def _offsets(array: pa.ListArray) -> pa.Array:
-    """``array``'s offsets as ``ListArray.from_arrays`` takes them with a null mask: pyarrow refuses
+    """``array``'s offsets as ``ListArray.from_arrays`` takes them with :func:`_mask`: pyarrow refuses
     a sliced offsets buffer together with a mask, so a slice holding nulls gets a copy."""
     offsets = array.offsets
     if array.offset and array.null_count:

@@ -107,3 +107,11 @@ def test_filter_metadata_of_a_slice_holding_nulls():
     assert [None if row is None else [(e["key"], e["str_value"]) for e in row] for row in view.to_pylist()] == [
         None, [("b", "x")], None]
     assert decode_metadata(sliced) == [None, {"b": "x"}, None]
+
+
+def test_filter_metadata_of_a_slice_without_nulls():
+    from chroma_frame.storage.records import as_metadata, decode_metadata, encode_metadata, scalar_metadata
+
+    sliced = encode_metadata([{"a": 1}, None, {"b": "x"}, {"c": True}, {"a": 2}]).slice(2, 2)
+    assert [len(row) for row in scalar_metadata(sliced).to_pylist()] == [1, 1]
+    assert decode_metadata(as_metadata(sliced)) == [{"b": "x"}, {"c": True}]
