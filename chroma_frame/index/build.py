@@ -12,19 +12,14 @@ from __future__ import annotations
 
 import threading
 import traceback
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from chroma_frame.index.failures import append_log, clear_marker, failure_of, read_marker, write_marker
 from chroma_frame.index.graph import CorruptIndex, Graph, graph_nodes, index_path, load_graph, save_graph
 from chroma_frame.index.params import IndexParams
-
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
-
-
-class Cancelled(Exception):
-    """The build was abandoned (the process is exiting): nothing of it is written."""
+from chroma_frame.index.progress import Cancelled, Progress
 
 
 def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.ndarray] = None,

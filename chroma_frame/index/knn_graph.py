@@ -26,8 +26,8 @@ from typing import Callable, Optional
 import numba
 import numpy as np
 
-from chroma_frame.index.build import Cancelled, Progress
 from chroma_frame.index.kernels import SPACE_CODES, _distance
+from chroma_frame.index.progress import Cancelled, Progress
 
 CLUSTER_ROWS = 1000  # mean points per cluster whose neighbours are found together
 OVERLAP = 3  # clusters each point joins as a candidate

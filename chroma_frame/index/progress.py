@@ -1,13 +1,20 @@
-"""Progress of an explicit index build: a tqdm bar (as ``ingest`` shows) or the caller's callback."""
+"""Progress of an index build: reporting it (a tqdm bar as ``ingest`` shows, or the caller's
+callback) and abandoning it."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Optional
 
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+
+
+class Cancelled(Exception):
+    """The build was abandoned (the process is exiting): nothing of it is written."""
+
 
 @contextmanager
-def reporter(progress: Any) -> Iterator[Optional[Callable[[int, int], None]]]:
+def reporter(progress: Any) -> Iterator[Optional[Progress]]:
     """``progress``: None (a bar after 2 s, if tqdm is installed), True (a bar at once), False
     (nothing) or a callable ``(rows_done, rows_total)``; yields what the build calls."""
     if callable(progress) or progress is False:
