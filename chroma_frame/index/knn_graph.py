@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import numba
 import numpy as np
@@ -144,14 +143,16 @@ def _exact_in_clusters(points: np.ndarray, sq: np.ndarray, space: str, k: int, a
             dist[rows, :width] = np.take_along_axis(vals, by, axis=1)
         return count
 
-    done = 0
+    done = [0]
+
+    def report(count: int) -> None:
+        done[0] += count
+        if progress is not None:
+            progress(done[0], n)
+
     # clusters in parallel: the matrix products use BLAS's threads, the top-k selection
     # (argpartition, as costly here) is single-threaded numpy that releases the GIL
-    with ThreadPoolExecutor(threads) as pool:
-        for count in pool.map(cluster_knn, range(len(bounds) - 1)):
-            done += count
-            if progress is not None:
-                progress(done, n)
+    in_parallel(cluster_knn, range(len(bounds) - 1), threads, report)
     dist[nbr < 0] = np.inf
     return nbr, dist
 
@@ -268,12 +269,39 @@ def _search_lists(nbr, dist, cap):
     return degrees, out
 
 
-def _in_threads(kernel, n: int, threads: int, *args) -> None:
-    """Run ``kernel(*args, lo, hi)`` over ``threads`` slices of ``range(n)`` (GIL-free kernels)."""
-    bounds = np.linspace(0, n, threads * 4 + 1).astype(np.int64)
-    with ThreadPoolExecutor(threads) as pool:
-        for future in [pool.submit(kernel, *args, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]:
-            future.result()
+def in_parallel(work: Callable[[Any], Any], items: Iterable[Any], threads: int,
+                done: Optional[Callable[[Any], None]] = None) -> None:
+    """``work(item)`` for every item on ``threads`` daemon threads (``done(result)`` under a lock);
+    the first exception stops the others and is raised. Daemon threads, not an executor's: at
+    interpreter exit Python joins an executor's threads (which finish every queued item) before
+    the exit hook that abandons the build can run."""
+    source, lock, errors = iter(items), threading.Lock(), []
+
+    def loop() -> None:
+        while not errors:
+            with lock:
+                item = next(source, _END)
+            if item is _END:
+                return
+            try:
+                result = work(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                errors.append(exc)
+                return
+            if done is not None:
+                with lock:
+                    done(result)
+
+    workers = [threading.Thread(target=loop, name="chroma-frame-index-build", daemon=True) for _ in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+_END = object()
 
 
 def build_search_graph(points: np.ndarray, space: str, k: int, degree_multiplier: float = 1.5, *,
@@ -297,13 +325,18 @@ def build_search_graph(points: np.ndarray, space: str, k: int, degree_multiplier
     fan = min(REFINE_FAN, k)
     frozen = np.ascontiguousarray(nbr[:, :fan])
     rev_ptr, rev = _reverse(nbr, fan)
-    _in_threads(_refine, n, threads, SPACE_CODES[space], points, sq, nbr, dist, frozen, rev_ptr, rev)
-    del frozen, rev_ptr, rev
+    code = SPACE_CODES[space]
+    bounds = np.linspace(0, n, 64 + 1).astype(np.int64)  # short slices: an abandoned build stops soon
+
+    def refine(i: int) -> None:
+        check()
+        _refine(code, points, sq, nbr, dist, frozen, rev_ptr, rev, int(bounds[i]), int(bounds[i + 1]))
+
+    in_parallel(refine, range(64), threads)
     check()
     cap = max(k, round(degree_multiplier * k))
     extra = min(RANDOM_EDGES, n - 1)
     degrees, lists = _search_lists(nbr, dist, cap - extra)
-    del nbr, dist
     # long-range edges: an exact kNN graph over near-duplicate groups falls apart into islands
     far = rng.integers(0, n - 1, size=(n, extra), dtype=np.int64)
     far += far >= np.arange(n)[:, None]  # never a self-loop

@@ -185,3 +185,29 @@ def test_a_fresh_process_builds_without_compiling(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, timeout=120)
     log = second.stdout.decode() + second.stderr.decode()
     assert "data loaded" in log and "data saved" not in log
+
+
+def test_exit_abandons_a_real_build_within_seconds(tmp_path):
+    """No stand-in: the build's own threads stop at their next check when the script ends."""
+    root = str(tmp_path)
+    code = textwrap.dedent("""
+        import sys, time
+        import numpy as np
+        import chroma_frame
+        col = chroma_frame.PersistentClient(sys.argv[1]).create_collection(
+            "real", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})
+        emb = np.random.default_rng(0).normal(size=(40000, 64)).astype(np.float32)
+        for lo in range(0, 40000, 5000):
+            col.add(ids=[f"r{i}" for i in range(lo, lo + 5000)], embeddings=emb[lo:lo + 5000])
+        col.compact()
+        while col._store.index._builder is None or not list(
+                __import__("pathlib").Path(sys.argv[1]).rglob("*.graph.failed.json")):
+            time.sleep(0.005)  # until the build itself has started
+        print(time.time(), flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code, root], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert time.time() - float(proc.stdout.split()[-1]) < 5
+    assert _processes_on(root) == [] and _leftovers(root) == []
+    assert not list(Path(root).rglob("*.graph.npz")) and not list(Path(root).rglob("*.graph.failed.json"))
