@@ -275,7 +275,8 @@ def in_parallel(work: Callable[[Any], Any], items: Iterable[Any], threads: int,
     the first exception stops the others and is raised. Daemon threads, not an executor's: at
     interpreter exit Python joins an executor's threads (which finish every queued item) before
     the exit hook that abandons the build can run."""
-    source, lock, errors = iter(items), threading.Lock(), []
+    source, lock = iter(items), threading.Lock()
+    errors: list[BaseException] = []
 
     def loop() -> None:
         while not errors:
