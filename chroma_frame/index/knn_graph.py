@@ -97,8 +97,9 @@ def _clusters(points: np.ndarray, rng: np.random.Generator, check: Callable[[], 
 
 def _exact_in_clusters(points: np.ndarray, sq: np.ndarray, space: str, k: int, assign: np.ndarray,
                        check: Callable[[], None], progress: Optional[Progress], rng: np.random.Generator,
-                       threads: int, depth: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(n, k) neighbours and distances, nearest first (-1 / inf where a cluster is too small).
+                       threads: int, depth: int = 0, need: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    """(n, k) neighbours and distances, nearest first (-1 / inf where a cluster is too small),
+    of the first ``need`` points (all when None; the other rows stay -1 / inf).
     A cluster holding many times its share of points (k-means over near-duplicate groups makes
     a few) is partitioned again: its cost grows with the square of its size."""
     n = len(points)
@@ -120,25 +121,26 @@ def _exact_in_clusters(points: np.ndarray, sq: np.ndarray, space: str, k: int, a
         if len(cols) < 2:
             return count
         col_points, col_sq = points[cols], sq[cols]
-        if depth < 2 and count > SPLIT_ROWS:
+        if depth < 2 and count > SPLIT_ROWS:  # only the primaries' lists are needed: they come first
             sub_nbr, sub_dist = _exact_in_clusters(col_points, col_sq, space, k, _clusters(col_points, rng, check),
-                                                   check, None, rng, 1, depth + 1)
+                                                   check, None, rng, 1, depth + 1, need=count)
             found = sub_nbr[:count]
             nbr[cols[:count]] = np.where(found >= 0, cols[np.maximum(found, 0)], -1)
             dist[cols[:count]] = sub_dist[:count]
             return count
         take = min(k + 1, len(cols))
         step = max(64, min(ROW_BLOCK, BLOCK_CELLS // len(cols)))
-        for lo in range(0, count, step):
-            hi = min(count, lo + step)
-            d = _dist_block(space, col_points[lo:hi], col_sq[lo:hi], col_points, col_sq)
-            d[np.arange(hi - lo), np.arange(lo, hi)] = np.inf  # not its own neighbour
+        positions = np.arange(count) if need is None else np.flatnonzero(cols[:count] < need)
+        for lo in range(0, len(positions), step):
+            at = positions[lo:lo + step]
+            d = _dist_block(space, col_points[at], col_sq[at], col_points, col_sq)
+            d[np.arange(len(at)), at] = np.inf  # not its own neighbour
             part = np.argpartition(d, take - 1, axis=1)[:, :take] if take < len(cols) else \
-                np.tile(np.arange(len(cols)), (hi - lo, 1))
+                np.tile(np.arange(len(cols)), (len(at), 1))
             vals = np.take_along_axis(d, part, axis=1)
             by = np.argsort(vals, axis=1)[:, :k]
             width = by.shape[1]
-            rows = cols[lo:hi]
+            rows = cols[at]
             nbr[rows, :width] = cols[np.take_along_axis(part, by, axis=1)]
             dist[rows, :width] = np.take_along_axis(vals, by, axis=1)
         return count
