@@ -47,8 +47,14 @@ def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.n
         np.cumsum(degrees, out=indptr[1:])
         indices = nodes[sub_indices].astype(np.int32)
     rng = np.random.default_rng(seed)
-    pivots = nodes[np.sort(rng.choice(n, size=min(n, 256), replace=False))].astype(np.int64)
+    pivots = nodes[np.sort(rng.choice(n, size=min(n, pivot_count(n)), replace=False))].astype(np.int64)
     return Graph(indptr, indices, pivots, params.space, rows, dim, nodes)
+
+
+def pivot_count(nodes: int) -> int:
+    """Entry candidates of a graph (a search starts from the 8 nearest to the query): with 256 on
+    a 450k-node graph of near-duplicate groups recall@10 was 0.75-0.90, with 2,048 0.95-0.97."""
+    return max(256, min(4096, nodes // 200))
 
 
 def _matrix(table) -> np.ndarray:

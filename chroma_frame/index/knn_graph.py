@@ -9,7 +9,8 @@
 4. **Search graph**: each node's kNN list joined with its reverse edges, nearest first, capped
    at ``pruning_degree_multiplier * k`` less ``RANDOM_EDGES`` edges to random nodes (an exact kNN
    graph over near-duplicate groups is islands; on the 200k clustered set, recall@10 went from
-   0.73 to 0.98 with 8 random edges, where entry points near the query gave 0.85).
+   0.73 to 0.98 with 8 random edges, where entry points near the query gave 0.85; at 450k, 16
+   edges and more entry pivots were needed, see docs/index.md).
 
 The numba kernels are compiled once per install and cached on disk (``cache=True``) and release
 the GIL (``nogil=True``): a build runs in a thread of the user's process without stalling its
@@ -34,7 +35,7 @@ SPLIT_ROWS = 4 * CLUSTER_ROWS  # a cluster with more points than this is partiti
 ROW_BLOCK = 1024  # rows per matrix product...
 BLOCK_CELLS = 1 << 22  # ...and at most this many distances in it (16 MB)
 REFINE_FAN = 10  # neighbours-of-neighbours explored per node in the refinement round
-RANDOM_EDGES = 8  # random long-range edges per node: without them the graph falls apart into islands
+RANDOM_EDGES = 16  # random long-range edges per node: without them the graph falls apart into islands
 KMEANS_ROUNDS = 4
 
 
