@@ -1,7 +1,6 @@
 """Issue 11, defect 1: graphs of blockfiles holding tombstones, and builds that fail.
 
-The builder runs in-process through its entry point, as in ``test_index.py`` (whose module
-fixture has already paid numba's compilation of pynndescent when the suite runs in order).
+Graphs are built through the ``chroma-frame index`` entry point, as in ``test_index.py``.
 """
 
 from __future__ import annotations
