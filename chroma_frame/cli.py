@@ -33,8 +33,9 @@ def _client(args: argparse.Namespace, *, create: bool = False) -> Any:
 
     if not create:
         _existing_root(args.path)
-    return chroma_frame.PersistentClient(args.path, tenant=args.tenant,
-                                         database=getattr(args, "db", None) or "default_database")
+    # a command's own work only: no background index builds (`chroma-frame index` builds them)
+    return chroma_frame.PersistentClient(args.path, settings=chroma_frame.Settings(index_build_policy="manual"),
+                                         tenant=args.tenant, database=getattr(args, "db", None) or "default_database")
 
 
 def _admin(args: argparse.Namespace, *, create: bool = False) -> Any:
@@ -115,6 +116,17 @@ def cmd_compact(args: argparse.Namespace) -> int:
     for name in names:
         client.get_collection(name, embedding_function=None).compact()
     _emit(args, {"compacted": names}, "\n".join(f"compacted {n}" for n in names))
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    client = _client(args)
+    names = args.collection or [c.name for c in client.list_collections()]
+    built = {}
+    for name in names:
+        collection = client.get_collection(name, embedding_function=None)
+        built[name] = collection.build_index(progress=False if args.json else None)
+    _emit(args, {"built": built}, "\n".join(f"{n}: built {b} graph(s)" for n, b in built.items()))
     return 0
 
 
@@ -268,6 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collection", default=None, help="only this collection (default: all)")
     _common(p, db=True)
     p.set_defaults(func=cmd_compact)
+
+    p = sub.add_parser("index", help="build the missing search graphs of collections now, using every core")
+    p.add_argument("--collection", action="append", default=None,
+                   help="only this collection (repeatable; default: all)")
+    _common(p, db=True)
+    p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("doctor", help="verify every file under a path (exit 1 on errors); --repair fixes what it can",
                        description="Check the catalog and every collection file (manifest, log entries, blockfiles, "

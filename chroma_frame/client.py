@@ -51,6 +51,7 @@ class System:
                     self.storage, collection_id,
                     compaction_threshold_rows=self.settings.compaction_threshold_rows,
                 )
+                store.index.auto_build = self.settings.index_build_policy == "background"
             return store
 
     def collection_model(self, collection_id: Any) -> dict[str, Any]:

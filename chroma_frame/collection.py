@@ -244,6 +244,18 @@ class Collection(FrameMethods):
         build has failed (it is not retried automatically: see ``index_status()["failed"]``)."""
         return self._engine.wait_for_index(timeout)
 
+    def build_index(self, progress: Any = None) -> int:
+        """Build every missing graph now, in this process, using every core; returns how many
+        graphs were built, once they are in use (failed builds are retried).
+
+        ``progress``: None (a bar after 2 s, if tqdm is installed), True, False, or a callable
+        ``(rows_done, rows_total)``, as for ``ingest``. With ``Settings(index_build_policy="manual")``
+        this is how graphs get built; see docs/index.md."""
+        from chroma_frame.index.progress import reporter
+
+        with reporter(progress) as report:
+            return self._engine.build_index(report)
+
     def explain(self, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None) -> str:
         """The DuckDB SQL a filter compiles to, with its bound parameters."""
         return CollectionEngine.explain(compile_filter(parse_filter(where, where_document)))

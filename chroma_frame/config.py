@@ -10,6 +10,7 @@ DEFAULT_TENANT = "default_tenant"
 DEFAULT_DATABASE = "default_database"
 
 _TRUE = {"1", "true", "yes", "on"}
+INDEX_BUILD_POLICIES = {"background", "manual"}
 
 
 @dataclass
@@ -41,6 +42,9 @@ class Settings:
     chroma_segment_cache_policy: str | None = None
     # chroma-frame's own knobs
     compaction_threshold_rows: int = 50_000
+    # when the search graphs of new blockfiles are built: "background" (a thread of this process,
+    # at once) or "manual" (only by collection.build_index(), wait_for_index() or `chroma-frame index`)
+    index_build_policy: str = "background"
     durable: bool = True
     # where the default embedding model lives (else $CHROMA_FRAME_MODEL_DIR, else ~/.cache/chroma_frame/models)
     chroma_frame_model_dir: str | None = None
@@ -51,6 +55,9 @@ class Settings:
             if raw is None or getattr(self, f.name) != f.default:
                 continue
             setattr(self, f.name, _coerce(raw, f.default))
+        if self.index_build_policy not in INDEX_BUILD_POLICIES:
+            raise ValueError(f"index_build_policy must be one of {sorted(INDEX_BUILD_POLICIES)}, "
+                             f"got {self.index_build_policy!r}")
 
     def require(self, key: str) -> Any:
         value = getattr(self, key)

@@ -168,7 +168,8 @@ class CollectionEngine:
 
     def wait_for_index(self, timeout: float = 600.0) -> bool:
         """Block until every large blockfile is searched through its graph: True, or False when
-        ``timeout`` passes first or a graph's build has failed."""
+        ``timeout`` passes first or a graph's build has failed. With automatic builds off
+        (``index_build_policy="manual"``) waiting asks the background worker for the build."""
         deadline = time.monotonic() + timeout
         index = self.store.index
         params = self.config.index
@@ -181,8 +182,28 @@ class CollectionEngine:
                 return True
             if any(index.failure(seg.name, params.space) for seg in big) or (big and kernels_failed()):
                 return False  # a failed build, or no search kernel: graphs cannot be used
+            if not index.auto_build:
+                index.request_build(params, force=True)
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
             index.wait_for_builder(min(left, 1.0))
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+    def build_index(self, progress: Optional[Callable[[int, int], None]] = None) -> int:
+        """Build every missing graph now, in the calling thread (the build's kernels use every
+        core), and load them; returns how many were built. A build this process's background
+        worker had started for the collection is abandoned first; one another process is running
+        is waited for. ``progress(rows_done, rows_total)`` reports the work."""
+        from chroma_frame.index.build import build_missing
+
+        index, params = self.store.index, self.config.index
+        index.cancel_build()
+        built = build_missing(self.store.storage.root, self.store.collection_id, params, retry_failed=True,
+                              progress=progress, wait_lock=BUILD_LOCK_WAIT)
+        kernels(wait=True)
+        index.forget_missing()
+        return built
+
+
+BUILD_LOCK_WAIT = 3600.0  # seconds build_index waits for another process's builder of the collection

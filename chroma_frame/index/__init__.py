@@ -1,5 +1,5 @@
-"""Vector indexes: NNDescent graphs over blockfiles, searched by a small numba kernel.
+"""Vector indexes: neighbour graphs over blockfiles, built and searched by small cached numba kernels.
 
-Nothing here imports numba or pynndescent at module import; :mod:`.kernels` and :mod:`.build`
+Nothing here imports numba at module import; :mod:`.kernels` and :mod:`.knn_graph`
 do, and are loaded off the query path.
 """

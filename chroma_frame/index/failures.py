@@ -3,11 +3,12 @@
 ``blocks/<uuid>.<space>.graph.failed.json`` records the build attempts of one graph and the error
 of the last failed one. A graph whose build failed (or whose builder died ``MAX_ATTEMPTS`` times)
 is not retried automatically: the blockfile is scanned exactly, ``index_status()`` lists it, and
-``build_missing(..., retry_failed=True)`` tries again. A new blockfile (a new uuid) starts afresh;
-the marker goes with its blockfile when a compaction removes it.
+``collection.build_index()``, ``chroma-frame index`` and ``build_missing(..., retry_failed=True)``
+try again. A new blockfile (a new uuid) starts afresh; the marker goes with its blockfile when a
+compaction removes it.
 
-``collections/<id>/index.log`` gets the builders' output (stderr) and the tracebacks of failed
-builds, appended, and rotated to ``index.log.1`` past ``LOG_LIMIT`` bytes.
+``collections/<id>/index.log`` gets the tracebacks of failed builds, appended, and rotated to
+``index.log.1`` past ``LOG_LIMIT`` bytes.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Which segments of a collection have a usable graph, loading them, and asking for builds.
 
-Queries never wait here: a graph is used only once it is built, loaded and the search kernel is
-compiled (in a background thread); until then the engine scans that segment exactly.
+Queries never wait here: a graph is used only once it is built (by the process's background
+worker, :mod:`.worker`), loaded and the search kernel is loaded (in a background thread); until
+then the engine scans that segment exactly.
 """
 
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 import time
 from typing import Optional
@@ -18,6 +18,7 @@ import pyarrow as pa
 from chroma_frame.index.failures import failure_of, log_path, read_marker, write_marker
 from chroma_frame.index.graph import CorruptIndex, Graph, graph_nodes, index_path, load_graph
 from chroma_frame.index.params import IndexParams
+from chroma_frame.index.worker import BuildTicket, worker
 from chroma_frame.storage.fs import Storage
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def kernels_failed() -> Optional[str]:
     return _kernels_error[0] if _kernels_state == "failed" and _kernels_retries >= MAX_KERNEL_RETRIES else None
 
 
-MAX_BACKOFF = 60.0  # seconds between builders started for graphs that stay missing
+MAX_BACKOFF = 60.0  # seconds between builds asked for graphs that stay missing
 
 
 class IndexManager:
@@ -95,13 +96,13 @@ class IndexManager:
         self._nodes: dict[str, np.ndarray] = {}  # blockfile -> its put rows (blockfiles never change)
         self._failed: dict[tuple[str, str], str] = {}  # failures seen (and warned about) by this process
         self._corrupt: dict[tuple[str, str], int] = {}  # unusable graph files seen, per graph
-        self._builder: Optional[subprocess.Popen] = None
+        self._builder: Optional[BuildTicket] = None
         self._mutex = threading.Lock()
         self._looking = threading.Lock()
         self._next_spawn = 0.0
         self._backoff = 1.0
         self.builds_started = 0
-        self.auto_build = True
+        self.auto_build = True  # False: Settings(index_build_policy="manual"); builds only when asked
         self._noted_version: Optional[int] = None  # the last manifest version whose blockfiles were looked at
 
     # -- policy: which blockfiles are searched through a graph --------------------------------
@@ -195,45 +196,45 @@ class IndexManager:
         """Why the graph of a blockfile is not built and will not be retried automatically, or None."""
         return failure_of(read_marker(self.storage, self.prefix, block_rel, space))
 
-    def request_build(self, params: IndexParams, *, new_blockfiles: bool = False) -> None:
-        """Start a builder process for this collection unless one of ours is still running.
+    def request_build(self, params: IndexParams, *, new_blockfiles: bool = False, force: bool = False) -> None:
+        """Queue a build of this collection's missing graphs on the process's background worker,
+        unless one is queued or running already (``force``: even with automatic builds off).
 
-        For graphs that stay missing (another process's builder holds the collection, a builder
-        was killed) the builders started are spaced out, 1 s then doubling up to a minute; new
+        For graphs that stay missing (another process's builder holds the collection, a build
+        was abandoned) the requests are spaced out, 1 s then doubling up to a minute; new
         blockfiles get one at once."""
-        if not self.auto_build or not self.storage.is_local:
+        if not (self.auto_build or force) or not self.storage.is_local:
             return
-        from chroma_frame.index.build import spawn_builder
-
         with self._mutex:
             now = time.monotonic()
-            if new_blockfiles:
+            if new_blockfiles or force:
                 self._backoff, self._next_spawn = 1.0, now
             if self._builder is not None and self._builder.poll() is None:
                 return
             if now < self._next_spawn:
                 return
-            try:
-                self._builder = spawn_builder(self.storage.root, self.collection_id, params)
-            except OSError as exc:  # no processes or files left: queries go on, exactly
-                log.warning("cannot start the index builder for %s: %s", self.prefix, exc)
-                return
-            finally:
-                self._next_spawn = now + self._backoff
-                self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            self._next_spawn = now + self._backoff
+            self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+            self._builder = worker().submit(self.storage.root, self.collection_id, params)
             self.builds_started += 1
 
     def wait_for_builder(self, timeout: Optional[float] = None) -> bool:
-        """Block until the builder this process started has finished (for tests and benchmarks);
+        """Block until the build this process asked for has finished (for tests and benchmarks);
         False if it is still running after ``timeout`` seconds."""
         builder = self._builder
-        if builder is None:
-            return True
-        try:
-            builder.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        return builder is None or builder.wait(timeout)
+
+    def cancel_build(self) -> None:
+        """Abandon the background build this process asked for (``build_index`` builds now)."""
+        builder = self._builder
+        if builder is not None and builder.poll() is None:
+            worker().discard(builder)
+            builder.wait()
+
+    def forget_missing(self) -> None:
+        """Look for graphs again at the next query (after an explicit build)."""
+        self._checked.clear()
+        self._failed.clear()
 
     def forget(self, keep: set[str]) -> None:
         self._graphs = {k: g for k, g in self._graphs.items() if k[0] in keep}

@@ -1,14 +1,13 @@
-"""Index parameters: Chroma's ``hnsw`` configuration mapped onto NNDescent and the graph search.
+"""Index parameters: Chroma's ``hnsw`` configuration mapped onto the graph build and search.
 
 | Chroma key | here |
 | --- | --- |
 | ``space`` | distance of the graph and of results |
 | ``max_neighbors`` (M, 16) | graph degree: ``n_neighbors = 2 * M`` (HNSW's layer-0 degree) |
-| ``ef_construction`` (100) | build effort: NNDescent ``max_candidates = clamp(ef_construction // 2, 8, 60)`` |
+| ``ef_construction`` (100) | ``max_candidates = clamp(ef_construction // 2, 8, 60)`` (stored; unused by the build) |
 | ``ef_search`` (100) | search breadth: the beam width of the best-first search |
 | ``nndescent.n_neighbors`` | overrides ``2 * M`` |
-| ``nndescent.diversify_prob`` (0.0) | pruning of the search graph (0 keeps every neighbour and reverse edge: |
-| | better recall per hop on text embeddings) |
+| ``nndescent.diversify_prob`` (0.0) | stored; the build keeps every neighbour and reverse edge (as 0 did) |
 | ``nndescent.epsilon`` (0.0) | extra search slack: expand nodes up to ``(1 + epsilon)`` x the worst kept distance |
 """
 

@@ -1,9 +1,9 @@
 """Graph search against exact search, persistence of graphs, and queries during builds."""
 
-import json
 import logging
 import os
 import shutil
+import threading
 import time
 
 import numpy as np
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import chroma_frame
+from chroma_frame.cli import main as cli_main
 from chroma_frame.index.build import build_missing
-from chroma_frame.index.build import main as builder_main
 from chroma_frame.index.manager import kernels
 from chroma_frame.index.params import IndexParams
 
@@ -44,8 +44,7 @@ def built(tmp_path_factory):
         col.add(ids=[f"r{i}" for i in range(ROWS)], embeddings=emb,
                 metadatas=[{"g": i % 10, "even": i % 2 == 0} for i in range(ROWS)])
         col.compact()
-        params = IndexParams.from_configuration(col.configuration_json)
-        assert builder_main(["build", root, str(col.id), json.dumps(params.__dict__)]) == 0  # the builder's entry point
+        assert cli_main(["index", "--path", root, "--collection", col.name, "--json"]) == 0  # the builders' entry point
     kernels(wait=True)
     chroma_frame.Client.clear_system_cache()
     return root
@@ -172,57 +171,29 @@ def test_truncated_graph_is_detected_and_rebuilt(built, tmp_path, caplog):
     assert col.index_status()["indexed_rows"] == ROWS
 
 
-def test_first_query_answers_before_the_background_build(tmp_path):
+def test_first_query_answers_before_the_background_build(tmp_path, monkeypatch):
+    from chroma_frame.index import build
+
+    release = threading.Event()
+    real = build.build_graph
+
+    def slow_build(*args, **kwargs):  # a build that takes as long as the test wants
+        release.wait(30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "build_graph", slow_build)
     col = chroma_frame.PersistentClient(path=str(tmp_path)).create_collection(
         "fresh", embedding_function=None, configuration=_config("l2"))
     emb = _data(11, ROWS)
     col.add(ids=[f"r{i}" for i in range(ROWS)], embeddings=emb)
     started = time.monotonic()
-    col.compact()  # starts a builder process
+    col.compact()  # queues a build on the background worker
     builder = col._store.index._builder
     assert builder is not None
     got = col.query(query_embeddings=emb[:3], n_results=5)
     assert time.monotonic() - started < 5
-    assert builder.poll() is None  # the build (a separate process) is still running
+    assert builder.poll() is None  # the build (a background thread) is still running
     assert [ids[0] for ids in got["ids"]] == ["r0", "r1", "r2"]
     assert col.index_status()["indexed_rows"] == 0
-    builder.kill()  # building itself is covered by the module fixture, through the same entry point
-    builder.wait()
-
-
-@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads CPU time from /proc")
-def test_builders_queue_for_a_machine_wide_slot(tmp_path, monkeypatch):
-    """With every builder slot taken, a new builder waits (no graph, still running) instead of
-    adding one more build to a busy machine."""
-    from filelock import FileLock
-
-    from chroma_frame.index.build import spawn_builder
-
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))  # the builder's slot folder, private to this test
-    monkeypatch.setenv("CHROMA_FRAME_MAX_BUILDERS", "1")
-    (tmp_path / "tmp" / "chroma_frame-builders").mkdir(parents=True)
-    held = FileLock(str(tmp_path / "tmp" / "chroma_frame-builders" / "slot-0.lock"))
-    held.acquire()
-    root = tmp_path / "db"
-    col = chroma_frame.PersistentClient(path=str(root)).create_collection(
-        "queued", embedding_function=None, configuration=_config("l2"))
-    col.add(ids=[f"r{i}" for i in range(ROWS)], embeddings=_data(12, ROWS))
-    col._store.compact()  # the blockfile, without asking for a build
-    builder = spawn_builder(str(root), str(col.id), IndexParams.from_configuration(col.configuration_json))
-    try:
-        time.sleep(1.5)  # past its start-up (imports)
-        cpu_before = _cpu_seconds(builder.pid)
-        time.sleep(3)
-        assert builder.poll() is None  # waiting for the slot...
-        assert _cpu_seconds(builder.pid) - cpu_before < 0.5  # ...idle (a build would keep a core busy)
-        assert not list((root / "collections" / str(col.id) / "blocks").glob("*.graph.npz"))
-    finally:
-        builder.kill()
-        builder.wait()
-        held.release()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (Linux)."""
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    release.set()
+    assert col.wait_for_index(timeout=30) is True

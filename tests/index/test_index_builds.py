@@ -1,7 +1,6 @@
 """Issue 11, defect 1: graphs of blockfiles holding tombstones, and builds that fail.
 
-The builder runs in-process through its entry point, as in ``test_index.py`` (whose module
-fixture has already paid numba's compilation of pynndescent when the suite runs in order).
+Graphs are built through the ``chroma-frame index`` entry point, as in ``test_index.py``.
 """
 
 from __future__ import annotations
@@ -12,11 +11,10 @@ import os
 import time
 
 import numpy as np
-import pytest
 
 import chroma_frame
+from chroma_frame.cli import main as cli_main
 from chroma_frame.index.build import build_missing
-from chroma_frame.index.build import main as builder_main
 from chroma_frame.index.failures import failure_path
 from chroma_frame.index.graph import index_path
 from chroma_frame.index.manager import kernels
@@ -26,18 +24,12 @@ DIM = 8
 CONFIG = {"hnsw": {"space": "l2", "ef_search": 100}, "nndescent": {"min_rows": 300}}
 
 
-@pytest.fixture(autouse=True)
-def _free_slot(monkeypatch):
-    monkeypatch.setenv("CHROMA_FRAME_MAX_BUILDERS", "8")  # never queue behind another test run's builder
-
-
 def _data(seed: int, n: int) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
 
 
 def _build(root: str, col) -> None:
-    params = IndexParams.from_configuration(col.configuration_json)
-    assert builder_main(["build", root, str(col.id), json.dumps(params.__dict__)]) == 0
+    assert cli_main(["index", "--path", root, "--collection", col.name, "--json"]) == 0
 
 
 def _exact_ids(col, queries: np.ndarray, k: int) -> list[list[str]]:

@@ -5,8 +5,6 @@ writes to one collection serialise on its write lock while reads go on, and conc
 from __future__ import annotations
 
 import base64
-import os
-import signal
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -173,46 +171,3 @@ def test_concurrent_queries_get_the_answers_they_get_alone(server, http):
             a, b = one.json(), many.json()
             assert a["ids"] == b["ids"] and a["metadatas"] == b["metadatas"]
             np.testing.assert_allclose(a["distances"], b["distances"], rtol=1e-5, atol=1e-5)
-
-
-def _builders_of(root: str) -> list[int]:
-    """Pids of graph-builder processes working on the storage root ``root`` (from /proc)."""
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"chroma_frame.index.build" in argv and root.encode() in argv:
-                pids.append(int(entry))
-    return pids
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process priorities from /proc")
-def test_background_graph_builds_yield_the_cpu(tmp_path):
-    import chroma_frame
-    from chroma_frame.index.build import BUILD_NICENESS
-    from chroma_frame.index.manager import kernels
-
-    root = str(tmp_path / "db")
-    col = chroma_frame.PersistentClient(root).create_collection("graphs", embedding_function=None)
-    col.add(ids=[f"r{i}" for i in range(3000)], embeddings=np.random.default_rng(0).random((3000, 8), np.float32))
-    col.compact()  # one blockfile big enough for a graph
-    kernels(wait=True)
-    col.query(query_embeddings=[[0.5] * 8], n_results=3)  # finds no graph: asks for a build
-    deadline = time.monotonic() + 30
-    while not (pids := _builders_of(root)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert pids, "no graph builder started"
-    expected, niceness = min(19, os.nice(0) + BUILD_NICENESS), None
-    try:
-        while niceness != expected and time.monotonic() < deadline:  # it lowers itself first thing
-            with open(f"/proc/{pids[0]}/stat") as f:
-                niceness = int(f.read().rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
-            time.sleep(0.01)
-        assert niceness == expected
-    finally:
-        for pid in pids:  # builders this test started: their work is not needed
-            os.kill(pid, signal.SIGTERM)
