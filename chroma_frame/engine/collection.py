@@ -48,6 +48,27 @@ class EngineConfig:
         return cls(IndexParams.from_configuration(configuration), dict(sparse or {}))
 
 
+_LIMIT_DEAD_ROWS = 100_000  # past this many dead row versions a LIMIT is not pushed into SQL
+
+
+def _typed_select(snap: Snapshot, compiled: CompiledFilter, limit: Optional[int]) -> Optional[np.ndarray]:
+    """Live positions matching the filter through the typed columns, in insertion order, or None
+    when the filter needs the long form. With ``limit``, SQL returns the first ``limit + dead``
+    matches by rowid (dead row versions may be among them) and the first ``limit`` live ones
+    are exact; fewer live ones means the statement is run again without the limit."""
+    dead = len(snap.live) - snap.count
+    pushed = None if limit is None or dead > _LIMIT_DEAD_ROWS else limit + dead
+    found = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
+    if found is None:
+        return None
+    positions, rowids = found
+    keep = snap.live[positions]
+    if pushed is not None and len(positions) == pushed and int(keep.sum()) < cast(int, limit):
+        return _typed_select(snap, compiled, None)
+    positions, rowids = positions[keep], rowids[keep]
+    return positions[np.argsort(rowids, kind="stable")]
+
+
 class CollectionEngine:
     """Reads and writes of one collection's store under one :class:`EngineConfig`."""
 
@@ -82,11 +103,18 @@ class CollectionEngine:
 
     # -- reads ---------------------------------------------------------------------------
     @staticmethod
-    def select(snap: Snapshot, ids: Optional[list[str]], compiled: Optional[CompiledFilter]) -> np.ndarray:
-        """Live positions matching ``ids`` and the filter, in insertion order."""
+    def select(snap: Snapshot, ids: Optional[list[str]], compiled: Optional[CompiledFilter],
+               limit: Optional[int] = None) -> np.ndarray:
+        """Live positions matching ``ids`` and the filter, in insertion order (the first ``limit``)."""
         ordered = snap.live_positions
         if len(ordered) == 0 or (ids is None and compiled is None):
-            return ordered
+            return ordered[:limit]
+        if compiled is not None and compiled.node is not None:
+            found = _typed_select(snap, compiled, None if ids is not None else limit)
+            if found is not None:
+                if ids is not None:
+                    found = found[np.isin(found, snap.positions_of(ids))]
+                return found[:limit]
         mask = np.zeros(len(snap.live), dtype=bool)
         mask[ordered] = True
         if ids is not None:
@@ -98,7 +126,7 @@ class CollectionEngine:
             hit = np.zeros(len(snap.live), dtype=bool)
             hit[snap.positions_for_rowids(rowids)] = True
             mask &= hit
-        return ordered[mask[ordered]]
+        return ordered[mask[ordered]][:limit]
 
     def knn(self, snap: Snapshot, queries: np.ndarray, k: int,
             candidates: Optional[np.ndarray] = None) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -1,7 +1,16 @@
-"""DuckDB: runs compiled filters over a snapshot's ``records`` and ``metadata`` relations.
+"""DuckDB: runs compiled filters over a snapshot's typed metadata tables, or its ``records`` and
+``metadata`` relations.
 
-The relations are registered once per snapshot on each thread's connection (registering costs
-milliseconds), and ``metadata`` holds only the keys the filter names.
+Typed path (:func:`typed_matches`): each segment's table (a blockfile, or the log tail) has its
+single-typed scalar metadata keys as plain columns (``storage.typed``) in a DuckDB table of one
+process-wide database, made on first use and dropped when the Arrow table it came from is freed;
+so a snapshot's relations live across queries, and every thread reads them through its own cursor.
+A filter over such keys only (``filters.typed``) scans just the columns it names, of just the
+segments whose min/max allow a match, and ``LIMIT`` stops at the first matches in insertion order.
+
+Long-form path (:func:`matching_rowids`): the relations are registered once per snapshot on each
+thread's connection (registering costs milliseconds), and ``metadata`` holds only the keys the
+filter names.
 
 Every statement has a deadline (DuckDB has no statement timeout: a watchdog thread interrupts
 the connection): ``CHROMA_FRAME_QUERY_TIMEOUT`` seconds (default 60; ``0`` turns it off), or what
@@ -11,14 +20,21 @@ the connection): ``CHROMA_FRAME_QUERY_TIMEOUT`` seconds (default 60; ``0`` turns
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
+import weakref
 from contextlib import contextmanager
-from typing import Iterable, Iterator, Optional
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
+import pyarrow as pa
 
 from chroma_frame.errors import InternalError
+from chroma_frame.filters.ast import Node
+from chroma_frame.filters.typed import TypedCompiler, can_match, typed_ok
+from chroma_frame.storage.typed import typed_columns
 
 TIMEOUT_ENV = "CHROMA_FRAME_QUERY_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
@@ -61,6 +77,116 @@ def matching_rowids(snap, compiled_sql: str, params: tuple, keys: Iterable[str])
     with deadline(con):
         result = con.execute(filter_sql(compiled_sql), list(params)).fetchnumpy()
     return np.asarray(result["rowid"], dtype=np.int64)
+
+
+# -- typed tables ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TypedTable:
+    """A segment's typed metadata as DuckDB table ``name(pos, rid, c0, c1, ...)``."""
+
+    name: str
+    columns: dict  # key -> (column name, kind)
+    long_form: frozenset  # keys present only in the long form (lists, sparse, mixed types)
+    bounds: dict  # key -> (min, max); absent when the column is null throughout
+    rows: int
+
+
+_db: Any = None
+_tables: dict[int, TypedTable] = {}  # id(Arrow table) -> its typed table; entries leave when it is freed
+_unused: list[str] = []  # DuckDB tables whose Arrow table was freed: dropped at the next creation
+_tables_lock = threading.Lock()
+_names = itertools.count()
+
+
+def _database() -> Any:
+    global _db
+    if _db is None:
+        import duckdb
+
+        _db = duckdb.connect()
+    return _db
+
+
+def _cursor() -> Any:
+    """This thread's cursor on the shared database (a cursor serves one thread at a time)."""
+    cur = getattr(_local, "typed", None)
+    if cur is None:
+        with _tables_lock:
+            cur = _local.typed = _database().cursor()
+    return cur
+
+
+def _forget(key: int, name: str) -> None:  # runs wherever the Arrow table is freed: no DuckDB call here
+    _tables.pop(key, None)
+    _unused.append(name)
+
+
+def typed_table(table: pa.Table) -> TypedTable:
+    """The typed table of a segment's Arrow ``table`` (columns ``rowid`` and ``metadata``), made once."""
+    entry = _tables.get(id(table))
+    if entry is not None:
+        return entry
+    with _tables_lock:
+        entry = _tables.get(id(table))
+        if entry is not None:
+            return entry
+        columns, others = typed_columns(table.column("metadata"))
+        name = f"cf_typed_{next(_names)}"
+        names = {key: f"c{i}" for i, key in enumerate(columns)}
+        arrow = pa.table({"pos": pa.array(np.arange(table.num_rows, dtype=np.int32)),
+                          "rid": table.column("rowid"),
+                          **{names[key]: column.values for key, column in columns.items()}})
+        cur = _database().cursor()
+        try:
+            while _unused:
+                cur.execute(f"DROP TABLE IF EXISTS {_unused.pop()}")
+            cur.register("cf_source", arrow)
+            cur.execute(f"CREATE TABLE {name} AS SELECT * FROM cf_source")
+            cur.unregister("cf_source")
+        finally:
+            cur.close()
+        entry = TypedTable(name, {key: (names[key], c.kind) for key, c in columns.items()}, others,
+                           {key: (c.min, c.max) for key, c in columns.items() if c.min is not None},
+                           table.num_rows)
+        _tables[id(table)] = entry
+        weakref.finalize(table, _forget, id(table), name)
+    return entry
+
+
+def typed_sql(snap, node: Node, limit: Optional[int] = None) -> Optional[tuple[str, list]]:  # noqa: ANN001
+    """The statement selecting ``(pos, rid)`` of the snapshot's rows (live or not) matching
+    ``node``, in rowid order with at most ``limit`` rows when given; None when a key of the
+    filter is not typed in some segment (or it reads the document): the long form answers."""
+    segments = [seg for seg in snap.segments if seg.table.num_rows]
+    tables = [typed_table(seg.table) for seg in segments]
+    if not all(typed_ok(node, t.columns, t.long_form) for t in tables):
+        return None
+    compiler = TypedCompiler()
+    parts = []
+    for seg, t in zip(segments, tables):
+        if not can_match(node, t.columns, t.bounds):
+            continue  # the statistics rule the segment out: not scanned
+        condition = compiler.condition(node, t.columns)
+        if condition != "false":
+            parts.append(f"SELECT pos::BIGINT + {int(seg.start)} AS pos, rid FROM {t.name} WHERE {condition}")
+    if not parts:
+        return "SELECT 0 AS pos, 0 AS rid WHERE false", []
+    sql = " UNION ALL ".join(parts)
+    if limit is not None:
+        sql = f"SELECT pos, rid FROM ({sql}) ORDER BY rid LIMIT {int(limit)}"
+    return sql, compiler.params
+
+
+def typed_matches(snap, node: Node, limit: Optional[int] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
+    """(positions, rowids) of the rows (live or not) matching ``node`` (see :func:`typed_sql`)."""
+    statement = typed_sql(snap, node, limit)
+    if statement is None:
+        return None
+    cur = _cursor()
+    with deadline(cur):
+        result = cur.execute(*statement).fetchnumpy()
+    return np.asarray(result["pos"], dtype=np.int64), np.asarray(result["rid"], dtype=np.int64)
 
 
 def set_statement_timeout(seconds: Optional[float]) -> None:

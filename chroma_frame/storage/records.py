@@ -213,7 +213,7 @@ def as_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray
         for f in METADATA_ENTRY
     ]
     entries = pa.StructArray.from_arrays(children, fields=list(METADATA_ENTRY))
-    return pa.ListArray.from_arrays(_offsets(array), entries, type=METADATA, mask=array.is_null())
+    return pa.ListArray.from_arrays(_offsets(array), entries, type=METADATA, mask=_mask(array))
 
 
 _SCALAR_ENTRY = pa.struct([METADATA_ENTRY.field(name) for name in SCALAR_ENTRY_FIELDS])
@@ -226,7 +226,13 @@ def scalar_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
     values = array.values
     entries = pa.StructArray.from_arrays([values.field(name) for name in SCALAR_ENTRY_FIELDS],
                                          fields=list(_SCALAR_ENTRY))
-    return pa.ListArray.from_arrays(_offsets(array), entries, mask=array.is_null())
+    return pa.ListArray.from_arrays(_offsets(array), entries, mask=_mask(array))
+
+
+def _mask(array: pa.ListArray) -> pa.Array | None:
+    """The null mask for ``ListArray.from_arrays``; None without nulls (a mask, even all false,
+    is refused together with the offsets of a slice)."""
+    return array.is_null() if array.null_count else None
 
 
 def _offsets(array: pa.ListArray) -> pa.Array:
