@@ -58,15 +58,14 @@ def _typed_select(snap: Snapshot, compiled: CompiledFilter, limit: Optional[int]
     are exact; fewer live ones means the statement is run again without the limit."""
     dead = len(snap.live) - snap.count
     pushed = None if limit is None or dead > _LIMIT_DEAD_ROWS else limit + dead
-    found = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
-    if found is None:
+    positions = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
+    if positions is None:
         return None
-    positions, rowids = found
     keep = snap.live[positions]
     if pushed is not None and len(positions) == pushed and int(keep.sum()) < cast(int, limit):
         return _typed_select(snap, compiled, None)
-    positions, rowids = positions[keep], rowids[keep]
-    return positions[np.argsort(rowids, kind="stable")]
+    positions = positions[keep]
+    return positions[np.argsort(snap.column_numpy("rowid")[positions], kind="stable")]
 
 
 class CollectionEngine:

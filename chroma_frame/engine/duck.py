@@ -83,7 +83,7 @@ def matching_rowids(snap, compiled_sql: str, params: tuple, keys: Iterable[str])
 
 @dataclass(frozen=True)
 class TypedTable:
-    """A segment's typed metadata as DuckDB table ``name(pos, rid, c0, c1, ...)``."""
+    """A segment's typed metadata as DuckDB table ``name(rid, c0, c1, ...)`` (rid: the record's rowid)."""
 
     name: str
     columns: dict  # key -> (column name, kind)
@@ -122,8 +122,11 @@ def _forget(key: int, name: str) -> None:  # runs wherever the Arrow table is fr
     _unused.append(name)
 
 
-def typed_table(table: pa.Table) -> TypedTable:
-    """The typed table of a segment's Arrow ``table`` (columns ``rowid`` and ``metadata``), made once."""
+def typed_table(seg) -> TypedTable:  # noqa: ANN001 - a snapshot Segment
+    """The DuckDB table of a segment's typed metadata columns (stored with its blockfile, or
+    derived from the long form), made once per Arrow table. DuckDB's ``rowid`` of a table made
+    in one statement is the row's position in it."""
+    table = seg.table
     entry = _tables.get(id(table))
     if entry is not None:
         return entry
@@ -131,11 +134,10 @@ def typed_table(table: pa.Table) -> TypedTable:
         entry = _tables.get(id(table))
         if entry is not None:
             return entry
-        columns, others = typed_columns(table.column("metadata"))
+        columns, others = seg.typed if seg.typed is not None else typed_columns(table.column("metadata"))
         name = f"cf_typed_{next(_names)}"
         names = {key: f"c{i}" for i, key in enumerate(columns)}
-        arrow = pa.table({"pos": pa.array(np.arange(table.num_rows, dtype=np.int32)),
-                          "rid": table.column("rowid"),
+        arrow = pa.table({"rid": table.column("rowid"),
                           **{names[key]: column.values for key, column in columns.items()}})
         cur = _database().cursor()
         try:
@@ -155,11 +157,11 @@ def typed_table(table: pa.Table) -> TypedTable:
 
 
 def typed_sql(snap, node: Node, limit: Optional[int] = None) -> Optional[tuple[str, list]]:  # noqa: ANN001
-    """The statement selecting ``(pos, rid)`` of the snapshot's rows (live or not) matching
+    """The statement selecting the positions ``pos`` of the snapshot's rows (live or not) matching
     ``node``, in rowid order with at most ``limit`` rows when given; None when a key of the
     filter is not typed in some segment (or it reads the document): the long form answers."""
     segments = [seg for seg in snap.segments if seg.table.num_rows]
-    tables = [typed_table(seg.table) for seg in segments]
+    tables = [typed_table(seg) for seg in segments]
     if not all(typed_ok(node, t.columns, t.long_form) for t in tables):
         return None
     compiler = TypedCompiler()
@@ -169,24 +171,23 @@ def typed_sql(snap, node: Node, limit: Optional[int] = None) -> Optional[tuple[s
             continue  # the statistics rule the segment out: not scanned
         condition = compiler.condition(node, t.columns)
         if condition != "false":
-            parts.append(f"SELECT pos::BIGINT + {int(seg.start)} AS pos, rid FROM {t.name} WHERE {condition}")
+            parts.append(f"SELECT rowid + {int(seg.start)} AS pos, rid FROM {t.name} WHERE {condition}")
     if not parts:
-        return "SELECT 0 AS pos, 0 AS rid WHERE false", []
+        return "SELECT 0::BIGINT AS pos WHERE false", []
     sql = " UNION ALL ".join(parts)
-    if limit is not None:
-        sql = f"SELECT pos, rid FROM ({sql}) ORDER BY rid LIMIT {int(limit)}"
+    sql = f"SELECT pos FROM ({sql}){'' if limit is None else f' ORDER BY rid LIMIT {int(limit)}'}"
     return sql, compiler.params
 
 
-def typed_matches(snap, node: Node, limit: Optional[int] = None) -> Optional[tuple[np.ndarray, np.ndarray]]:  # noqa: ANN001
-    """(positions, rowids) of the rows (live or not) matching ``node`` (see :func:`typed_sql`)."""
+def typed_matches(snap, node: Node, limit: Optional[int] = None) -> Optional[np.ndarray]:  # noqa: ANN001
+    """Positions of the rows (live or not) matching ``node`` (see :func:`typed_sql`)."""
     statement = typed_sql(snap, node, limit)
     if statement is None:
         return None
     cur = _cursor()
     with deadline(cur):
         result = cur.execute(*statement).fetchnumpy()
-    return np.asarray(result["pos"], dtype=np.int64), np.asarray(result["rid"], dtype=np.int64)
+    return np.asarray(result["pos"], dtype=np.int64)
 
 
 def set_statement_timeout(seconds: Optional[float]) -> None:

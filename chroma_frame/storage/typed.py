@@ -10,14 +10,21 @@ table that cannot match. Keys of other shapes stay on the long form only.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chroma_frame.storage.fs import Storage
+from chroma_frame.storage.integrity import SEAL, SEAL_MAGIC, CorruptFileError, unseal
 from chroma_frame.storage.records import as_metadata
+from chroma_frame.storage.sink import ChecksumSink
+
+logger = logging.getLogger(__name__)
 
 KINDS = {"str_value": "str", "int_value": "int", "float_value": "float", "bool_value": "bool"}
 
@@ -76,4 +83,64 @@ def typed_columns(metadata: pa.Array | pa.ChunkedArray) -> tuple[dict[str, Typed
     return out, others
 
 
-__all__ = ["KINDS", "TypedColumn", "typed_columns"]
+
+# -- the companion file of a blockfile ---------------------------------------------------------
+
+TYPED_SUFFIX = ".typed.arrow"
+TYPED_FORMAT = 1
+_META = b"chroma_frame.typed"
+
+
+def typed_path(block_rel: str) -> str:
+    """``blocks/<uuid>.typed.arrow`` for blockfile ``blocks/<uuid>.arrow``."""
+    return str(block_rel).rsplit(".", 1)[0] + TYPED_SUFFIX
+
+
+def write_typed(storage: Storage, prefix: str, block_rel: str,
+                typed: tuple[dict[str, TypedColumn], frozenset]) -> None:
+    """Write a blockfile's typed columns next to it: an Arrow IPC file (one column per key,
+    named by the key; kinds, bounds and the long-form-only keys in the schema's metadata),
+    sealed with its length and CRC-32C (``storage.integrity``)."""
+    columns, others = typed
+    header = {"format": TYPED_FORMAT, "others": sorted(others),
+              "kinds": {key: c.kind for key, c in columns.items()},
+              "bounds": {key: [c.min, c.max] for key, c in columns.items()}}
+    schema = pa.schema([pa.field(key, c.values.type) for key, c in columns.items()],
+                       metadata={_META: json.dumps(header)})
+    table = pa.Table.from_arrays([c.values for c in columns.values()], schema=schema)
+    with storage.atomic_output(f"{prefix}/{typed_path(block_rel)}") as out:
+        sink = ChecksumSink(out)
+        with pa.ipc.new_file(sink, schema) as writer:
+            writer.write_table(table)
+        out.write(SEAL.pack(sink.size, sink.crc32c, SEAL_MAGIC))
+
+
+def read_typed(storage: Storage, prefix: str, block_rel: str,
+               rows: int) -> Optional[tuple[dict[str, TypedColumn], frozenset]]:
+    """A blockfile's typed columns from its companion file (memory-mapped, checksum checked), or
+    None when there is none (a blockfile of an older chroma-frame) or it cannot be trusted: the
+    caller derives them from the long form, which stays the reference."""
+    rel = f"{prefix}/{typed_path(block_rel)}"
+    if not storage.exists(rel):
+        return None
+    try:
+        payload = unseal(storage.open_input(rel).read_buffer(), storage.path(rel))
+        table = pa.ipc.open_file(pa.BufferReader(payload)).read_all()
+        header = json.loads((table.schema.metadata or {})[_META])
+        if header.get("format") != TYPED_FORMAT or table.num_rows != rows:
+            raise ValueError(f"format {header.get('format')}, {table.num_rows} rows for {rows}")
+        columns = {}
+        for key in table.column_names:
+            low, high = header["bounds"][key]
+            columns[key] = TypedColumn(key, header["kinds"][key], _one_chunk(table.column(key)), low, high)
+        return columns, frozenset(header["others"])
+    except (CorruptFileError, pa.ArrowException, OSError, ValueError, KeyError) as exc:
+        logger.warning("ignoring %s (typed columns are derived from the blockfile instead): %s", rel, exc)
+        return None
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
+__all__ = ["KINDS", "TYPED_SUFFIX", "TypedColumn", "read_typed", "typed_columns", "typed_path", "write_typed"]
