@@ -52,20 +52,23 @@ _LIMIT_DEAD_ROWS = 100_000  # past this many dead row versions a LIMIT is not pu
 
 
 def _typed_select(snap: Snapshot, compiled: CompiledFilter, limit: Optional[int]) -> Optional[np.ndarray]:
-    """Live positions matching the filter through the typed columns, in insertion order, or None
-    when the filter needs the long form. With ``limit``, SQL returns the first ``limit + dead``
-    matches by rowid (dead row versions may be among them) and the first ``limit`` live ones
-    are exact; fewer live ones means the statement is run again without the limit."""
-    dead = len(snap.live) - snap.count
-    pushed = None if limit is None or dead > _LIMIT_DEAD_ROWS else limit + dead
+    """Live positions matching the filter through the typed columns, in insertion order (the
+    first ``limit``), or None when the filter needs the long form.
+
+    With ``limit``, SQL gives (a superset of) the first ``limit + dead`` matches by rowid, dead row
+    versions included; at most ``dead`` of them are not live, so their live ones are the first
+    ``limit`` live matches (or all of them, when SQL found fewer)."""
+    pushed = None
+    if limit is not None:
+        dead = len(snap.live) - snap.count
+        pushed = None if dead > _LIMIT_DEAD_ROWS else limit + dead
     positions = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
     if positions is None:
         return None
-    keep = snap.live[positions]
-    if pushed is not None and len(positions) == pushed and int(keep.sum()) < cast(int, limit):
-        return _typed_select(snap, compiled, None)
-    positions = positions[keep]
-    return positions[np.argsort(snap.column_numpy("rowid")[positions], kind="stable")]
+    positions = positions[np.argsort(snap.column_numpy("rowid")[positions], kind="stable")]
+    if pushed is not None:
+        positions = positions[:pushed]
+    return positions[snap.live[positions]][:limit]
 
 
 class CollectionEngine:

@@ -89,7 +89,8 @@ class TypedTable:
     columns: dict  # key -> (column name, kind)
     long_form: frozenset  # keys present only in the long form (lists, sparse, mixed types)
     bounds: dict  # key -> (min, max); absent when the column is null throughout
-    rows: int
+    rid_min: int
+    rid_sorted: bool  # rowids ascend with position: the first matches in row order are the first by rowid
 
 
 _db: Any = None
@@ -136,6 +137,7 @@ def typed_table(seg) -> TypedTable:  # noqa: ANN001 - a snapshot Segment
             return entry
         columns, others = seg.typed if seg.typed is not None else typed_columns(table.column("metadata"))
         name = f"cf_typed_{next(_names)}"
+        rids = np.asarray(table.column("rowid").to_numpy())
         names = {key: f"c{i}" for i, key in enumerate(columns)}
         arrow = pa.table({"rid": table.column("rowid"),
                           **{names[key]: column.values for key, column in columns.items()}})
@@ -150,44 +152,74 @@ def typed_table(seg) -> TypedTable:  # noqa: ANN001 - a snapshot Segment
             cur.close()
         entry = TypedTable(name, {key: (names[key], c.kind) for key, c in columns.items()}, others,
                            {key: (c.min, c.max) for key, c in columns.items() if c.min is not None},
-                           table.num_rows)
+                           int(rids.min()), bool((np.diff(rids) > 0).all()))
         _tables[id(table)] = entry
         weakref.finalize(table, _forget, id(table), name)
     return entry
 
 
-def typed_sql(snap, node: Node, limit: Optional[int] = None) -> Optional[tuple[str, list]]:  # noqa: ANN001
-    """The statement selecting the positions ``pos`` of the snapshot's rows (live or not) matching
-    ``node``, in rowid order with at most ``limit`` rows when given; None when a key of the
-    filter is not typed in some segment (or it reads the document): the long form answers."""
+def _candidates(snap, node: Node) -> Optional[list[tuple[Any, TypedTable]]]:  # noqa: ANN001
+    """The segments whose statistics allow a match, with their typed tables; None when a key of
+    the filter is not typed in some segment (or the filter reads the document)."""
     segments = [seg for seg in snap.segments if seg.table.num_rows]
     tables = [typed_table(seg) for seg in segments]
     if not all(typed_ok(node, t.columns, t.long_form) for t in tables):
         return None
+    return [(seg, t) for seg, t in zip(segments, tables) if can_match(node, t.columns, t.bounds)]
+
+
+def _select(seg, table: TypedTable, condition: str, limit: Optional[int] = None) -> Optional[str]:  # noqa: ANN001
+    if condition == "false":
+        return None
+    sql = f"SELECT rowid + {int(seg.start)} AS pos FROM {table.name} WHERE {condition}"
+    if limit is not None:  # the table's first matches by rowid (in row order when rowids ascend in it)
+        sql += f"{'' if table.rid_sorted else ' ORDER BY rid'} LIMIT {int(limit)}"
+    return sql
+
+
+def typed_sql(snap, node: Node) -> Optional[tuple[str, list]]:  # noqa: ANN001
+    """The statement selecting the positions ``pos`` of every row (live or not) matching ``node``,
+    over the segments its statistics allow; None when the long form must answer."""
+    candidates = _candidates(snap, node)
+    if candidates is None:
+        return None
     compiler = TypedCompiler()
-    parts = []
-    for seg, t in zip(segments, tables):
-        if not can_match(node, t.columns, t.bounds):
-            continue  # the statistics rule the segment out: not scanned
-        condition = compiler.condition(node, t.columns)
-        if condition != "false":
-            parts.append(f"SELECT rowid + {int(seg.start)} AS pos, rid FROM {t.name} WHERE {condition}")
+    parts = [_select(seg, t, compiler.condition(node, t.columns)) for seg, t in candidates]
+    parts = [part for part in parts if part is not None]
     if not parts:
         return "SELECT 0::BIGINT AS pos WHERE false", []
-    sql = " UNION ALL ".join(parts)
-    sql = f"SELECT pos FROM ({sql}){'' if limit is None else f' ORDER BY rid LIMIT {int(limit)}'}"
-    return sql, compiler.params
+    return " UNION ALL ".join(parts), compiler.params
 
 
 def typed_matches(snap, node: Node, limit: Optional[int] = None) -> Optional[np.ndarray]:  # noqa: ANN001
-    """Positions of the rows (live or not) matching ``node`` (see :func:`typed_sql`)."""
-    statement = typed_sql(snap, node, limit)
-    if statement is None:
-        return None
+    """Positions of the rows (live or not) matching ``node``, in no particular order; None when
+    the long form must answer. With ``limit``: a subset holding the ``limit`` matches of smallest
+    rowid, read segment by segment in order of their smallest rowid, each stopping at ``limit``
+    matches, until no further segment can hold a smaller rowid."""
     cur = _cursor()
-    with deadline(cur):
-        result = cur.execute(*statement).fetchnumpy()
-    return np.asarray(result["pos"], dtype=np.int64)
+    if limit is None:
+        statement = typed_sql(snap, node)
+        if statement is None:
+            return None
+        with deadline(cur):
+            return np.asarray(cur.execute(*statement).fetchnumpy()["pos"], dtype=np.int64)
+    candidates = _candidates(snap, node)
+    if candidates is None or limit == 0:
+        return None if candidates is None else np.zeros(0, np.int64)
+    rowids = snap.column_numpy("rowid")
+    found: list[np.ndarray] = []
+    count = 0
+    for seg, t in sorted(candidates, key=lambda c: c[1].rid_min):
+        if count >= limit and t.rid_min > np.partition(rowids[np.concatenate(found)], limit - 1)[limit - 1]:
+            break
+        compiler = TypedCompiler()
+        sql = _select(seg, t, compiler.condition(node, t.columns), limit)
+        if sql is None:
+            continue
+        with deadline(cur):
+            found.append(np.asarray(cur.execute(sql, compiler.params).fetchnumpy()["pos"], dtype=np.int64))
+        count += len(found[-1])
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def set_statement_timeout(seconds: Optional[float]) -> None:
