@@ -60,7 +60,7 @@ def _typed_select(snap: Snapshot, compiled: CompiledFilter, limit: Optional[int]
     ``limit`` live matches (or all of them, when SQL found fewer)."""
     pushed = None
     if limit is not None:
-        dead = len(snap.live) - snap.count
+        dead = snap.dead_rows
         pushed = None if dead > _LIMIT_DEAD_ROWS else limit + dead
     positions = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
     if positions is None:

@@ -209,16 +209,15 @@ def typed_matches(snap, node: Node, limit: Optional[int] = None) -> Optional[np.
     rowids = snap.column_numpy("rowid")
     found: list[np.ndarray] = []
     count = 0
-    for seg, t in sorted(candidates, key=lambda c: c[1].rid_min):
-        if count >= limit and t.rid_min > np.partition(rowids[np.concatenate(found)], limit - 1)[limit - 1]:
-            break
-        compiler = TypedCompiler()
-        sql = _select(seg, t, compiler.condition(node, t.columns), limit)
-        if sql is None:
-            continue
-        with deadline(cur):
-            found.append(np.asarray(cur.execute(sql, compiler.params).fetchnumpy()["pos"], dtype=np.int64))
-        count += len(found[-1])
+    with deadline(cur):
+        for seg, t in sorted(candidates, key=lambda c: c[1].rid_min):
+            if count >= limit and t.rid_min > np.partition(rowids[np.concatenate(found)], limit - 1)[limit - 1]:
+                break
+            compiler = TypedCompiler()
+            sql = _select(seg, t, compiler.condition(node, t.columns), limit)
+            if sql is not None:
+                found.append(np.asarray(cur.execute(sql, compiler.params).fetchnumpy()["pos"], dtype=np.int64))
+                count += len(found[-1])
     return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 

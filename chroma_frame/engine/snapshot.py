@@ -252,6 +252,11 @@ class Snapshot:
 
     # -- relations for SQL filters -------------------------------------------------------
     @cached_property
+    def dead_rows(self) -> int:
+        """Row versions held that are not live (replaced, deleted, tombstones)."""
+        return len(self.live) - self.count
+
+    @cached_property
     def sql_records(self) -> pa.Table:
         """``records(rowid, id, document, uri)`` of the live rows."""
         columns = ["rowid", "id", "document", "uri"]
