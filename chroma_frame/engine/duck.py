@@ -184,8 +184,7 @@ def typed_sql(snap, node: Node) -> Optional[tuple[str, list]]:  # noqa: ANN001
     if candidates is None:
         return None
     compiler = TypedCompiler()
-    parts = [_select(seg, t, compiler.condition(node, t.columns)) for seg, t in candidates]
-    parts = [part for part in parts if part is not None]
+    parts = [part for seg, t in candidates if (part := _select(seg, t, compiler.condition(node, t.columns)))]
     if not parts:
         return "SELECT 0::BIGINT AS pos WHERE false", []
     return " UNION ALL ".join(parts), compiler.params

@@ -73,6 +73,8 @@ class TypedCompiler:
         if isinstance(node, (And, Or)):
             joiner = " AND " if isinstance(node, And) else " OR "
             return "(" + joiner.join(self.condition(c, columns) for c in node.children) + ")"
+        if isinstance(node, DocumentMatch):
+            raise ValueError("document conditions compile on the long form (see typed_ok)")
         test = self._positive(node, columns)
         if not is_negative(node.op):
             return test
@@ -80,8 +82,8 @@ class TypedCompiler:
             return _TRUE if test == _FALSE else _FALSE
         return f"({columns[node.key][0]} IS NULL OR NOT {test})"
 
-    def _positive(self, node: Node, columns: Columns) -> str:
-        if isinstance(node, (ArrayContains, DocumentMatch)):  # typed columns hold no lists, no documents
+    def _positive(self, node: Compare | InSet | ArrayContains, columns: Columns) -> str:
+        if isinstance(node, ArrayContains):  # typed columns hold no lists
             return _FALSE
         column = columns.get(node.key)
         if column is None:
@@ -119,8 +121,8 @@ def can_match(node: Node, columns: Columns, bounds: Bounds) -> bool:
         return False  # the column is null throughout
     low, high = bounds[node.key]
     values = [node.value] if isinstance(node, Compare) else list(node.values)
-    for value in values:
-        value = operand(value, kind)
+    for given in values:
+        value = operand(given, kind)
         if value is None:
             continue
         op = positive(node.op)
