@@ -86,13 +86,14 @@ def typed_columns(metadata: pa.Array | pa.ChunkedArray) -> tuple[dict[str, Typed
 
 # -- the companion file of a blockfile ---------------------------------------------------------
 
-TYPED_SUFFIX = ".typed.arrow"
+TYPED_SUFFIX = ".typed.ipc"
 TYPED_FORMAT = 1
 _META = b"chroma_frame.typed"
 
 
 def typed_path(block_rel: str) -> str:
-    """``blocks/<uuid>.typed.arrow`` for blockfile ``blocks/<uuid>.arrow``."""
+    """``blocks/<uuid>.typed.ipc`` for blockfile ``blocks/<uuid>.arrow`` (not ``.arrow``: tools that
+    take ``blocks/*.arrow`` for blockfiles do not pick it up)."""
     return str(block_rel).rsplit(".", 1)[0] + TYPED_SUFFIX
 
 

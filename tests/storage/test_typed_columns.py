@@ -81,7 +81,7 @@ def test_round_trip_and_row_count_check(tmp_path):
     typed = typed_columns(rows.column("metadata"))
     storage.makedirs("p/blocks")
     write_typed(storage, "p", "blocks/u.arrow", typed)
-    assert typed_path("blocks/u.arrow") == "blocks/u.typed.arrow"
+    assert typed_path("blocks/u.arrow") == "blocks/u.typed.ipc"
     columns, others = read_typed(storage, "p", "blocks/u.arrow", 2)
     assert others == frozenset()
     assert columns["x"].values.to_pylist() == [1.5, -2.0] and (columns["x"].min, columns["x"].max) == (-2.0, 1.5)
