@@ -267,7 +267,9 @@ class CollectionStore:
         long form is the reference), so a failure is logged and readers derive them instead."""
         try:
             chunks = [chunk for column in metadata for chunk in column.chunks]
-            write_typed(self.storage, self.prefix, rel, typed_columns(pa.chunked_array(chunks, METADATA)))
+            typed = typed_columns(pa.chunked_array(chunks, METADATA))
+            if typed[0]:  # no typed key: no file (deriving finds none again, at the cost of one scan)
+                write_typed(self.storage, self.prefix, rel, typed)
         except Exception as exc:  # noqa: BLE001 - the blockfile is what matters
             logger.warning("could not write the typed columns of %s/%s: %s", self.prefix, rel, exc)
 
