@@ -91,8 +91,8 @@ def run_get(engine: CollectionEngine, request: GetRequest) -> dict[str, Any]:
     """get: matching records in insertion order, ``offset`` and ``limit`` applied."""
     with _Gone(engine):
         snap = engine.snapshot()
-        positions = engine.select(snap, request.ids, compile_filter(request.filter))
         stop: Optional[int] = None if request.limit is None else request.offset + request.limit
+        positions = engine.select(snap, request.ids, compile_filter(request.filter), stop)
         return get_result(snap, positions[request.offset:stop], request.include)
 
 

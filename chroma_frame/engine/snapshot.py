@@ -10,7 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -67,6 +67,7 @@ class Segment:
     dimension: int
     name: str | None = None  # the blockfile's path; None for the log tail
     _sparse: dict = field(default_factory=dict, compare=False, repr=False)
+    typed: Any = field(default=None, compare=False, repr=False)  # its typed metadata columns when stored
 
     @property
     def stop(self) -> int:
@@ -119,7 +120,9 @@ class Snapshot:
         dimension: int | None,
         blockfiles: Sequence[tuple[str, pa.Table]],
         tail: Sequence[pa.Table],
+        typed: Mapping[str, Any] | None = None,
     ) -> "Snapshot":
+        """``typed``: blockfile path -> its stored typed metadata columns (``storage.typed``)."""
         # The tables come checked by their readers (checksum, then Arrow validation): ``take`` trusts
         # offsets, and a string offset out of range made it read past the mapping (SIGSEGV).
         blockfiles = [(name, upgrade_table(t)) for name, t in blockfiles]
@@ -130,7 +133,7 @@ class Snapshot:
         base: list[Segment] = []
         start = 0
         for name, t in blockfiles:
-            base.append(Segment(t, start, dimension or 0, name))
+            base.append(Segment(t, start, dimension or 0, name, typed=(typed or {}).get(name)))
             start += t.num_rows
         tail_table = pa.concat_tables(tail) if tail else None
         tail_seg = Segment(tail_table, start, dimension or 0) if tail_table is not None else None
@@ -158,7 +161,8 @@ class Snapshot:
         if tail_table.num_columns and tail_table.column(0).num_chunks > 32:
             tail_table = tail_table.combine_chunks()  # amortised: keeps takes on the tail fast
         tail = Segment(tail_table, self.base_rows, dimension)
-        base = self.base if self.dimension else tuple(Segment(s.table, s.start, dimension, s.name) for s in self.base)
+        base = self.base if self.dimension else tuple(
+            Segment(s.table, s.start, dimension, s.name, typed=s.typed) for s in self.base)
         next_rowid = max(self.next_rowid, int(pc.max(rows.column("rowid")).as_py()) + 1)
         return Snapshot(self.manifest_version, last_seq, dimension, base, tail,
                         np.concatenate([live, new_live]), next_rowid, self.base_rows)
@@ -247,6 +251,11 @@ class Snapshot:
         return out
 
     # -- relations for SQL filters -------------------------------------------------------
+    @cached_property
+    def dead_rows(self) -> int:
+        """Row versions held that are not live (replaced, deleted, tombstones)."""
+        return len(self.live) - self.count
+
     @cached_property
     def sql_records(self) -> pa.Table:
         """``records(rowid, id, document, uri)`` of the live rows."""

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +36,8 @@ from chroma_frame.storage.manifest import (
     version_marker,
     write_manifest,
 )
-from chroma_frame.storage.records import PUT
+from chroma_frame.storage.records import METADATA, PUT, upgrade_table
+from chroma_frame.storage.typed import read_typed, typed_columns, write_typed
 
 MAX_BLOCKFILES = 8
 MAX_LOG_FILES = 1000
@@ -57,6 +58,7 @@ class CollectionStore:
         self._mutex = threading.RLock()
         self._snapshot: Snapshot | None = None
         self._blocks: dict[str, pa.Table] = {}
+        self._typed: dict[str, Any] = {}  # blockfile -> its stored typed metadata columns (None: derive them)
         self.index = IndexManager(storage, collection_id)
         self.sparse_index = SparseIndexes(storage, self.prefix)
         self._compaction_retry = Backoff()  # automatic compaction after a failed one
@@ -127,6 +129,7 @@ class CollectionStore:
             dimension=manifest.dimension,
             blockfiles=blocks,
             tail=tail,
+            typed={rel: self._typed.get(rel) for rel, _ in blocks},
         )
 
     @staticmethod
@@ -137,7 +140,9 @@ class CollectionStore:
     def _read_block(self, rel: str) -> pa.Table:
         table = self._blocks.get(rel)
         if table is None:
-            table = self._blocks[rel] = read_blockfile(self.storage, self.prefix, rel)
+            table = read_blockfile(self.storage, self.prefix, rel)
+            self._typed[rel] = read_typed(self.storage, self.prefix, rel, table.num_rows)
+            self._blocks[rel] = table
         return table
 
     # -- writing -------------------------------------------------------------------------
@@ -220,11 +225,14 @@ class CollectionStore:
             ids = pa.concat_tables([seg.table.select(["id"]) for seg in segments]).column("id")
             kept = np.concatenate([np.zeros(segments[0].start, bool), resolve_latest(ids)])
         # Streamed, one slice at a time: a merge never holds a copy of what it merges.
-        parts = (seg.table.slice(start, 65_536)
-                 .filter(pa.array(kept[seg.start + start : min(seg.start + start + 65_536, seg.stop)]))
+        metadata: list[pa.ChunkedArray] = []  # of the rows written: their typed columns go next to them
+        parts = (_noting(seg.table.slice(start, 65_536)
+                         .filter(pa.array(kept[seg.start + start : min(seg.start + start + 65_536, seg.stop)])),
+                         metadata)
                  for seg in segments for start in range(0, seg.table.num_rows, 65_536))
         schema = segments[-1].table.schema
         blockfiles = manifest.blockfiles[:keep] + (write_blockfile(self.storage, self.prefix, parts, schema),)
+        self._write_typed(blockfiles[-1], metadata)
         new = Manifest(
             version=manifest.version + 1,
             log_upto=snap.last_seq,
@@ -246,12 +254,24 @@ class CollectionStore:
         except OSError as exc:  # the compaction is committed: the next one removes what is left
             logger.warning("compaction of %s could not remove folded files: %s", self.prefix, exc)
         self._blocks = {rel: t for rel, t in self._blocks.items() if rel in blockfiles}  # the new one: mapped on read
+        self._typed = {rel: t for rel, t in self._typed.items() if rel in blockfiles}
         self.index.forget(set(blockfiles))
         self._snapshot = None
         snap = self.snapshot()
         self.sparse_index.after_compaction(snap, set(blockfiles))
         self._compaction_retry.succeeded()
         return snap
+
+    def _write_typed(self, rel: str, metadata: list[pa.ChunkedArray]) -> None:
+        """Store a new blockfile's typed metadata columns next to it; they are derived data (the
+        long form is the reference), so a failure is logged and readers derive them instead."""
+        try:
+            chunks = [chunk for column in metadata for chunk in column.chunks]
+            typed = typed_columns(pa.chunked_array(chunks, METADATA))
+            if typed[0]:  # no typed key: no file (deriving finds none again, at the cost of one scan)
+                write_typed(self.storage, self.prefix, rel, typed)
+        except Exception as exc:  # noqa: BLE001 - the blockfile is what matters
+            logger.warning("could not write the typed columns of %s/%s: %s", self.prefix, rel, exc)
 
     def _discard_block(self, rel: str) -> None:
         """Remove the blockfile of a failed compaction, unless the manifest on disk lists it after
@@ -318,6 +338,7 @@ class CollectionStore:
         with self._mutex:
             self._snapshot = None
             self._blocks = {}
+            self._typed = {}
         self.storage.makedirs(TRASH_DIR)
         try:
             self.storage.fs.move(self.storage.path(self.prefix),
@@ -348,6 +369,11 @@ def empty_trash(storage: Storage, attempts: int = 5) -> None:
                     logger.warning("could not remove %s yet (left for the next deletion): %s", rel, exc)
                 else:
                     time.sleep(0.01 * 2 ** attempt)
+
+
+def _noting(part: pa.Table, metadata: list[pa.ChunkedArray]) -> pa.Table:
+    metadata.append(upgrade_table(part).column("metadata"))
+    return part
 
 
 def _contiguous(seqs: list[int], after: int) -> bool:

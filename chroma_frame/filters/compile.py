@@ -91,6 +91,7 @@ class CompiledFilter:
     sql: str
     params: tuple
     keys: frozenset = field(default=frozenset(), compare=False)  # metadata keys read: the engine scans only those
+    node: Optional[Node] = field(default=None, compare=False)  # the flattened AST: typed columns compile from it
 
 
 def compile_filter(node: Optional[Node], subquery_limit: int = SUBQUERY_LIMIT) -> Optional[CompiledFilter]:
@@ -108,7 +109,7 @@ def compile_filter(node: Optional[Node], subquery_limit: int = SUBQUERY_LIMIT) -
         sql = _SELECTED.format(_STATEMENT.format(flags=", ".join(compiler.flags), condition=condition))
     else:
         sql = condition
-    return CompiledFilter(sql, tuple(compiler.params.values), _keys(node))
+    return CompiledFilter(sql, tuple(compiler.params.values), _keys(node), node)
 
 
 def _metadata_conditions(node: Node) -> int:

@@ -230,6 +230,8 @@ def scalar_metadata(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedA
 
 
 def _mask(array: pa.ListArray) -> pa.Array | None:
+    """The null mask for ``ListArray.from_arrays``; None without nulls (a mask, even all false,
+    is refused together with the offsets of a slice)."""
     return array.is_null() if array.null_count else None
 
 
