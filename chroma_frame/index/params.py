@@ -3,10 +3,10 @@
 | Chroma key | here |
 | --- | --- |
 | ``space`` | distance of the graph and of results |
-| ``max_neighbors`` (M, 16) | graph degree: ``n_neighbors = 2 * M`` (HNSW's layer-0 degree) |
+| ``max_neighbors`` (M, 16) | graph degree: ``n_neighbors = 3 * M`` (2 * M lost recall on real embeddings, see docs) |
 | ``ef_construction`` (100) | ``max_candidates = clamp(ef_construction // 2, 8, 60)`` (stored; unused by the build) |
 | ``ef_search`` (100) | search breadth: the beam width of the best-first search |
-| ``nndescent.n_neighbors`` | overrides ``2 * M`` |
+| ``nndescent.n_neighbors`` | overrides ``3 * M`` |
 | ``nndescent.diversify_prob`` (0.0) | stored; the build keeps every neighbour and reverse edge (as 0 did) |
 | ``nndescent.epsilon`` (0.0) | extra search slack: expand nodes up to ``(1 + epsilon)`` x the worst kept distance |
 """
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class IndexParams:
     space: str = "l2"
-    n_neighbors: int = 32
+    n_neighbors: int = 48
     max_candidates: int = 50
     diversify_prob: float = 0.0
-    pruning_degree_multiplier: float = 1.5
+    pruning_degree_multiplier: float = 2.0
     ef_search: int = 100
     epsilon: float = 0.0
     min_rows: int = 2048  # smaller segments are scanned exactly
@@ -35,10 +35,10 @@ class IndexParams:
         efc = int(hnsw.get("ef_construction") or 100)
         return cls(
             space=hnsw.get("space") or "l2",
-            n_neighbors=int(nnd.get("n_neighbors") or 2 * m),
+            n_neighbors=int(nnd.get("n_neighbors") or 3 * m),
             max_candidates=max(8, min(60, efc // 2)),
             diversify_prob=float(nnd.get("diversify_prob", 0.0)),
-            pruning_degree_multiplier=float(nnd.get("pruning_degree_multiplier", 1.5)),
+            pruning_degree_multiplier=float(nnd.get("pruning_degree_multiplier", 2.0)),
             ef_search=int(hnsw.get("ef_search") or 100),
             epsilon=float(nnd.get("epsilon", 0.0)),
             min_rows=int(nnd.get("min_rows", 2048)),
