@@ -8,7 +8,7 @@ per record), written once to ``DATA_DIR/clustered_<size>.parquet`` and read from
 10M file does not need to fit in memory). The 200 queries, their exact top 10 and the filtered exact
 top 10 come from the same module. Each system runs in its own subprocess, one after the other, on
 the same file, queries and filters; then cold starts (a new process opens the persisted data and
-answers one query, timed from before its imports) run interleaved between the systems. With several
+answers one query, timed from before its imports) follow each system's run. With several
 sizes, every figure is also reported as a ratio larger / smaller size. Results: ``OUT/scale.md`` and
 ``OUT/scale.json`` (with the load average at the start and end of each system's run).
 
@@ -210,7 +210,7 @@ class LanceDB:
         s = self.table.search(q, vector_column_name="embedding").metric("cosine").limit(K)
         if where is not None:
             s = s.where(where, prefilter=True)
-        return s.select(["id"] if include == ["distances"] else PROJECTION)
+        return s.select((["id"] if include == ["distances"] else PROJECTION) + ["_distance"])
 
     def query(self, q, where=None, include=None) -> list[list[int]]:
         import numpy as np
@@ -249,6 +249,7 @@ class DuckVSS:
         self.con = duckdb.connect(str(path / "bench.duckdb"))
         self.con.execute(f"LOAD '{_vss_extension()}'")
         self.con.execute("SET hnsw_enable_experimental_persistence = true")
+        self.con.execute("SET enable_progress_bar = false")
         self.dim = None if create else self.con.execute(
             "SELECT array_length(embedding) FROM t LIMIT 1").fetchone()[0]
 
@@ -286,15 +287,25 @@ class DuckVSS:
         queries = pa.table({"qid": np.arange(len(q)),
                             "vec": pa.FixedSizeListArray.from_arrays(pa.array(q.reshape(-1)), q.shape[1])})
         self.con.register("queries_arrow", queries)
-        rows = self.con.execute(
-            f"SELECT qid, list(id ORDER BY distance) FROM (SELECT q.qid, r.id, r.distance FROM queries_arrow q, "
-            f"LATERAL (SELECT id, array_cosine_distance(embedding, CAST(q.vec AS FLOAT[{self.dim}])) AS distance "
-            f"FROM t ORDER BY distance LIMIT {K}) r) GROUP BY qid ORDER BY qid").fetchall()
+        rows = self.con.execute(self.BATCH.format(dim=self.dim, k=K)).fetchall()
         self.con.unregister("queries_arrow")
         return [[row_of(x) for x in ids] for _, ids in rows]
 
+    BATCH = ("SELECT qid, list(id ORDER BY distance) FROM (SELECT q.qid, r.id, r.distance FROM queries_arrow q, "
+             "LATERAL (SELECT id, array_cosine_distance(embedding, CAST(q.vec AS FLOAT[{dim}])) AS distance "
+             "FROM t ORDER BY distance LIMIT {k}) r) GROUP BY qid ORDER BY qid")
+
     def plan(self, v, where=None) -> str:
         return "\n".join(r[1] for r in self.con.execute("EXPLAIN " + self.sql(v, where)).fetchall())
+
+    def batch_plan(self, q) -> str:
+        import pyarrow as pa
+
+        self.con.register("queries_arrow", pa.table({"qid": [0], "vec": pa.FixedSizeListArray.from_arrays(
+            pa.array(q[0]), q.shape[1])}))
+        plan = "\n".join(r[1] for r in self.con.execute("EXPLAIN " + self.BATCH.format(dim=self.dim, k=K)).fetchall())
+        self.con.unregister("queries_arrow")
+        return plan
 
     def get(self, where) -> int:
         return len(self.con.execute(f"SELECT {', '.join(PROJECTION)} FROM t WHERE {where} LIMIT 10").fetchall())
@@ -489,7 +500,8 @@ def run_child(system: str, parquet: str, work: Path, index_timeout: float) -> No
             f"recall {res['filtered'][name]['recall10']:.3f}")
     if system == "duckdb-vss":
         res["plans"] = {"unfiltered": adapter.plan(queries[0]), "0.5%": adapter.plan(queries[0], FILTERS["0.5%"][1])}
-        res["index_used"] = {k: "HNSW_INDEX_SCAN" in v for k, v in res["plans"].items()}
+        res["plans"]["batch"] = adapter.batch_plan(queries[:1])
+        res["index_used"] = {k: "HNSW" in v for k, v in res["plans"].items()}
 
     n, first = timed(adapter.get, get_arg(system))
     after = [timed(adapter.get, get_arg(system))[1] for _ in range(5)]
@@ -554,7 +566,8 @@ def run_size(rows: int, args, systems: list[str], reuse: dict, save) -> dict:
     code, wall, _ = child(["--prepare", str(parquet), "--rows", str(rows), "--work", str(work)])
     if code:
         raise SystemExit(f"preparing {rows} rows failed ({code})")
-    out = {"data": {**json.loads((work / "prepare.json").read_text()), "parquet": str(parquet),
+    out = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "load_start": loadavg(),
+           "data": {**json.loads((work / "prepare.json").read_text()), "parquet": str(parquet),
                     "parquet_mb": parquet.stat().st_size / 2**20, "prepare_s": wall}, "results": {}}
     for system in systems:
         if system in reuse and (old := reused(reuse[system], rows)):
@@ -568,18 +581,22 @@ def run_size(rows: int, args, systems: list[str], reuse: dict, save) -> dict:
         out["results"][system] = json.loads(result.read_text()) if code == 0 and result.exists() else {
             "error": f"child exited with {code}", "load_end": loadavg()}
         out["results"][system]["child_wall_s"] = wall
+        if "error" not in out["results"][system]:
+            cold_start(system, work, args.cold_runs, out["results"][system])
         save(out)  # a partial report after every system: a long run that is stopped keeps what it measured
-    cold = {s: [] for s in systems if "error" not in out["results"][s] and "reused_from" not in out["results"][s]}
-    for _ in range(args.cold_runs):
-        for system in cold:
-            code, wall, stdout = child(["--cold", system, "--work", str(work)])
-            if code == 0 and stdout.strip():
-                cold[system].append({**json.loads(stdout.strip().splitlines()[-1]), "process_wall_s": wall})
-    for system, runs in cold.items():
-        if runs:
-            out["results"][system]["cold_start"] = {"runs": runs, "median_s": pct([r["first_result_s"] for r in runs])}
-            log(f"cold start {system}: {out['results'][system]['cold_start']['median_s']:.3f} s")
     return out
+
+
+def cold_start(system: str, work: Path, runs: int, result: dict) -> None:
+    """``runs`` new processes, one after the other, each opening the store and answering one query."""
+    done = []
+    for _ in range(runs):
+        code, wall, stdout = child(["--cold", system, "--work", str(work)])
+        if code == 0 and stdout.strip():
+            done.append({**json.loads(stdout.strip().splitlines()[-1]), "process_wall_s": wall, "load": loadavg()})
+    if done:
+        result["cold_start"] = {"runs": done, "median_s": pct([r["first_result_s"] for r in done])}
+        log(f"cold start {system}: {result['cold_start']['median_s']:.3f} s")
 
 
 def main() -> int:
@@ -587,6 +604,8 @@ def main() -> int:
     parser.add_argument("--rows", default="100000", help="comma-separated sizes, e.g. 100000,1000000")
     parser.add_argument("--systems", default=",".join(SYSTEMS))
     parser.add_argument("--reuse", action="append", default=[], metavar="SYSTEM=FILE.json")
+    parser.add_argument("--merge", default=None, metavar="FILE.json",
+                        help="an earlier scale.json whose sizes not run now go into this report (growth ratios)")
     parser.add_argument("--data-dir", default=str(ROOT.parent / "scale"), help="where clustered_<size>.parquet live")
     parser.add_argument("--work", default=None, help="scratch directory for the stores (default: temporary, removed)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
@@ -616,6 +635,10 @@ def main() -> int:
     args.work = args.work or tempfile.mkdtemp(prefix="bench_scale_", dir=args.data_dir)
     report = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "command": " ".join(["python", *sys.argv]),
               "machine": machine(), "load_start": loadavg(), "sizes": {}}
+    if args.merge:
+        earlier = json.loads(Path(args.merge).read_text())
+        report["sizes"] = {k: {**v, "merged_from": f"{args.merge} (run of {v.get('date', earlier['date'])})"}
+                           for k, v in earlier["sizes"].items() if int(k) not in sizes}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -703,7 +726,7 @@ def markdown(report: dict) -> str:
              f"Machine: {m['cpu']}, {m['cpus']} CPUs, shared with other work. Versions: "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".", "",
              f"Load average (1/5/15 min) at start {report['load_start']}, at end {report['load_end']}.", ""]
-    sizes = list(report["sizes"])
+    sizes = sorted(report["sizes"], key=int)
     for size in sizes:
         block = report["sizes"][size]
         res, data = block["results"], block["data"]
@@ -712,6 +735,9 @@ def markdown(report: dict) -> str:
                   "", "Filters (named as in issue 13; the selectivity is measured on this data): " + "; ".join(
                       f"\"{name}\" `{json.dumps(f['where'])}` (`{f['sql']}`) matches {f['matching']:,} rows ({f['selectivity']:.2%})"
                       for name, f in data["filters"].items()) + ".", "",
+                  *([f"This size's figures come from {block['merged_from']}.", ""] if "merged_from" in block else []),
+                  *([f"Run of {block['date']}; load average at its start {block.get('load_start')}.", ""]
+                    if "date" in block and "merged_from" not in block else []),
                   "| figure | " + " | ".join(systems) + " |", "| --- |" + " --- |" * len(systems)]
         for label, path, digits in FIGURES:
             if path[0] == "filtered":
