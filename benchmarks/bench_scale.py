@@ -451,7 +451,7 @@ def run_child(system: str, parquet: str, work: Path, index_timeout: float) -> No
     res["ingest_rows_per_s"] = info["rows"] / res["ingest_s"]
     log(f"{system}: ingest {res['ingest_s']:.1f} s; building the index")
 
-    # index build, with queries issued meanwhile from another thread (chroma-frame, LanceDB)
+    # index build, with a query a second issued meanwhile from another thread (chroma-frame, LanceDB)
     samples, stop = [], threading.Event()
 
     def sampler() -> None:
@@ -460,7 +460,7 @@ def run_child(system: str, parquet: str, work: Path, index_timeout: float) -> No
             _, dt = timed(adapter.query, queries[i % len(queries)][None, :])
             samples.append(dt)
             i += 1
-            stop.wait(0.25)
+            stop.wait(1.0)  # a query a second: the sampler must not slow the build it watches
 
     thread = threading.Thread(target=sampler, daemon=True) if system in ("chroma-frame", "lancedb") else None
     rss = RssSampler()
