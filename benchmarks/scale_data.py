@@ -11,7 +11,7 @@ Rows come in groups of ``variants``: group ``g`` holds a base point ``b_g`` draw
 ``clusters`` centres, and its rows are ``normalize(b_g + noise * N(0, I) / sqrt(dim))``. Columns:
 ``id`` ("r<row>"), ``embedding`` (fixed-size list float32), ``shard`` (the variant number, so
 ``shard == s`` matches 1/variants of the rows), ``year`` (2005-2026, skewed towards recent years:
-2016-2019 holds about 10%), ``category`` (one of 50 strings, Zipf-like), ``document`` (a few words
+2016-2019 holds about 20%), ``category`` (one of 50 strings, Zipf-like), ``document`` (a few words
 from a 2,000-word vocabulary, the cluster's words first, so ``$contains`` filters have answers of
 every size). Every chunk of groups is generated from its own seed, so any slice can be produced on
 its own (by a Ray task, say) and the whole is the same whatever the chunking.
@@ -130,7 +130,7 @@ def exact_top_k(batches: Iterator[pa.RecordBatch], queries: np.ndarray, k: int =
     best_i = np.full((len(queries), k), -1, np.int64)
     offset = 0
     for batch in batches:
-        m = batch.column("embedding").values.to_numpy().reshape(len(batch), -1)
+        m = batch.column("embedding").flatten().to_numpy().reshape(len(batch), -1)  # flatten: slices too
         d = 1.0 - queries @ m.T
         if mask_of is not None:
             d[:, ~np.asarray(mask_of(batch))] = np.inf
