@@ -198,7 +198,8 @@ def _refine(space, data, sq, nbr, dist, frozen, rev_ptr, rev, lo, hi):
 
 @numba.njit(cache=True, nogil=True)
 def _reverse(nbr, fan):
-    """CSR of reverse edges over the first ``fan`` columns: who lists each node."""
+    """CSR of reverse edges over the first ``fan`` columns: who lists each node, and in which
+    column (``ptr``, ``src``, ``slot``: node ``q`` is ``nbr[src[i], slot[i]]`` for i in its row)."""
     n = nbr.shape[0]
     counts = np.zeros(n + 1, dtype=np.int64)
     for p in range(n):
@@ -209,13 +210,15 @@ def _reverse(nbr, fan):
     ptr = np.cumsum(counts)
     fill = ptr[:-1].copy()
     src = np.empty(ptr[-1], dtype=np.int32)
+    slot = np.empty(ptr[-1], dtype=np.int32)
     for p in range(n):
         for j in range(fan):
             q = nbr[p, j]
             if q >= 0:
                 src[fill[q]] = p
+                slot[fill[q]] = j
                 fill[q] += 1
-    return ptr, src
+    return ptr, src, slot
 
 
 @numba.njit(cache=True, nogil=True)
@@ -223,22 +226,10 @@ def _search_lists(nbr, dist, cap):
     """Per node: its kNN list joined with its reverse edges, nearest first, at most ``cap``;
     returns (degrees, (n, cap) lists)."""
     n, k = nbr.shape
-    rcount = np.zeros(n + 1, dtype=np.int64)
-    for p in range(n):
-        for j in range(k):
-            if nbr[p, j] >= 0:
-                rcount[nbr[p, j] + 1] += 1
-    rptr = np.cumsum(rcount)
-    fill = rptr[:-1].copy()
-    rsrc = np.empty(rptr[-1], dtype=np.int32)
-    rdist = np.empty(rptr[-1], dtype=np.float32)
-    for p in range(n):
-        for j in range(k):
-            q = nbr[p, j]
-            if q >= 0:
-                rsrc[fill[q]] = p
-                rdist[fill[q]] = dist[p, j]
-                fill[q] += 1
+    rptr, rsrc, rslot = _reverse(nbr, k)
+    rdist = np.empty(len(rsrc), dtype=np.float32)
+    for i in range(len(rsrc)):
+        rdist[i] = dist[rsrc[i], rslot[i]]
     out = np.full((n, cap), -1, dtype=np.int32)
     degrees = np.zeros(n, dtype=np.int64)
     for p in range(n):
@@ -328,7 +319,7 @@ def build_search_graph(points: np.ndarray, space: str, k: int, degree_multiplier
     check()
     fan = min(REFINE_FAN, k)
     frozen = np.ascontiguousarray(nbr[:, :fan])
-    rev_ptr, rev = _reverse(nbr, fan)
+    rev_ptr, rev, _ = _reverse(nbr, fan)
     code = SPACE_CODES[space]
     bounds = np.linspace(0, n, 64 + 1).astype(np.int64)  # short slices: an abandoned build stops soon
 
