@@ -51,6 +51,7 @@ class _Gone:
             if not store.storage.exists(store.prefix):
                 raise NotFoundError(f"{prefix}Collection [{store.collection_id}] does not exist.") from None
 
+
 def run_write(engine: CollectionEngine, request: WriteRequest) -> None:
     """add / upsert / update: the engine's record checks, then one logged write of after-images."""
     with _Gone(engine, _GETTING):
