@@ -84,7 +84,9 @@ class SQLMethods:
         """
         con, state = self._sql_state()
         self._sync_views(con, state, query)
-        return con.sql(query, params=params)
+        if not params:
+            return con.sql(query)  # a lazy relation: DuckDB runs it with the GIL released
+        return _run_bound(con, query, params)
 
     def register(self, con: "duckdb.DuckDBPyConnection", name: Optional[str] = None, *,
                  view: Optional[str] = None) -> None:
@@ -160,6 +162,20 @@ class SQLMethods:
             del state[lower]
 
 
+def _run_bound(con: "duckdb.DuckDBPyConnection", query: str, params: Any) -> Optional["duckdb.DuckDBPyRelation"]:
+    """``con.sql(query, params=params)`` without its deadlock.
+
+    duckdb-python (1.5) finishes a parameterised ``con.sql`` while holding the GIL; a DuckDB worker
+    that then frees Python-owned Arrow memory (a view's batch, a ``knn`` result) waits for the GIL
+    forever. ``execute`` runs and fetches with the GIL released; the result is materialised, as
+    ``con.sql`` materialises a parameterised statement too.
+    """
+    cursor = con.execute(query, params)
+    if cursor.description is None:  # a statement without a result
+        return None
+    return con.from_arrow(cursor.fetch_arrow_table())
+
+
 def install(con: "duckdb.DuckDBPyConnection", client: Any) -> None:
     """Define ``cf_knn`` / ``cf_knn_text`` (Python) and load ``sql/*.sql`` into ``con``."""
     import duckdb
@@ -221,7 +237,14 @@ def _hit_lists(hits: list) -> pa.Array:
     ranks = (np.concatenate([np.arange(1, n + 1, dtype=np.int32) for n in lengths]) if len(hits)
              else np.zeros(0, np.int32))
     values = pa.StructArray.from_arrays(
-        [pa.array(ids, pa.string()), pa.array(dists, pa.float32()), pa.array(ranks, pa.int32())], fields=list(HIT)
+        [pa.array(ids, pa.string()), pa.array(dists, pa.float32()), _arrow_owned(ranks)], fields=list(HIT)
     )
     mask = pa.array([h is None for h in hits])
-    return pa.ListArray.from_arrays(pa.array(offsets), values, mask=mask)
+    return pa.ListArray.from_arrays(_arrow_owned(offsets), values, mask=mask)
+
+
+def _arrow_owned(values: np.ndarray) -> pa.Array:
+    """A copy in Arrow's memory. DuckDB frees a function's result on one of its worker threads;
+    an array over a NumPy buffer needs the GIL to be freed, and a caller of a parameterised
+    ``con.sql`` holds it (see :func:`_run_bound`), so a NumPy-backed result can deadlock."""
+    return pa.concat_arrays([pa.array(values)])
