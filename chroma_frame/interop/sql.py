@@ -75,7 +75,7 @@ class SQLMethods:
 
         def get_collection(self, name: str) -> Collection: ...
 
-    def sql(self, query: str, params: Any = None) -> "duckdb.DuckDBPyRelation":
+    def sql(self, query: str, params: Any = None) -> Optional["duckdb.DuckDBPyRelation"]:
         """Run DuckDB SQL where each collection of the current database is a view.
 
         ``params`` binds ``?`` / ``$name`` placeholders. Polars, pandas and Arrow frames in the
