@@ -20,7 +20,7 @@ from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.writes import find_live, plan_add, plan_upsert
 from chroma_frame.interop.batch import Batch, Mode, embed_missing, fill_sparse, prepare
 from chroma_frame.interop.roles import is_long_form, resolve_roles
-from chroma_frame.interop.sources import open_source
+from chroma_frame.interop.sources import open_source, read_ahead
 
 if TYPE_CHECKING:
     from chroma_frame.embedder import Embedder
@@ -113,8 +113,9 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
     bar = _Progress(progress, total)
     read = committed = written = skipped = embedded = batches = 0
     snap = None
+    tables = read_ahead(src.open(roles.columns, batch_size))
     try:
-        for table in _skip(src.open(roles.columns, batch_size), skip_rows):
+        for table in _skip(tables, skip_rows):
             if roles.long_metadata is not None and not is_long_form(table.schema.field(roles.long_metadata).type):
                 roles.metadata.insert(0, (roles.long_metadata, roles.long_metadata))  # just a key named "metadata"
                 roles.long_metadata = None
@@ -138,6 +139,7 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
     except Exception as e:
         raise IngestError(e, skip_rows + committed, written, batches) from e
     finally:
+        tables.close()  # stops the reading thread now, not when the traceback is collected
         bar.close()
         if snap is not None:
             engine.request_graphs(snap)
