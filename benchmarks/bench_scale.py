@@ -170,7 +170,7 @@ class Chromadb(ChromaFrame):
         import pyarrow.parquet as pq
 
         seconds = 0.0
-        for rb in pq.ParquetFile(parquet).iter_batches(batch_size=5000):
+        for rb in pq.ParquetFile(parquet, pre_buffer=False).iter_batches(batch_size=5000):
             d = rb.drop_columns(["embedding"]).to_pydict()
             emb = np.asarray(rb.column("embedding").values.to_numpy().reshape(rb.num_rows, -1))
             metas = [{"shard": s, "year": y, "category": c} for s, y, c in zip(d["shard"], d["year"], d["category"])]
@@ -195,7 +195,7 @@ class LanceDB:
     def ingest(self, parquet: str) -> dict:
         import pyarrow.parquet as pq
 
-        f = pq.ParquetFile(parquet)
+        f = pq.ParquetFile(parquet, pre_buffer=False)  # pre-buffered row groups stay until close
         import pyarrow as pa
 
         reader = pa.RecordBatchReader.from_batches(f.schema_arrow, f.iter_batches(batch_size=65_536))
@@ -332,7 +332,7 @@ class Faiss:
         import numpy as np
         import pyarrow.parquet as pq
 
-        f = pq.ParquetFile(parquet)
+        f = pq.ParquetFile(parquet, pre_buffer=False)  # pre-buffered row groups stay until close
         n, dim = f.metadata.num_rows, f.schema_arrow.field("embedding").type.list_size
         self.x = np.empty((n, dim), np.float32)
         self.shard, self.year = np.empty(n, np.int64), np.empty(n, np.int64)
@@ -403,13 +403,13 @@ def prepare(parquet: str, rows: int, work: Path) -> None:
     np.save(work / "queries.npy", queries)
 
     def batches():
-        return pq.ParquetFile(parquet).iter_batches(batch_size=65_536, columns=["embedding", "shard", "year"])
+        return pq.ParquetFile(parquet, pre_buffer=False).iter_batches(batch_size=65_536, columns=["embedding", "shard", "year"])
 
     np.save(work / "gt.npy", exact_top_k(batches(), queries, K))
     info = {"rows": rows, "queries": N_QUERIES, "filters": {}}
     for name, (where, sql, fn) in FILTERS.items():
         mask_of = lambda b: fn(b.column("shard").to_numpy(), b.column("year").to_numpy())  # noqa: E731
-        matching = sum(int(mask_of(b).sum()) for b in pq.ParquetFile(parquet).iter_batches(
+        matching = sum(int(mask_of(b).sum()) for b in pq.ParquetFile(parquet, pre_buffer=False).iter_batches(
             batch_size=65_536, columns=["shard", "year"]))
         np.save(work / f"gt_{name}.npy", exact_top_k(batches(), queries, K, mask_of=mask_of))
         info["filters"][name] = {"where": where, "sql": sql, "matching": matching, "selectivity": matching / rows}

@@ -140,6 +140,7 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
         raise IngestError(e, skip_rows + committed, written, batches) from e
     finally:
         tables.close()  # stops the reading thread now, not when the traceback is collected
+        pa.default_memory_pool().release_unused()  # what the batches used goes back to the system
         bar.close()
         if snap is not None:
             engine.request_graphs(snap)

@@ -154,7 +154,7 @@ def _json_metadata_reader(path: str | os.PathLike) -> pa.RecordBatchReader:
 
     from chroma_frame.storage.records import METADATA, encode_metadata
 
-    pf = pq.ParquetFile(os.fspath(path))
+    pf = pq.ParquetFile(os.fspath(path), pre_buffer=False)  # pre-buffered row groups stay until close
     schema = pf.schema_arrow
     if "metadata" not in schema.names:
         return pa.RecordBatchReader.from_batches(schema, pf.iter_batches())

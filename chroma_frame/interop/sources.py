@@ -174,7 +174,8 @@ def _parquet_source(files: list[str]) -> Source:
     def open_(columns: Sequence[str], size: int) -> Iterator[pa.Table]:
         def batches() -> Iterator[pa.RecordBatch]:
             for f in files:
-                with pq.ParquetFile(f) as pf:
+                # pre_buffer=False: pre-buffering keeps every row group it read until the file is closed
+                with pq.ParquetFile(f, pre_buffer=False) as pf:
                     yield from pf.iter_batches(batch_size=size, columns=list(columns), use_threads=True)
 
         return rebatch(batches(), size)
