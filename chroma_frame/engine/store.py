@@ -39,7 +39,9 @@ from chroma_frame.storage.manifest import (
 from chroma_frame.storage.records import METADATA, PUT, upgrade_table
 from chroma_frame.storage.typed import read_typed, typed_columns, write_typed
 
-MAX_BLOCKFILES = 8
+MAX_BLOCKFILES = 8  # blockfiles below the size limit; full ones are not counted
+FULL_BLOCKFILE_ROWS = 1 << 20
+FULL_BLOCKFILE_VECTOR_BYTES = 3 << 29  # 1.5 GiB of vectors: what one graph build holds in memory
 MAX_LOG_FILES = 1000
 _RETRIES = 50
 TRASH_DIR = "trash"  # deleted collections' folders, moved here in one rename, then removed
@@ -224,15 +226,22 @@ class CollectionStore:
         else:  # the newest blockfiles and the tail into one; tombstones still shadow older ones
             ids = pa.concat_tables([seg.table.select(["id"]) for seg in segments]).column("id")
             kept = np.concatenate([np.zeros(segments[0].start, bool), resolve_latest(ids)])
-        # Streamed, one slice at a time: a merge never holds a copy of what it merges.
-        metadata: list[pa.ChunkedArray] = []  # of the rows written: their typed columns go next to them
-        parts = (_noting(seg.table.slice(start, 65_536)
-                         .filter(pa.array(kept[seg.start + start : min(seg.start + start + 65_536, seg.stop)])),
-                         metadata)
-                 for seg in segments for start in range(0, seg.table.num_rows, 65_536))
+        # Streamed, one slice at a time: a merge never holds a copy of what it merges. The rows go
+        # into blockfiles of at most full_rows(): a graph is built per blockfile, in memory.
         schema = segments[-1].table.schema
-        blockfiles = manifest.blockfiles[:keep] + (write_blockfile(self.storage, self.prefix, parts, schema),)
-        self._write_typed(blockfiles[-1], metadata)
+        cap = full_rows(snap.dimension)
+        written: list = []
+        try:
+            for lo, hi in _runs(kept, segments[0].start, cap):
+                metadata: list[pa.ChunkedArray] = []  # of the rows written: their typed columns go next to them
+                ref = write_blockfile(self.storage, self.prefix, _slices(segments, kept, lo, hi, metadata), schema)
+                written.append(ref)
+                self._write_typed(ref, metadata)
+        except BaseException:
+            for ref in written:
+                self._discard_block(ref)
+            raise
+        blockfiles = manifest.blockfiles[:keep] + tuple(written)
         new = Manifest(
             version=manifest.version + 1,
             log_upto=snap.last_seq,
@@ -243,7 +252,8 @@ class CollectionStore:
             publish_version(self.storage, self.prefix, new.version)  # before readers can see it
             write_manifest(self.storage, self.prefix, new)
         except BaseException:
-            self._discard_block(blockfiles[-1])  # the previous manifest and every log entry stay
+            for ref in written:
+                self._discard_block(ref)  # the previous manifest and every log entry stay
             raise
         try:
             # Readers learn of the compaction from their version's marker disappearing, so the
@@ -289,7 +299,9 @@ class CollectionStore:
         Size-tiered, as LSM trees do: new blockfiles accumulate until there are too many, then the
         newest run that is no larger than the blockfile before it is merged, so each row is
         rewritten O(log n) times and a merge never copies the whole collection when it need not.
-        Many dead rows (deletes, updates) make it merge everything to drop them.
+        Blockfiles stop growing at :func:`full_rows` (a merge that reaches it writes several), and
+        full ones are never merged again, so a collection of 100M rows is ~100 blockfiles that no
+        compaction touches. Many dead rows (deletes, updates) make it merge everything to drop them.
         """
         sizes = [seg.table.num_rows for seg in snap.base]
         if len(sizes) != len(manifest.blockfiles):
@@ -297,13 +309,16 @@ class CollectionStore:
         dead = snap.base_rows - int(snap.live[: snap.base_rows].sum())
         if dead > 0.25 * max(snap.base_rows, 1):
             return 0
-        if len(sizes) + 1 <= MAX_BLOCKFILES:
-            return len(sizes)
+        # Blockfiles up to the last full one stay as they are: a merge never rewrites a full one.
+        cap = full_rows(snap.dimension)
+        sealed = max((i + 1 for i, rows in enumerate(sizes) if rows >= cap), default=0)
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
-        for keep in range(1, len(sizes)):
-            if sum(sizes[keep:]) + tail <= sizes[keep - 1]:
-                return keep
-        return 0
+        keep = len(sizes)
+        if len(sizes) - sealed + 1 > MAX_BLOCKFILES:
+            keep = next((k for k in range(sealed + 1, len(sizes)) if sum(sizes[k:]) + tail <= sizes[k - 1]), sealed)
+        if sum(sizes[keep:]) + tail >= cap:  # a full blockfile comes out: no open one may stay behind it
+            keep = sealed
+        return keep
 
     def _remove_unlisted_blocks(self, keep: set[str]) -> None:
         # A kept blockfile keeps its companions (graphs, postings): files named <uuid>.<anything>.
@@ -371,9 +386,30 @@ def empty_trash(storage: Storage, attempts: int = 5) -> None:
                     time.sleep(0.01 * 2 ** attempt)
 
 
-def _noting(part: pa.Table, metadata: list[pa.ChunkedArray]) -> pa.Table:
-    metadata.append(upgrade_table(part).column("metadata"))
-    return part
+def full_rows(dimension: int | None) -> int:
+    """Rows of a full blockfile: 1M, fewer for wide vectors (1.5 GiB of them at most)."""
+    return max(1, min(FULL_BLOCKFILE_ROWS, FULL_BLOCKFILE_VECTOR_BYTES // (4 * max(dimension or 1, 1))))
+
+
+def _runs(kept: np.ndarray, start: int, cap: int) -> list[tuple[int, int]]:
+    """Position ranges from ``start`` on holding at most ``cap`` kept rows each (one range when
+    nothing is kept: a compaction of only deletes still writes its, empty, blockfile)."""
+    rows = np.flatnonzero(kept[start:]) + start
+    cuts = [start, *(int(rows[i]) for i in range(cap, len(rows), cap)), len(kept)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _slices(segments: list, kept: np.ndarray, lo: int, hi: int,
+            metadata: list[pa.ChunkedArray]) -> Iterator[pa.Table]:
+    """The kept rows of positions ``lo:hi`` of ``segments``, 64k positions at a time; their
+    metadata is noted in ``metadata``."""
+    for seg in segments:
+        first, last = max(lo, seg.start), min(hi, seg.stop)
+        for at in range(first, last, 65_536):
+            stop = min(at + 65_536, last)
+            part = seg.table.slice(at - seg.start, stop - at).filter(pa.array(kept[at:stop]))
+            metadata.append(upgrade_table(part).column("metadata"))
+            yield part
 
 
 def _contiguous(seqs: list[int], after: int) -> bool:

@@ -1,0 +1,72 @@
+"""Compaction writes blockfiles of at most a full blockfile's rows and never rewrites a full one
+(a graph is built per blockfile in memory, so a blockfile must not grow with the collection)."""
+
+import numpy as np
+import pytest
+
+import chroma_frame
+from chroma_frame.engine import store as store_module
+from chroma_frame.storage.manifest import read_manifest
+
+CAP = 1_000
+
+
+@pytest.fixture
+def small_cap(monkeypatch):
+    monkeypatch.setattr(store_module, "FULL_BLOCKFILE_ROWS", CAP)
+
+
+def _collection(tmp_path):
+    client = chroma_frame.PersistentClient(path=str(tmp_path), settings=chroma_frame.Settings(
+        compaction_threshold_rows=700, index_build_policy="manual"))
+    return client.create_collection("runs", embedding_function=None)
+
+
+def _manifest(col):
+    store = col._engine.store
+    return read_manifest(store.storage, store.prefix)
+
+
+def test_blockfiles_stay_below_the_limit_and_full_ones_are_kept(tmp_path, small_cap):
+    col = _collection(tmp_path)
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((12_000, 8)).astype(np.float32)
+    full_seen: set[str] = set()
+    for start in range(0, len(vectors), 600):
+        stop = start + 600
+        col.add(ids=[f"r{i}" for i in range(start, stop)], embeddings=vectors[start:stop],
+                metadatas=[{"i": i} for i in range(start, stop)])
+        blockfiles = _manifest(col).blockfiles
+        assert all(ref.rows <= CAP for ref in blockfiles)
+        listed = {str(ref) for ref in blockfiles}
+        assert full_seen <= listed, "a full blockfile was rewritten by a later compaction"
+        full_seen |= {str(ref) for ref in blockfiles if ref.rows == CAP}
+    col.compact()
+    blockfiles = _manifest(col).blockfiles
+    assert sum(ref.rows for ref in blockfiles) == 12_000
+    assert len([ref for ref in blockfiles if ref.rows == CAP]) >= 10
+
+    assert col.count() == 12_000
+    got = col.get(ids=["r0", "r5999", "r11999"], include=["metadatas", "embeddings"])
+    assert [m["i"] for m in got["metadatas"]] == [0, 5999, 11999]
+    np.testing.assert_array_equal(np.asarray(got["embeddings"]), vectors[[0, 5999, 11999]])
+    q = vectors[[3, 4500, 11000]]
+    hits = col.query(query_embeddings=q, n_results=5, include=["distances"])
+    exact = np.argsort(((vectors[None, :, :] - q[:, None, :]) ** 2).sum(-1), axis=1)[:, :5]
+    assert hits["ids"] == [[f"r{i}" for i in row] for row in exact]
+
+
+def test_updates_and_deletes_across_full_blockfiles(tmp_path, small_cap):
+    col = _collection(tmp_path)
+    rng = np.random.default_rng(1)
+    col.add(ids=[f"r{i}" for i in range(5_000)], embeddings=rng.standard_normal((5_000, 4)).astype(np.float32),
+            metadatas=[{"v": 0} for _ in range(5_000)])
+    col.compact()
+    assert len(_manifest(col).blockfiles) == 5
+    col.update(ids=["r10", "r2500", "r4999"], metadatas=[{"v": 1}] * 3)
+    col.delete(ids=["r11", "r2501"])
+    col.compact()
+    assert col.count() == 4_998
+    assert sorted(col.get(where={"v": 1})["ids"]) == ["r10", "r2500", "r4999"]
+    assert col.get(ids=["r11", "r2501"])["ids"] == []
+    assert all(ref.rows <= CAP for ref in _manifest(col).blockfiles)
