@@ -399,11 +399,16 @@ def prepare(parquet: str, rows: int, work: Path) -> None:
     import pyarrow.parquet as pq
     from scale_data import ClusteredData, exact_top_k
 
+    done = work / "prepare.json"
+    if done.exists() and json.loads(done.read_text()).get("rows") == rows:  # the data is seeded: same queries, truth
+        log(f"reusing the queries and ground truth in {work}")
+        return
     queries = ClusteredData(rows).queries(N_QUERIES)
     np.save(work / "queries.npy", queries)
 
     def batches():
-        return pq.ParquetFile(parquet, pre_buffer=False).iter_batches(batch_size=65_536, columns=["embedding", "shard", "year"])
+        return pq.ParquetFile(parquet, pre_buffer=False).iter_batches(
+            batch_size=65_536, columns=["embedding", "shard", "year"])
 
     np.save(work / "gt.npy", exact_top_k(batches(), queries, K))
     info = {"rows": rows, "queries": N_QUERIES, "filters": {}}
