@@ -24,7 +24,8 @@ from chroma_frame.storage.sink import ChecksumSink
 
 BLOCK_DIR = "blocks"
 SUFFIX = ".arrow"
-BATCH_ROWS = 64 * 1024
+BATCH_ROWS = 1 << 20  # a blockfile is one record batch, so its embeddings are one zero-copy matrix
+BATCH_VAR_BYTES = 1 << 30  # ... unless its strings pass 1 GiB (Arrow's 32-bit offsets end at 2 GiB)
 
 
 def write_blockfile(storage: Storage, prefix: str, rows: pa.Table | Iterable[pa.Table],
@@ -43,20 +44,27 @@ def write_blockfile(storage: Storage, prefix: str, rows: pa.Table | Iterable[pa.
     with storage.atomic_output(f"{prefix}/{rel}") as out:
         sink = ChecksumSink(out)
         with pa.ipc.new_file(sink, schema) as writer:
-            pending, size = [], 0
-            for part in rows:  # re-batched to 64k rows, so that a blockfile's batches are as if written whole
+            pending, size, var_bytes = [], 0, 0
+            for part in rows:  # re-batched, so that a blockfile's batches are as if written whole
                 pending.append(part)
                 size += part.num_rows
                 total += part.num_rows
-                while size >= BATCH_ROWS:
+                var_bytes += _string_bytes(part)
+                while size >= BATCH_ROWS or (var_bytes >= BATCH_VAR_BYTES and len(pending) > 1):
                     table = pa.concat_tables(pending)
-                    writer.write_table(table.slice(0, BATCH_ROWS).combine_chunks(), max_chunksize=BATCH_ROWS)
-                    rest = table.slice(BATCH_ROWS)
-                    pending, size = [rest], rest.num_rows
+                    take = min(BATCH_ROWS, size) if size >= BATCH_ROWS else size - pending[-1].num_rows
+                    writer.write_table(table.slice(0, take).combine_chunks(), max_chunksize=BATCH_ROWS)
+                    rest = table.slice(take)
+                    pending, size, var_bytes = [rest], rest.num_rows, _string_bytes(rest)
             if size or not writer.stats.num_record_batches:
                 writer.write_table(pa.concat_tables(pending).combine_chunks() if pending else schema.empty_table(),
                                    max_chunksize=BATCH_ROWS)
     return BlockRef(rel, rows=total, size=sink.size, crc32c=sink.crc32c, dimension=dimension_of(schema))
+
+
+def _string_bytes(table: pa.Table) -> int:
+    return sum(column.nbytes for column in table.columns
+               if pa.types.is_string(column.type) or pa.types.is_binary(column.type))
 
 
 def read_blockfile(storage: Storage, prefix: str, rel: str) -> pa.Table:
