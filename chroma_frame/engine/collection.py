@@ -21,6 +21,8 @@ import pyarrow as pa
 
 from chroma_frame.engine import duck
 from chroma_frame.engine.dense_knn import GraphSearch, search
+from chroma_frame.engine.filter_cache import cached
+from chroma_frame.engine.filtered_knn import filtered_search
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.sparse_knn import sparse_knn
 from chroma_frame.engine.store import CollectionStore
@@ -116,7 +118,9 @@ class CollectionEngine:
         if len(ordered) == 0 or (ids is None and compiled is None):
             return ordered[:limit]
         if compiled is not None and compiled.node is not None:
-            found = _typed_select(snap, compiled, None if ids is not None else limit)
+            pushed = None if ids is not None else limit
+            found = cached(snap, ("typed", compiled.sql, repr(compiled.params), pushed),
+                           lambda: _typed_select(snap, compiled, pushed))
             if found is not None:
                 if ids is not None:
                     found = found[np.isin(found, snap.positions_of(ids))]
@@ -141,10 +145,12 @@ class CollectionEngine:
         if snap.dimension is None:  # nothing was ever added
             return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
         graphs = self._graph_search(snap)
-        walk = graphs
-        if candidates is not None and len(candidates) < _GRAPH_MIN_SHARE * len(snap.live_positions):
-            walk = None  # a selective filter: scanning its matches is exact, a filtered walk misses many
-        result = search(snap, queries, k, self.config.space, candidates, walk)
+        if candidates is not None and (graphs is None or graphs.kernels is None
+                                       or len(candidates) < _GRAPH_MIN_SHARE * snap.count):
+            # a selective filter: scanning its matches is exact, a filtered walk misses many
+            result = filtered_search(snap, queries, k, self.config.space, candidates)
+        else:
+            result = search(snap, queries, k, self.config.space, candidates, graphs)
         if graphs is not None and graphs.kernels is None:
             kernels()  # start loading the graph search for the next queries, now that this one has answered
         return result
