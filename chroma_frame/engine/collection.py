@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Optional, cast
 import numpy as np
 import pyarrow as pa
 
-from chroma_frame.engine import duck
+from chroma_frame.engine import duck, typed_index
 from chroma_frame.engine.dense_knn import GraphSearch, search
 from chroma_frame.engine.filter_cache import cached
 from chroma_frame.engine.filtered_knn import filtered_search
@@ -55,23 +55,32 @@ _GRAPH_MIN_SHARE = 0.1
 exact scan of their matches: a graph walk restricted to them lost recall (0.5-0.76 at 1M for
 filters passing 1-5%), and the scan's cost follows the match count."""
 _LIMIT_DEAD_ROWS = 100_000  # past this many dead row versions a LIMIT is not pushed into SQL
+_INDEX_LIMIT_ROWS = 100_000  # a limit over more matches than this: DuckDB's LIMIT stops early
 
 
 def _typed_select(snap: Snapshot, compiled: CompiledFilter, limit: Optional[int]) -> Optional[np.ndarray]:
     """Live positions matching the filter through the typed columns, in insertion order (the
     first ``limit``), or None when the filter needs the long form.
 
-    With ``limit``, SQL gives (a superset of) the first ``limit + dead`` matches by rowid, dead row
-    versions included; at most ``dead`` of them are not live, so their live ones are the first
-    ``limit`` live matches (or all of them, when SQL found fewer)."""
-    pushed = None
-    if limit is not None:
-        dead = snap.dead_rows
-        pushed = None if dead > _LIMIT_DEAD_ROWS else limit + dead
-    positions = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
+    The sorted column indexes (``typed_index``) answer at a cost that follows the match count;
+    DuckDB answers what they do not cover, and a ``limit`` over many matches (its ``LIMIT``
+    stops early). There, SQL gives (a superset of) the first ``limit + dead`` matches by rowid,
+    dead row versions included; at most ``dead`` of them are not live, so their live ones are
+    the first ``limit`` live matches (or all of them, when SQL found fewer)."""
+    node = cast(Any, compiled.node)
+    positions, pushed = None, None
+    if limit is None or (typed_index.estimate(snap, node) or _INDEX_LIMIT_ROWS + 1) <= _INDEX_LIMIT_ROWS:
+        positions = typed_index.typed_matches(snap, node)
+    if positions is None:
+        if limit is not None:
+            dead = snap.dead_rows
+            pushed = None if dead > _LIMIT_DEAD_ROWS else limit + dead
+        positions = duck.typed_matches(snap, node, pushed)
     if positions is None:
         return None
-    positions = positions[np.argsort(snap.column_numpy("rowid")[positions], kind="stable")]
+    rowids = snap.column_numpy("rowid")[positions]
+    if len(rowids) > 1 and not bool((rowids[1:] > rowids[:-1]).all()):  # rowids mostly ascend with position
+        positions = positions[np.argsort(rowids, kind="stable")]
     if pushed is not None:
         positions = positions[:pushed]
     return positions[snap.live[positions]][:limit]
