@@ -159,8 +159,9 @@ class CollectionEngine:
         if snap.dimension is None:  # nothing was ever added
             return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
         graphs = self._graph_search(snap)
+        live = len(snap.live) - snap.dead_rows  # snap.count sums the mask at every call
         if candidates is not None and (graphs is None or graphs.kernels is None
-                                       or self._scan_wins(len(candidates), snap.count, graphs.ef)):
+                                       or self._scan_wins(len(candidates), live, graphs.ef)):
             result = filtered_search(snap, queries, k, self.config.space, candidates)
         else:
             result = search(snap, queries, k, self.config.space, candidates, graphs)

@@ -9,9 +9,11 @@ a filter passing a large share of a segment is tested on every row with one vect
 
 The semantics are those of ``filters.typed`` (which DuckDB runs): operands cast by
 :func:`~chroma_frame.filters.typed.operand`, a missing value never matches a positive test, and a
-negative one is the complement of its positive. What this path does not cover (document
-conditions, keys on the long form, floats holding NaN, an operand of no scalar type) answers
-None and DuckDB runs the filter.
+negative one is the complement of its positive. A document ``$contains`` / ``$not_contains`` is
+a case-sensitive substring test (``filters.compile``: DuckDB's ``contains``), run on the rows the
+other conditions of its ``$and`` left, so ``{"shard": 3}`` with a document condition reads 5% of
+the documents. What this path does not cover (``$regex``, keys on the long form, floats holding
+NaN, an operand of no scalar type) answers None and DuckDB runs the filter.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 import pyarrow as pa
@@ -85,8 +87,9 @@ def column_index(column: TypedColumn) -> Optional[ColumnIndex]:
 class SegmentIndex:
     """The column indexes of one segment's typed columns, made on first use of each key."""
 
-    def __init__(self, columns: dict[str, TypedColumn], long_form: frozenset, rows: int) -> None:
-        self.columns, self.long_form, self.rows = columns, long_form, rows
+    def __init__(self, columns: dict[str, TypedColumn], long_form: frozenset, rows: int,
+                 documents: Optional[pa.ChunkedArray] = None) -> None:
+        self.columns, self.long_form, self.rows, self.documents = columns, long_form, rows, documents
         self._indexes: dict[str, Optional[ColumnIndex]] = {}
         self._lock = threading.Lock()
 
@@ -104,6 +107,22 @@ class SegmentIndex:
         if found is None:
             raise _Fallback
         return found
+
+    def covers(self, node: Node) -> bool:
+        """Whether ``node`` reads only typed or absent keys, and the document only by substring."""
+        if isinstance(node, (And, Or)):
+            return all(self.covers(c) for c in node.children)
+        if isinstance(node, DocumentMatch):
+            return positive(node.op) == "$contains" and self.documents is not None
+        return typed_ok(node, self.columns, self.long_form)
+
+    def _contains(self, node: DocumentMatch, rows: Optional[np.ndarray]) -> np.ndarray:
+        """Rows whose document holds the pattern (case-sensitive substring; no document: no)."""
+        documents = cast(pa.ChunkedArray, self.documents)
+        if rows is not None:
+            documents = documents.take(pa.array(rows, pa.int64()))
+        hit = pc.match_substring(documents, node.pattern).fill_null(False)
+        return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
 
     # -- counting, evaluating, testing ---------------------------------------------------------
     def _ranges(self, node: Compare | InSet) -> tuple[Optional[ColumnIndex], list[tuple[int, int]]]:
@@ -133,7 +152,7 @@ class SegmentIndex:
         if isinstance(node, Or):
             return min(self.rows, sum(self.count(c) for c in node.children))
         if isinstance(node, DocumentMatch):
-            raise _Fallback
+            return self.rows  # not counted: tested on the rows of the other conditions
         hits = 0 if isinstance(node, ArrayContains) else sum(b - a for a, b in self._ranges(node)[1])
         return self.rows - hits if is_negative(node.op) else hits
 
@@ -149,7 +168,7 @@ class SegmentIndex:
         if isinstance(node, Or):
             parts = [self.matches(c) for c in node.children]
             return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-        if isinstance(node, ArrayContains) or is_negative(node.op):
+        if isinstance(node, (ArrayContains, DocumentMatch)) or is_negative(node.op):
             return np.flatnonzero(self.test(node, None))
         index, ranges = self._ranges(node)
         if index is None or not ranges:
@@ -168,7 +187,8 @@ class SegmentIndex:
                 combine(out, self.test(child, rows), out=out)
             return out
         if isinstance(node, DocumentMatch):
-            raise _Fallback
+            hit = self._contains(node, rows)
+            return ~hit if is_negative(node.op) else hit
         hit = np.zeros(size, dtype=bool)
         index = None if isinstance(node, ArrayContains) else self.index(node.key)
         if index is not None:
@@ -201,7 +221,7 @@ def segment_index(seg: Any) -> SegmentIndex:  # a snapshot Segment
             found = _segments.get(id(table))
             if found is None:
                 columns, others = seg.typed if seg.typed is not None else typed_columns(table.column("metadata"))
-                found = _segments[id(table)] = SegmentIndex(columns, others, table.num_rows)
+                found = _segments[id(table)] = SegmentIndex(columns, others, table.num_rows, table.column("document"))
                 weakref.finalize(table, _segments.pop, id(table), None)
     return found
 
@@ -210,7 +230,7 @@ def _indexes(snap: Any, node: Node) -> list[tuple[Any, SegmentIndex]]:
     """The segments with rows and their indexes; _Fallback when a key of ``node`` is on the long
     form in one of them, or ``node`` reads the document."""
     out = [(seg, segment_index(seg)) for seg in snap.segments if seg.table.num_rows]
-    if not all(typed_ok(node, index.columns, index.long_form) for _, index in out):
+    if not all(index.covers(node) for _, index in out):
         raise _Fallback
     return out
 
