@@ -32,7 +32,7 @@ from chroma_frame.engine.dense_knn import search
 from chroma_frame.engine.snapshot import Segment, Snapshot
 
 MIN_CANDIDATES = 2048  # fewer candidates: gathering them is cheaper than dispatching threads
-_CHUNK = 8192  # candidate rows per thread task
+_CHUNK = 4096  # candidate rows per kernel call (calls are grouped into one run per thread)
 _SHORTLIST_CODED = 16  # re-ranked per query from 8-bit scores: this many times k (at least _SHORTLIST_MIN)
 _SHORTLIST_MIN = 256
 _SHORTLIST_EXACT = 32  # extra rows re-ranked from float32 scores (only rounding can reorder them)
@@ -145,7 +145,7 @@ def filtered_search(snap: Snapshot, queries: np.ndarray, k: int, space: str,
     """Top-``k`` of the sorted live ``candidates`` per query: (positions, distances), exactly as
     ``dense_knn.search(snap, queries, k, space, candidates)`` answers."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    kernels = _kernels() if len(candidates) >= MIN_CANDIDATES else None
+    kernels = _kernels() if len(candidates) >= max(MIN_CANDIDATES, 1) else None
     if kernels is None or not np.isfinite(queries).all():  # NaN/inf queries: the plain scan's semantics
         return search(snap, queries, k, space, candidates)
     positions: list[np.ndarray] = []
@@ -180,10 +180,11 @@ def _shortlists(snap: Snapshot, queries: np.ndarray, k: int, space: str, candida
             offsets.append((first, last, queries @ codes.low))
         tasks += [(kernel, matrix, rows, lo, min(last - first, lo + _CHUNK), scaled, first)
                   for lo in range(0, last - first, _CHUNK)]
-    if len(tasks) == 1:
-        _run(scores, tasks[0])
-    else:
-        list(_pool().map(lambda task: _run(scores, task), tasks))
+    groups = _balanced(tasks, _workers())
+    pending = [_pool().submit(_run_all, scores, group) for group in groups[1:]]
+    _run_all(scores, groups[0])  # the calling thread takes a share: one hand-off fewer
+    for future in pending:
+        future.result()
     for first, last, offset in offsets:
         scores[:, first:last] += offset[:, None]
     _as_ranking(scores, norms, space)
@@ -194,9 +195,17 @@ def _shortlists(snap: Snapshot, queries: np.ndarray, k: int, space: str, candida
     return [candidates[row <= bound] for row, bound in zip(scores, cut)]
 
 
-def _run(scores: np.ndarray, task: tuple) -> None:
-    kernel, matrix, rows, lo, hi, queries, column = task
-    kernel(matrix, rows, lo, hi, queries, scores, column)
+def _balanced(tasks: list[tuple], workers: int) -> list[list[tuple]]:
+    """The tasks (in order) cut into at most ``workers`` runs of about equal rows: a thread
+    hand-off costs more than a small task (0.2 ms each on the loaded 2-core machine)."""
+    sizes = np.cumsum([task[4] - task[3] for task in tasks])
+    cuts = np.searchsorted(sizes, sizes[-1] * np.arange(1, workers) / workers, side="right")
+    return [group for group in (tasks[a:b] for a, b in zip([0, *cuts], [*cuts, len(tasks)])) if group]
+
+
+def _run_all(scores: np.ndarray, tasks: list[tuple]) -> None:
+    for kernel, matrix, rows, lo, hi, queries, column in tasks:
+        kernel(matrix, rows, lo, hi, queries, scores, column)
 
 
 def _as_ranking(dots: np.ndarray, sq_norms: np.ndarray, space: str) -> None:

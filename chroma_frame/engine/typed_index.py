@@ -80,7 +80,10 @@ def column_index(column: TypedColumn) -> Optional[ColumnIndex]:
     else:
         values = np.asarray(array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
     rows = np.flatnonzero(valid)
-    order = rows[np.argsort(values[rows], kind="stable")]
+    present = values[rows]
+    if column.kind != "float" and len(present) and int(present.max()) - int(present.min()) < 1 << 16:
+        present = (present - present.min()).astype(np.uint16)  # numpy's stable sort is a radix sort here
+    order = rows[np.argsort(present, kind="stable")]
     return ColumnIndex(column.kind, values, valid, order, values[order], codes)
 
 
