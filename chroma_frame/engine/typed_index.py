@@ -12,7 +12,7 @@ The semantics are those of ``filters.typed`` (which DuckDB runs): operands cast 
 negative one is the complement of its positive. A document ``$contains`` / ``$not_contains`` is
 a case-sensitive substring test (``filters.compile``: DuckDB's ``contains``), run on the rows the
 other conditions of its ``$and`` left, so ``{"shard": 3}`` with a document condition reads 5% of
-the documents. What this path does not cover (``$regex``, keys on the long form, floats holding
+the documents (a document condition alone goes to DuckDB). What this path does not cover (``$regex``, keys on the long form, floats holding
 NaN, an operand of no scalar type) answers None and DuckDB runs the filter.
 """
 
@@ -112,9 +112,17 @@ class SegmentIndex:
         return found
 
     def covers(self, node: Node) -> bool:
-        """Whether ``node`` reads only typed or absent keys, and the document only by substring."""
+        """Whether ``node`` reads only typed or absent keys, and the document only by substring
+        within an ``$and`` with a metadata condition (alone, DuckDB's parallel scan of every
+        document is faster)."""
+        if _reads_document(node) and not (isinstance(node, And)
+                                          and not all(_reads_document(c) for c in node.children)):
+            return False
+        return self._covers(node)
+
+    def _covers(self, node: Node) -> bool:
         if isinstance(node, (And, Or)):
-            return all(self.covers(c) for c in node.children)
+            return all(self._covers(c) for c in node.children)
         if isinstance(node, DocumentMatch):
             return positive(node.op) == "$contains" and self.documents is not None
         return typed_ok(node, self.columns, self.long_form)
@@ -206,6 +214,12 @@ class SegmentIndex:
                     hit = _COMPARE[op](values, numbers[0])
                 hit &= index.valid if rows is None else index.valid[rows]
         return ~hit if is_negative(node.op) else hit
+
+
+def _reads_document(node: Node) -> bool:
+    if isinstance(node, (And, Or)):
+        return any(_reads_document(c) for c in node.children)
+    return isinstance(node, DocumentMatch)
 
 
 _COMPARE = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
