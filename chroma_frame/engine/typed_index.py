@@ -12,8 +12,9 @@ The semantics are those of ``filters.typed`` (which DuckDB runs): operands cast 
 negative one is the complement of its positive. A document ``$contains`` / ``$not_contains`` is
 a case-sensitive substring test (``filters.compile``: DuckDB's ``contains``), run on the rows the
 other conditions of its ``$and`` left, so ``{"shard": 3}`` with a document condition reads 5% of
-the documents (a document condition alone goes to DuckDB). What this path does not cover (``$regex``, keys on the long form, floats holding
-NaN, an operand of no scalar type) answers None and DuckDB runs the filter.
+the documents (a document condition alone goes to DuckDB). What this path does not cover
+(``$regex``, keys on the long form, floats holding NaN, an operand of no scalar type) answers
+None and DuckDB runs the filter.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class SegmentIndex:
             return all(self._covers(c) for c in node.children)
         if isinstance(node, DocumentMatch):
             return positive(node.op) == "$contains" and self.documents is not None
-        return typed_ok(node, self.columns, self.long_form)
+        return typed_ok(node, cast(Any, self.columns), self.long_form)  # it only looks keys up
 
     def _contains(self, node: DocumentMatch, rows: Optional[np.ndarray]) -> np.ndarray:
         """Rows whose document holds the pattern (case-sensitive substring; no document: no)."""
@@ -201,7 +202,9 @@ class SegmentIndex:
             hit = self._contains(node, rows)
             return ~hit if is_negative(node.op) else hit
         hit = np.zeros(size, dtype=bool)
-        index = None if isinstance(node, ArrayContains) else self.index(node.key)
+        if isinstance(node, ArrayContains):  # typed columns hold no lists
+            return ~hit if is_negative(node.op) else hit
+        index = self.index(node.key)
         if index is not None:
             values = index.values if rows is None else index.values[rows]
             op = positive(node.op)

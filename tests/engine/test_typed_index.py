@@ -4,7 +4,6 @@ whichever way the index evaluates them (slices of the sorted rows, or a test of 
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
