@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from chroma_frame.engine.word_index import word_index
 from chroma_frame.filters.ast import And, ArrayContains, Compare, DocumentMatch, InSet, Node, Or, is_negative, positive
 from chroma_frame.filters.typed import operand, typed_ok
 from chroma_frame.storage.typed import TypedColumn, typed_columns
@@ -92,10 +93,28 @@ class SegmentIndex:
     """The column indexes of one segment's typed columns, made on first use of each key."""
 
     def __init__(self, columns: dict[str, TypedColumn], long_form: frozenset, rows: int,
-                 documents: Optional[pa.ChunkedArray] = None) -> None:
+                 documents: Optional[pa.ChunkedArray] = None, table: Optional[pa.Table] = None) -> None:
         self.columns, self.long_form, self.rows, self.documents = columns, long_form, rows, documents
         self._indexes: dict[str, Optional[ColumnIndex]] = {}
         self._lock = threading.Lock()
+        self._table = weakref.ref(table) if table is not None else None
+        self._found: dict[str, Optional[np.ndarray]] = {}  # pattern -> candidate rows (word index)
+
+    def _candidates(self, pattern: str) -> Optional[np.ndarray]:
+        """Rows that may contain ``pattern`` by the word index; None while it is being made (the
+        first call asks for it) or when it cannot narrow the pattern."""
+        if pattern in self._found:
+            return self._found[pattern]
+        table = self._table() if self._table is not None else None
+        words = word_index(table) if table is not None else None
+        if words is None:
+            return None
+        found = words.candidates(pattern)
+        with self._lock:
+            self._found[pattern] = found
+            if len(self._found) > 64:
+                self._found.pop(next(iter(self._found)))
+        return found
 
     def index(self, key: str) -> Optional[ColumnIndex]:
         """The key's index; None when the segment has no value for it (absent key)."""
@@ -113,13 +132,16 @@ class SegmentIndex:
         return found
 
     def covers(self, node: Node) -> bool:
-        """Whether ``node`` reads only typed or absent keys, and the document only by substring
-        within an ``$and`` with a metadata condition (alone, DuckDB's parallel scan of every
-        document is faster)."""
-        if _reads_document(node) and not (isinstance(node, And)
-                                          and not all(_reads_document(c) for c in node.children)):
+        """Whether ``node`` reads only typed or absent keys, and the document only by substring:
+        within an ``$and`` with a metadata condition, or with the word index narrowing every
+        pattern (else DuckDB's parallel scan of every document is faster)."""
+        if not self._covers(node):
             return False
-        return self._covers(node)
+        if not _reads_document(node) or (isinstance(node, And)
+                                         and not all(_reads_document(c) for c in node.children)):
+            return True
+        candidates = [self._candidates(pattern) for pattern in _patterns(node)]  # asks for every index
+        return all(found is not None for found in candidates)
 
     def _covers(self, node: Node) -> bool:
         if isinstance(node, (And, Or)):
@@ -129,12 +151,18 @@ class SegmentIndex:
         return typed_ok(node, cast(Any, self.columns), self.long_form)  # it only looks keys up
 
     def _contains(self, node: DocumentMatch, rows: Optional[np.ndarray]) -> np.ndarray:
-        """Rows whose document holds the pattern (case-sensitive substring; no document: no)."""
+        """Whether each of ``rows`` (None: every row) has a document holding the pattern
+        (case-sensitive substring; no document: no); every row is read only without a word index."""
+        candidates = self._candidates(node.pattern) if rows is None else None
+        if candidates is not None:
+            hit = np.zeros(self.rows, dtype=bool)
+            hit[candidates[self._contains(node, candidates)]] = True
+            return hit
         documents = cast(pa.ChunkedArray, self.documents)
         if rows is not None:
             documents = documents.take(pa.array(rows, pa.int64()))
-        hit = pc.match_substring(documents, node.pattern).fill_null(False)
-        return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        found = pc.match_substring(documents, node.pattern).fill_null(False)
+        return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
     # -- counting, evaluating, testing ---------------------------------------------------------
     def _ranges(self, node: Compare | InSet) -> tuple[Optional[ColumnIndex], list[tuple[int, int]]]:
@@ -163,8 +191,10 @@ class SegmentIndex:
             return min(self.count(c) for c in node.children)
         if isinstance(node, Or):
             return min(self.rows, sum(self.count(c) for c in node.children))
-        if isinstance(node, DocumentMatch):
-            return self.rows  # not counted: tested on the rows of the other conditions
+        if isinstance(node, DocumentMatch):  # the word index's candidates bound it, if made
+            found = self._candidates(node.pattern) if positive(node.op) == "$contains" else None
+            hits = self.rows if found is None else len(found)
+            return self.rows if is_negative(node.op) else hits
         hits = 0 if isinstance(node, ArrayContains) else sum(b - a for a, b in self._ranges(node)[1])
         return self.rows - hits if is_negative(node.op) else hits
 
@@ -219,6 +249,12 @@ class SegmentIndex:
         return ~hit if is_negative(node.op) else hit
 
 
+def _patterns(node: Node) -> list[str]:
+    if isinstance(node, (And, Or)):
+        return [p for c in node.children for p in _patterns(c)]
+    return [node.pattern] if isinstance(node, DocumentMatch) else []
+
+
 def _reads_document(node: Node) -> bool:
     if isinstance(node, (And, Or)):
         return any(_reads_document(c) for c in node.children)
@@ -241,7 +277,8 @@ def segment_index(seg: Any) -> SegmentIndex:  # a snapshot Segment
             found = _segments.get(id(table))
             if found is None:
                 columns, others = seg.typed if seg.typed is not None else typed_columns(table.column("metadata"))
-                found = _segments[id(table)] = SegmentIndex(columns, others, table.num_rows, table.column("document"))
+                found = _segments[id(table)] = SegmentIndex(columns, others, table.num_rows,
+                                                            table.column("document"), table)
                 weakref.finalize(table, _segments.pop, id(table), None)
     return found
 
@@ -250,7 +287,7 @@ def _indexes(snap: Any, node: Node) -> list[tuple[Any, SegmentIndex]]:
     """The segments with rows and their indexes; _Fallback when a key of ``node`` is on the long
     form in one of them, or ``node`` reads the document."""
     out = [(seg, segment_index(seg)) for seg in snap.segments if seg.table.num_rows]
-    if not all(index.covers(node) for _, index in out):
+    if not all([index.covers(node) for _, index in out]):  # every segment asks for what it lacks
         raise _Fallback
     return out
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chroma_frame.engine import duck, typed_index
+from chroma_frame.engine import duck, typed_index, word_index
 from chroma_frame.engine.collection import CollectionEngine
 from chroma_frame.filters import compile_filter, parse_filter
 from tests.filters.filter_strategies import FILTERS, LEAVES, WHERES
@@ -91,7 +91,13 @@ def test_document_conditions_are_read_on_the_rows_of_metadata_conditions():
     snap = _snapshot(parts, 1)
     mixed = parse_filter({"s": 1}, {"$contains": "w1"})
     assert [int(i[1:]) for i in _ids(snap, typed_index.typed_matches(snap, mixed))] == [1]
-    assert typed_index.typed_matches(snap, parse_filter(None, {"$contains": "w1"})) is None  # alone: DuckDB
+    alone = parse_filter(None, {"$contains": "w1"})
+    typed_index.typed_matches(snap, alone)  # asks for the word index
+    word_index.wait_for_builds()
+    assert [int(i[1:]) for i in _ids(snap, typed_index.typed_matches(snap, alone))] == [1, 4, 7, 10]
+    with pytest.MonkeyPatch.context() as patch:  # alone and no word index (yet): DuckDB answers
+        patch.setattr(typed_index, "word_index", lambda table: None)
+        assert typed_index.typed_matches(_snapshot(parts, 1), alone) is None
     assert typed_index.typed_matches(snap, parse_filter({"s": 1}, {"$regex": "w1"})) is None  # regex: DuckDB
 
 
