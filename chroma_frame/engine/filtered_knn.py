@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from chroma_frame.engine.background import Background
 from chroma_frame.engine.dense_knn import search
 from chroma_frame.engine.snapshot import Segment, Snapshot
 
@@ -91,7 +92,7 @@ def _codes_of(seg: Segment, kernels: Any) -> Optional[Codes]:
             return None
         _codes[key] = None
         weakref.finalize(seg.table, _codes.pop, key, None)
-    _coder().submit(_make_codes, seg, key, kernels)
+    _CODER.submit(_make_codes, seg, key, kernels)
     return None
 
 
@@ -133,9 +134,7 @@ def _pool() -> ThreadPoolExecutor:
     return _executor("scan", _workers())
 
 
-def _coder() -> ThreadPoolExecutor:
-    """One thread making codes, so that it never holds up a scan's tasks."""
-    return _executor("codes", 1)
+_CODER = Background("chroma-frame-codes")  # its own thread: never holds up a scan's tasks
 
 
 # -- the search --------------------------------------------------------------------------------

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from chroma_frame.engine.background import Background
 
 
 class WordIndex:
@@ -70,7 +71,7 @@ class WordIndex:
 
 _indexes: dict[int, Optional[WordIndex]] = {}  # id(Arrow table) -> its index (None: being made)
 _lock = threading.Lock()
-_builder: list[ThreadPoolExecutor] = []
+_BUILDER = Background("chroma-frame-words")
 
 
 def word_index(table: pa.Table) -> Optional[WordIndex]:
@@ -83,9 +84,7 @@ def word_index(table: pa.Table) -> Optional[WordIndex]:
             return _indexes[key]
         _indexes[key] = None
         weakref.finalize(table, _indexes.pop, key, None)
-        if not _builder:
-            _builder.append(ThreadPoolExecutor(1, thread_name_prefix="chroma-frame-words"))
-    _builder[0].submit(_make, table.column("document"), key)
+    _BUILDER.submit(_make, table.column("document"), key)
     return None
 
 
@@ -97,8 +96,7 @@ def _make(documents: pa.ChunkedArray, key: int) -> None:
 
 def wait_for_builds() -> None:
     """Block until the indexes asked for so far are made (tests, benchmarks)."""
-    if _builder:
-        _builder[0].submit(lambda: None).result()
+    _BUILDER.wait()
 
 
 __all__ = ["WordIndex", "wait_for_builds", "word_index"]

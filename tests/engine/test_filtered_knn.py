@@ -43,7 +43,7 @@ def kernels():
 
 
 def _codes_ready() -> None:
-    filtered_knn._coder().submit(lambda: None).result()  # the coder thread runs its tasks in order
+    filtered_knn._CODER.wait()
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
