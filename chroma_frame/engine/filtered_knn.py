@@ -32,10 +32,14 @@ from chroma_frame.engine.background import Background
 from chroma_frame.engine.dense_knn import search
 from chroma_frame.engine.snapshot import Segment, Snapshot
 
-MIN_CANDIDATES = 2048  # fewer candidates: gathering them is cheaper than dispatching threads
+MIN_CANDIDATES = 2048  # fewer candidates: gathering them is cheaper than ranking them first
+_PARALLEL_ROWS = 32768  # fewer candidates are ranked in the calling thread (a hand-off took ms under load)
 _CHUNK = 4096  # candidate rows per kernel call (calls are grouped into one run per thread)
-_SHORTLIST_CODED = 16  # re-ranked per query from 8-bit scores: this many times k (at least _SHORTLIST_MIN)
-_SHORTLIST_MIN = 256
+# Re-ranked per query from 8-bit scores: this many times k, at least _SHORTLIST_MIN. Each costs a
+# float32 row read, a page fault when the blockfile is not in the page cache (10 ms for 256 at
+# 1M); at 1M, 2 k already gave the same 200 result lists as 256 rows.
+_SHORTLIST_CODED = 8
+_SHORTLIST_MIN = 64
 _SHORTLIST_EXACT = 32  # extra rows re-ranked from float32 scores (only rounding can reorder them)
 _MAX_QUERIES = 64  # larger batches are ranked in groups of this many queries
 MAX_CODE_BYTES = 4 << 30  # 8-bit codes kept in memory by this process (10M x 384 dimensions)
@@ -179,7 +183,7 @@ def _shortlists(snap: Snapshot, queries: np.ndarray, k: int, space: str, candida
             offsets.append((first, last, queries @ codes.low))
         tasks += [(kernel, matrix, rows, lo, min(last - first, lo + _CHUNK), scaled, first)
                   for lo in range(0, last - first, _CHUNK)]
-    groups = _balanced(tasks, _workers())
+    groups = _balanced(tasks, _workers() if len(candidates) >= _PARALLEL_ROWS else 1)
     pending = [_pool().submit(_run_all, scores, group) for group in groups[1:]]
     _run_all(scores, groups[0])  # the calling thread takes a share: one hand-off fewer
     for future in pending:

@@ -198,13 +198,14 @@ class SegmentIndex:
         hits = 0 if isinstance(node, ArrayContains) else sum(b - a for a, b in self._ranges(node)[1])
         return self.rows - hits if is_negative(node.op) else hits
 
-    def matches(self, node: Node) -> np.ndarray:
-        """Sorted rows of the segment matching ``node``."""
-        if self.count(node) > MASK_SHARE * self.rows:
+    def matches(self, node: Node, count: Optional[int] = None) -> np.ndarray:
+        """Sorted rows of the segment matching ``node`` (``count``: its :meth:`count`, if known)."""
+        counts = [self.count(c) for c in node.children] if isinstance(node, And) else []
+        if (min(counts) if counts else self.count(node) if count is None else count) > MASK_SHARE * self.rows:
             return np.flatnonzero(self.test(node, None))
         if isinstance(node, And):
-            first = min(node.children, key=self.count)
-            rows = self.matches(first)
+            first = node.children[int(np.argmin(counts))]
+            rows = self.matches(first, min(counts))
             rest = [c for c in node.children if c is not first]
             return rows[self.test(And(tuple(rest)), rows)] if rest and len(rows) else rows
         if isinstance(node, Or):
