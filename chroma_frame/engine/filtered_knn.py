@@ -42,7 +42,7 @@ _SHORTLIST_CODED = 8
 _SHORTLIST_MIN = 64
 _SHORTLIST_EXACT = 32  # extra rows re-ranked from float32 scores (only rounding can reorder them)
 _MAX_QUERIES = 64  # larger batches are ranked in groups of this many queries
-MAX_CODE_BYTES = 4 << 30  # 8-bit codes kept in memory by this process (10M x 384 dimensions)
+MAX_CODE_BYTES = 1 << 30  # 8-bit codes kept in memory by this process (2.8M x 384 dimensions)
 
 
 # -- loading the kernels and the 8-bit codes off the query path --------------------------------
