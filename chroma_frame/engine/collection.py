@@ -19,8 +19,10 @@ from typing import Any, Callable, Mapping, Optional, cast
 import numpy as np
 import pyarrow as pa
 
-from chroma_frame.engine import duck
+from chroma_frame.engine import duck, typed_index
 from chroma_frame.engine.dense_knn import GraphSearch, search
+from chroma_frame.engine.filter_cache import cached
+from chroma_frame.engine.filtered_knn import filtered_search
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.sparse_knn import sparse_knn
 from chroma_frame.engine.store import CollectionStore
@@ -48,28 +50,42 @@ class EngineConfig:
         return cls(IndexParams.from_configuration(configuration), dict(sparse or {}))
 
 
-_GRAPH_MIN_SHARE = 0.1
-"""Filters (or ``ids``) passing fewer than this share of the live records are answered by an
-exact scan of their matches: a graph walk restricted to them lost recall (0.5-0.76 at 1M for
-filters passing 1-5%), and the scan's cost follows the match count."""
+_SCAN_MIN_SHARE = 0.05
+"""Filters (or ``ids``) passing fewer than this share of the live records are always answered by
+an exact scan of their matches: a graph walk restricted to few allowed nodes loses recall."""
+_CROSSOVER = 125.0
+"""Past the share above, the planner scans a filter's ``m`` matches exactly while
+``m <= sqrt(_CROSSOVER * ef * live)`` and walks the graphs with them as the allowed nodes beyond:
+a scan costs ~``m``, a walk ~``ef * live / m`` (the nodes it visits to meet ``ef`` allowed ones).
+Measured at 200k (ef 100): the walk overtook the 8-bit scan between 20% and 35% of the rows;
+the rule puts the switch at 25% there, 11% at 1M and 5% (the floor) from 5M rows."""
 _LIMIT_DEAD_ROWS = 100_000  # past this many dead row versions a LIMIT is not pushed into SQL
+_INDEX_LIMIT_ROWS = 100_000  # a limit over more matches than this: DuckDB's LIMIT stops early
 
 
 def _typed_select(snap: Snapshot, compiled: CompiledFilter, limit: Optional[int]) -> Optional[np.ndarray]:
     """Live positions matching the filter through the typed columns, in insertion order (the
     first ``limit``), or None when the filter needs the long form.
 
-    With ``limit``, SQL gives (a superset of) the first ``limit + dead`` matches by rowid, dead row
-    versions included; at most ``dead`` of them are not live, so their live ones are the first
-    ``limit`` live matches (or all of them, when SQL found fewer)."""
-    pushed = None
-    if limit is not None:
-        dead = snap.dead_rows
-        pushed = None if dead > _LIMIT_DEAD_ROWS else limit + dead
-    positions = duck.typed_matches(snap, cast(Any, compiled.node), pushed)
+    The sorted column indexes (``typed_index``) answer at a cost that follows the match count;
+    DuckDB answers what they do not cover, and a ``limit`` over many matches (its ``LIMIT``
+    stops early). There, SQL gives (a superset of) the first ``limit + dead`` matches by rowid,
+    dead row versions included; at most ``dead`` of them are not live, so their live ones are
+    the first ``limit`` live matches (or all of them, when SQL found fewer)."""
+    node = cast(Any, compiled.node)
+    positions, pushed = None, None
+    if limit is None or (typed_index.estimate(snap, node) or _INDEX_LIMIT_ROWS + 1) <= _INDEX_LIMIT_ROWS:
+        positions = typed_index.typed_matches(snap, node)
+    if positions is None:
+        if limit is not None:
+            dead = snap.dead_rows
+            pushed = None if dead > _LIMIT_DEAD_ROWS else limit + dead
+        positions = duck.typed_matches(snap, node, pushed)
     if positions is None:
         return None
-    positions = positions[np.argsort(snap.column_numpy("rowid")[positions], kind="stable")]
+    rowids = snap.column_numpy("rowid")[positions]
+    if len(rowids) > 1 and not bool((rowids[1:] > rowids[:-1]).all()):  # rowids mostly ascend with position
+        positions = positions[np.argsort(rowids, kind="stable")]
     if pushed is not None:
         positions = positions[:pushed]
     return positions[snap.live[positions]][:limit]
@@ -116,7 +132,9 @@ class CollectionEngine:
         if len(ordered) == 0 or (ids is None and compiled is None):
             return ordered[:limit]
         if compiled is not None and compiled.node is not None:
-            found = _typed_select(snap, compiled, None if ids is not None else limit)
+            pushed = None if ids is not None else limit
+            found = cached(snap, ("typed", compiled.sql, repr(compiled.params), pushed),
+                           lambda: _typed_select(snap, compiled, pushed))
             if found is not None:
                 if ids is not None:
                     found = found[np.isin(found, snap.positions_of(ids))]
@@ -141,13 +159,20 @@ class CollectionEngine:
         if snap.dimension is None:  # nothing was ever added
             return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
         graphs = self._graph_search(snap)
-        walk = graphs
-        if candidates is not None and len(candidates) < _GRAPH_MIN_SHARE * len(snap.live_positions):
-            walk = None  # a selective filter: scanning its matches is exact, a filtered walk misses many
-        result = search(snap, queries, k, self.config.space, candidates, walk)
+        live = len(snap.live) - snap.dead_rows  # snap.count sums the mask at every call
+        if candidates is not None and (graphs is None or graphs.kernels is None
+                                       or self._scan_wins(len(candidates), live, graphs.ef)):
+            result = filtered_search(snap, queries, k, self.config.space, candidates)
+        else:
+            result = search(snap, queries, k, self.config.space, candidates, graphs)
         if graphs is not None and graphs.kernels is None:
             kernels()  # start loading the graph search for the next queries, now that this one has answered
         return result
+
+    @staticmethod
+    def _scan_wins(matches: int, live: int, ef: int) -> bool:
+        """Whether an exact scan of a filter's matches beats a graph walk allowed only them."""
+        return matches < _SCAN_MIN_SHARE * live or matches * matches <= _CROSSOVER * max(ef, 1) * live
 
     def sparse_knn(self, snap: Snapshot, key: str, query: Any, k: int,
                    candidates: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,225 @@
+"""Exact nearest-neighbour search among a filter's candidate rows, without gathering them.
+
+A filter (or ``ids=``) arrives as sorted snapshot positions. Gathering their embeddings into a
+copy cost more than the distances themselves (20 ms of 50,000 rows at 1M), so the candidates are
+ranked in place, where they lie in each segment's (memory-mapped) matrix, by a compiled kernel
+(``index.scan_kernels``) split across cores:
+
+1. rank: a cheap score per candidate that orders them as their distance does: on the 8-bit
+   codes of the segment (``uint8`` per dimension, a quarter of the bytes) when they are ready,
+   on the float32 rows otherwise;
+2. re-rank: the best ``shortlist`` candidates per query (every candidate tied with the last one
+   included) go through the exact search of ``engine.dense_knn``, so distances, order and ties
+   are those of an exact scan; only a row that the ranking put behind ``shortlist`` others yet is
+   among the true top ``k`` could be lost (measured: none, at 1M, see ``docs/internals.md``).
+
+The 8-bit codes of a segment are made once in a background thread (off the query path) and kept
+in memory while its Arrow table lives; the kernels load in the background too, and until then the
+gathering exact scan answers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Optional
+
+import numpy as np
+
+from chroma_frame.engine.background import Background
+from chroma_frame.engine.dense_knn import search
+from chroma_frame.engine.snapshot import Segment, Snapshot
+
+MIN_CANDIDATES = 2048  # fewer candidates: gathering them is cheaper than ranking them first
+_PARALLEL_ROWS = 32768  # fewer candidates are ranked in the calling thread (a hand-off took ms under load)
+_CHUNK = 4096  # candidate rows per kernel call (calls are grouped into one run per thread)
+# Re-ranked per query from 8-bit scores: this many times k, at least _SHORTLIST_MIN. Each costs a
+# float32 row read, a page fault when the blockfile is not in the page cache (10 ms for 256 at
+# 1M); at 1M, 2 k already gave the same 200 result lists as 256 rows.
+_SHORTLIST_CODED = 8
+_SHORTLIST_MIN = 64
+_SHORTLIST_EXACT = 32  # extra rows re-ranked from float32 scores (only rounding can reorder them)
+_MAX_QUERIES = 64  # larger batches are ranked in groups of this many queries
+MAX_CODE_BYTES = 1 << 30  # 8-bit codes kept in memory by this process (2.8M x 384 dimensions)
+
+
+# -- loading the kernels and the 8-bit codes off the query path --------------------------------
+
+_state: dict[str, Any] = {"kernels": None, "loading": False}
+_codes: dict[int, Optional["Codes"]] = {}  # id(Arrow table) -> its codes (None: being made)
+_lock = threading.Lock()
+
+
+def _kernels():
+    """The compiled scan kernels, or None while they load (loading starts on the first call)."""
+    if _state["kernels"] is None and not _state["loading"]:
+        with _lock:
+            if not _state["loading"]:
+                _state["loading"] = True
+                threading.Thread(target=_load, name="chroma-frame-scan-kernels", daemon=True).start()
+    return _state["kernels"]
+
+
+def _load() -> None:
+    try:
+        from chroma_frame.index import scan_kernels
+
+        scan_kernels.warm()
+        _state["kernels"] = scan_kernels
+    except Exception:  # numba missing or broken: the gathering scan answers
+        import logging
+
+        logging.getLogger(__name__).exception("scan kernels unavailable; filtered queries gather their rows")
+
+
+class Codes:
+    """A segment's rows as 8-bit codes: ``row ~ low + scale * code`` per dimension."""
+
+    __slots__ = ("codes", "low", "scale")
+
+    def __init__(self, codes: np.ndarray, low: np.ndarray, scale: np.ndarray) -> None:
+        self.codes, self.low, self.scale = codes, low, scale
+
+
+def _codes_of(seg: Segment, kernels: Any) -> Optional[Codes]:
+    """A blockfile's codes when made; else starts making them (once, within ``MAX_CODE_BYTES``)
+    and returns None. The log tail (a new table at each write) is scanned in float32."""
+    key = id(seg.table)
+    if key in _codes or seg.name is None:
+        return _codes.get(key)
+    with _lock:
+        if key in _codes:
+            return _codes[key]
+        if _code_bytes() + seg.matrix.size > MAX_CODE_BYTES:
+            return None
+        _codes[key] = None
+        weakref.finalize(seg.table, _codes.pop, key, None)
+    _CODER.submit(_make_codes, seg, key, kernels)
+    return None
+
+
+def _code_bytes() -> int:
+    return sum(c.codes.nbytes for c in list(_codes.values()) if c is not None)
+
+
+def _make_codes(seg: Segment, key: int, kernels: Any) -> None:
+    matrix = seg.matrix
+    if len(matrix) == 0:
+        return
+    low = matrix.min(axis=0)
+    scale = (matrix.max(axis=0) - low) / np.float32(255.0)
+    scale[scale == 0] = 1.0
+    codes = np.empty(matrix.shape, np.uint8)
+    kernels.quantize(matrix, low, (np.float32(1.0) / scale).astype(np.float32), codes)
+    if key in _codes:  # the table may have been freed meanwhile
+        _codes[key] = Codes(codes, low, scale.astype(np.float32))
+
+
+def _workers() -> int:
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, min(8, len(affinity)))
+
+
+_POOLS: dict[str, ThreadPoolExecutor] = {}
+
+
+def _executor(name: str, workers: int) -> ThreadPoolExecutor:
+    if name not in _POOLS:
+        with _lock:
+            if name not in _POOLS:
+                _POOLS[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"chroma-frame-{name}")
+    return _POOLS[name]
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Threads of the scans (the kernels drop the GIL)."""
+    return _executor("scan", _workers())
+
+
+_CODER = Background("chroma-frame-codes")  # its own thread: never holds up a scan's tasks
+
+
+# -- the search --------------------------------------------------------------------------------
+
+def filtered_search(snap: Snapshot, queries: np.ndarray, k: int, space: str,
+                    candidates: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Top-``k`` of the sorted live ``candidates`` per query: (positions, distances), exactly as
+    ``dense_knn.search(snap, queries, k, space, candidates)`` answers."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    kernels = _kernels() if len(candidates) >= max(MIN_CANDIDATES, 1) else None
+    if kernels is None or not np.isfinite(queries).all():  # NaN/inf queries: the plain scan's semantics
+        return search(snap, queries, k, space, candidates)
+    positions: list[np.ndarray] = []
+    dists: list[np.ndarray] = []
+    for start in range(0, len(queries), _MAX_QUERIES):
+        block = queries[start: start + _MAX_QUERIES]
+        for query, shortlist in zip(block, _shortlists(snap, block, k, space, candidates, kernels)):
+            p, d = search(snap, query[None, :], k, space, shortlist)
+            positions.append(p[0])
+            dists.append(d[0])
+    return positions, dists
+
+
+def _shortlists(snap: Snapshot, queries: np.ndarray, k: int, space: str, candidates: np.ndarray,
+                kernels: Any) -> list[np.ndarray]:
+    """Per query: the sorted candidates whose score is at most that of its ``shortlist``-th best."""
+    scores = np.empty((len(queries), len(candidates)), np.float32)
+    norms = np.empty(len(candidates), np.float32)
+    tasks, offsets = [], []
+    segments = snap.segments
+    bounds = np.searchsorted(candidates, [*(seg.start for seg in segments), segments[-1].stop])
+    for seg, first, last in zip(segments, bounds[:-1].tolist(), bounds[1:].tolist()):
+        if first == last:
+            continue
+        rows = candidates[first:last] - seg.start
+        norms[first:last] = seg.sq_norms[rows] if space != "ip" else 0.0
+        codes = _codes_of(seg, kernels)
+        if codes is None:
+            kernel, matrix, scaled = kernels.row_dots, seg.matrix, queries
+        else:  # q . row ~ q . low + (q * scale) . code
+            kernel, matrix, scaled = kernels.code_dots, codes.codes, queries * codes.scale
+            offsets.append((first, last, queries @ codes.low))
+        tasks += [(kernel, matrix, rows, lo, min(last - first, lo + _CHUNK), scaled, first)
+                  for lo in range(0, last - first, _CHUNK)]
+    groups = _balanced(tasks, _workers() if len(candidates) >= _PARALLEL_ROWS else 1)
+    pending = [_pool().submit(_run_all, scores, group) for group in groups[1:]]
+    _run_all(scores, groups[0])  # the calling thread takes a share: one hand-off fewer
+    for future in pending:
+        future.result()
+    for first, last, offset in offsets:
+        scores[:, first:last] += offset[:, None]
+    _as_ranking(scores, norms, space)
+    want = max(_SHORTLIST_CODED * k, _SHORTLIST_MIN) if offsets else k + _SHORTLIST_EXACT
+    if want >= len(candidates):
+        return [candidates] * len(queries)
+    cut = np.partition(scores, want - 1, axis=1)[:, want - 1]
+    return [candidates[row <= bound] for row, bound in zip(scores, cut)]
+
+
+def _balanced(tasks: list[tuple], workers: int) -> list[list[tuple]]:
+    """The tasks (in order) cut into at most ``workers`` runs of about equal rows: a thread
+    hand-off costs more than a small task (0.2 ms each on the loaded 2-core machine)."""
+    sizes = np.cumsum([task[4] - task[3] for task in tasks])
+    cuts = np.searchsorted(sizes, sizes[-1] * np.arange(1, workers) / workers, side="right")
+    return [group for group in (tasks[a:b] for a, b in zip([0, *cuts], [*cuts, len(tasks)])) if group]
+
+
+def _run_all(scores: np.ndarray, tasks: list[tuple]) -> None:
+    for kernel, matrix, rows, lo, hi, queries, column in tasks:
+        kernel(matrix, rows, lo, hi, queries, scores, column)
+
+
+def _as_ranking(dots: np.ndarray, sq_norms: np.ndarray, space: str) -> None:
+    """Turn dot products into scores ordered as the distances are (in place; smaller: nearer)."""
+    if space == "ip":
+        np.negative(dots, out=dots)
+    elif space == "cosine":
+        dots /= -(np.sqrt(sq_norms) + np.float32(1e-30))
+    else:
+        dots *= -2.0
+        dots += sq_norms
+
+
+__all__ = ["MIN_CANDIDATES", "filtered_search"]
