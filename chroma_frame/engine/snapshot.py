@@ -47,15 +47,32 @@ def _ops(table: pa.Table) -> np.ndarray:
     return np.asarray(table.column("op").to_numpy())
 
 
-def _take(table: pa.Table, names: list[str], indices: np.ndarray) -> pa.Table:
-    """``table.select(names).take(indices)``; a column null throughout ``table`` is made, not taken."""
-    dense = [name for name in names if table.column(name).null_count != table.num_rows]
-    if len(dense) == len(names):
-        return table.select(names).take(pa.array(indices, pa.int64()))
-    taken = table.select(dense).take(pa.array(indices, pa.int64()))
-    schema = pa.schema([table.schema.field(name) for name in names], metadata=table.schema.metadata)
-    return pa.Table.from_arrays([taken.column(name) if name in dense else pa.nulls(len(indices), field.type)
-                                 for name, field in zip(names, schema)], schema=schema)
+def _gather(batches: Sequence[pa.RecordBatch], which: np.ndarray, local: np.ndarray,
+            names: list[str], schema: pa.Schema) -> pa.Table:
+    """Rows ``local[i]`` of ``batches[which[i]]``, in that order, reading only those rows.
+
+    A few rows are zero-copy slices; many are one ``take`` per record batch over its own rows,
+    then one small ``take`` restores the order. Either way the cost follows the rows asked for,
+    never the size of the batches they sit in.
+    """
+    n = len(which)
+    if n <= _SLICED_ROWS:
+        parts = [batches[b].slice(r, 1) for b, r in zip(which.tolist(), local.tolist())]
+        return pa.Table.from_batches(parts, schema).combine_chunks()
+    order = np.argsort(which, kind="stable")
+    sorted_which = which[order]
+    cuts = np.flatnonzero(np.diff(sorted_which)) + 1
+    parts = [batches[int(sorted_which[a])].take(pa.array(local[order[a:b]], pa.int64()))
+             for a, b in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [n]]).tolist())]
+    result = pa.Table.from_batches(parts, schema).combine_chunks()
+    if bool(np.all(order[1:] > order[:-1])):
+        return result
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    return result.take(pa.array(inverse, pa.int64()))
+
+
+_SLICED_ROWS = 64  # up to this many rows, one slice each (a take per batch costs more)
 
 
 @dataclass(frozen=True)
@@ -83,6 +100,15 @@ class Segment:
         offset = array.offset * self.dimension
         flat = values.slice(offset, len(array) * self.dimension)
         return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, self.dimension)
+
+    @cached_property
+    def batches(self) -> tuple[tuple[pa.RecordBatch, ...], np.ndarray]:
+        """The table's record batches (zero copy) and the segment row each starts at."""
+        batches = tuple(b for b in self.table.to_batches() if b.num_rows)
+        starts = np.zeros(len(batches), dtype=np.int64)
+        if batches:
+            np.cumsum([b.num_rows for b in batches[:-1]], out=starts[1:])
+        return batches, starts
 
     @cached_property
     def sq_norms(self) -> np.ndarray:
@@ -209,8 +235,8 @@ class Snapshot:
     def rows(self, positions: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
         """The ``columns`` (default: all) of the rows at ``positions``, in that order.
 
-        A run of consecutive positions inside one segment is a slice (zero copy); otherwise each
-        segment takes its own positions, once.
+        Only those rows are read: a run of consecutive positions inside one segment is a slice
+        (zero copy); otherwise the rows are gathered from the record batches that hold them.
         """
         positions = np.asarray(positions, dtype=np.int64)
         segments = self.segments
@@ -223,23 +249,23 @@ class Snapshot:
         i = bisect_right(starts, first) - 1
         if last - first == n - 1 and last < segments[i].stop and (n == 1 or bool((np.diff(positions) == 1).all())):
             return segments[i].table.select(names).slice(first - segments[i].start, n)
-        if len(segments) == 1:
-            return _take(segments[0].table, names, positions)
-        which = np.searchsorted(starts, positions, side="right") - 1
-        if bool((which == i).all()):
-            return _take(segments[i].table, names, positions - segments[i].start)
-        parts, picks = [], []
-        for i in np.unique(which):
-            picked = np.flatnonzero(which == i)
-            parts.append(_take(segments[i].table, names, positions[picked] - segments[i].start))
-            picks.append(picked)
-        result = pa.concat_tables(parts)
-        order = np.concatenate(picks)
-        if bool(np.all(order[1:] > order[:-1])):  # the positions came segment by segment, in order
-            return result
-        inverse = np.empty(n, dtype=np.int64)
-        inverse[order] = np.arange(n)
-        return result.take(pa.array(inverse, pa.int64()))
+        batches, batch_starts = self._batches(tuple(names))
+        which = np.searchsorted(batch_starts, positions, side="right") - 1
+        return _gather(batches, which, positions - batch_starts[which], names, batches[0].schema)
+
+    def _batches(self, names: tuple[str, ...]) -> tuple[list[pa.RecordBatch], np.ndarray]:
+        """Every segment's record batches restricted to ``names`` (cached), and the snapshot
+        position each starts at."""
+        key = ("batches", names)
+        found = self._cache.get(key)
+        if found is None:
+            batches, starts = [], []
+            for seg in self.segments:
+                seg_batches, seg_starts = seg.batches
+                batches.extend(b.select(list(names)) for b in seg_batches)
+                starts.append(seg_starts + seg.start)
+            found = self._cache[key] = (batches, np.concatenate(starts))
+        return found
 
     def embeddings(self, positions: np.ndarray) -> np.ndarray:
         """(len(positions), dimension) float32, gathered from the segments' matrices."""
