@@ -145,7 +145,7 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
     for ref in manifest.blockfiles:
         report.checked["blockfiles"] += 1
         try:
-            table = tables[str(ref)] = read_blockfile(storage, prefix, ref)
+            table = tables[str(ref)] = read_blockfile(storage, prefix, ref, recheck=True)
         except FileNotFoundError:
             continue  # reported as inconsistent above
         except DAMAGE as exc:
