@@ -233,7 +233,7 @@ def load_graph(storage: Storage, prefix: str, block_rel: str, *, rows: int, dime
     ``nodes`` (the blockfile's :func:`graph_nodes`) makes the check complete: without it the
     arrays are still checked to be safe to search, and the pass is not remembered. A format 2
     file is rewritten in format 3 (same graph, best effort: a read-only folder keeps the old file).
-    ``recheck``: check in full even if a pass is remembered (the doctor)."""
+    ``recheck`` (the doctor): check in full even if a pass is remembered, and write nothing."""
     rel = f"{prefix}/{index_path(block_rel, space)}"
     try:
         data = _map(storage, rel)
@@ -245,6 +245,8 @@ def load_graph(storage: Storage, prefix: str, block_rel: str, *, rows: int, dime
     checked = not recheck and nodes is not None and token is not None and verified_before(storage, rel, token)
     graph = Graph.from_bytes(data, rows=rows, dimension=dimension, space=space, nodes=nodes,
                              path=storage.path(rel), checked=checked)
+    if recheck:
+        return graph
     if token is not None and bytes(data[:2]) == b"PK":
         try:
             save_graph(storage, prefix, block_rel, graph)  # format 2 -> 3: the same arrays, not a rebuild

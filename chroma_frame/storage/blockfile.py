@@ -66,7 +66,8 @@ def read_blockfile(storage: Storage, prefix: str, rel: str, *, recheck: bool = F
     Arrow parses the file, and its schema, dimension and row count after; a blockfile listed by
     an old manifest (no checksum) is validated in full instead. The CRC-32C reads the whole file,
     so a pass is remembered (:func:`~chroma_frame.storage.integrity.verified_before`): later opens
-    of the unchanged file skip it, unless ``recheck`` (the doctor). Raises CorruptFileError.
+    of the unchanged file skip it, unless ``recheck`` (the doctor: checks in full, writes nothing).
+    Raises CorruptFileError.
     """
     path = storage.path(f"{prefix}/{rel}")
     ref = rel if isinstance(rel, BlockRef) else BlockRef(rel)
@@ -81,7 +82,8 @@ def read_blockfile(storage: Storage, prefix: str, rel: str, *, recheck: bool = F
             actual = crc32c(data)
             if actual != ref.crc32c:
                 raise CorruptFileError(path, f"checksum mismatch (crc32c {actual:08x}, the manifest says {expected})")
-            remember_verified(storage, f"{prefix}/{rel}", expected)
+            if not recheck:
+                remember_verified(storage, f"{prefix}/{rel}", expected)
     try:
         table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
     except (pa.ArrowException, OSError, ValueError) as exc:
