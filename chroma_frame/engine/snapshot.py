@@ -268,7 +268,8 @@ class Snapshot:
         key = ("batches", names)
         found = self._cache.get(key)
         if found is None:
-            batches, starts = [], []
+            batches: list[pa.RecordBatch] = []
+            starts: list[np.ndarray] = []
             for seg in self.segments:
                 seg_batches, seg_starts = seg.batches
                 batches.extend(b.select(list(names)) for b in seg_batches)
