@@ -156,8 +156,10 @@ class Snapshot:
         blockfiles: Sequence[tuple[str, pa.Table]],
         tail: Sequence[pa.Table],
         typed: Mapping[str, Any] | None = None,
+        live: np.ndarray | None = None,
     ) -> "Snapshot":
-        """``typed``: blockfile path -> its stored typed metadata columns (``storage.typed``)."""
+        """``typed``: blockfile path -> its stored typed metadata columns (``storage.typed``);
+        ``live``: the live mask of these rows when known (``engine.live_rows``), else computed."""
         # The tables come checked by their readers (checksum, then Arrow validation): ``take`` trusts
         # offsets, and a string offset out of range made it read past the mapping (SIGSEGV).
         blockfiles = [(name, upgrade_table(t)) for name, t in blockfiles]
@@ -175,7 +177,8 @@ class Snapshot:
         table = pa.concat_tables(tables) if tables else None
         if table is None:
             return cls(manifest_version, last_seq, dimension, (), None, np.zeros(0, bool), 0, 0)
-        live = resolve_latest(table.column("id")) & (_ops(table) == PUT)
+        if live is None or len(live) != table.num_rows:
+            live = resolve_latest(table.column("id")) & (_ops(table) == PUT)
         next_rowid = int(pc.max(table.column("rowid")).as_py()) + 1 if table.num_rows else 0
         return cls(manifest_version, last_seq, dimension, tuple(base), tail_seg, live, next_rowid, start)
 
