@@ -33,7 +33,8 @@ def _digest(blockfiles: Sequence[str]) -> bytes:
     return hashlib.sha256(described.encode()).digest()
 
 
-def read_live(storage: Storage, prefix: str, version: int, blockfiles: Sequence[str], rows: int) -> Optional[np.ndarray]:
+def read_live(storage: Storage, prefix: str, version: int, blockfiles: Sequence[str],
+              rows: int) -> Optional[np.ndarray]:
     """The remembered live mask of these blockfiles (``rows`` in all), or None."""
     rel = _path(prefix, version)
     try:

@@ -72,7 +72,7 @@ def _gather(batches: Sequence[pa.RecordBatch], which: np.ndarray, local: np.ndar
     cuts = np.flatnonzero(np.diff(sorted_which)) + 1
     parts = [batches[int(sorted_which[a])].take(pa.array(local[order[a:b]], pa.int64()))
              for a, b in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [n]]).tolist())]
-    result = pa.Table.from_batches(parts, schema).combine_chunks()
+    result = pa.Table.from_batches(parts, schema)  # one chunk per batch, as takes per segment gave
     if bool(np.all(order[1:] > order[:-1])):
         return result
     inverse = np.empty(n, dtype=np.int64)
