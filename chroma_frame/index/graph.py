@@ -5,9 +5,9 @@ rows in ``nodes`` (the blockfile's put rows; tombstones have no embedding) take 
 have no edges, are never a neighbour and never a pivot, so a search never reaches them.
 
 File layout (format 3; the name still ends in ``.graph.npz`` for the tools that look for it):
-a 64-byte header (``b"CFGRAPH3"``, rows, dimension, and the lengths of the arrays, the space's
-name), then ``indptr`` (int64, rows + 1), ``indices`` (int32), ``pivots`` (int64) and ``nodes``
-(int64), each at a 64-byte boundary, then the integrity seal (:mod:`chroma_frame.storage.integrity`).
+a header (``b"CFGRAPH3"``, rows, dimension, the space's name, then the name, dtype and length of
+each array: :data:`LAYOUT`), the arrays, each at a 64-byte boundary, then the integrity seal
+(:mod:`chroma_frame.storage.integrity`). Arrays a reader does not know are ignored.
 Opening one maps it (copy-on-write, so the arrays are ordinary writable numpy arrays that are never
 written): nothing is decompressed or copied, so opening does not grow with the collection.
 
@@ -46,8 +46,12 @@ from chroma_frame.storage.records import PUT
 
 FORMAT = 3  # 3: memory-mappable raw arrays; 2: sealed npz (converted on open); 1: unsealed npz (rebuilt)
 MAGIC = b"CFGRAPH3"
-HEADER = struct.Struct("<8sqqqqq16s")  # magic, rows, dimension, len(indices), len(pivots), len(nodes), space
+HEADER = struct.Struct("<8sqq16sq")  # magic, rows, dimension, space, number of arrays
+ENTRY = struct.Struct("<16s8sq")  # per array: name, numpy dtype (e.g. "<i8"), length
 ALIGN = 64
+# The arrays of a format 3 file and their types; a reader ignores arrays it does not know, so
+# arrays can be added without a new format.
+LAYOUT = {"indptr": np.int64, "indices": np.int32, "pivots": np.int64, "nodes": np.int64}
 _ARRAYS = {"indptr": np.int64, "indices": np.int32, "pivots": np.int64, "nodes": np.int64, "meta": np.int64,
            "space": np.uint8}  # of a format 2 file
 
@@ -87,9 +91,9 @@ class Graph:
 
     def to_bytes(self) -> bytes:
         """The file's bytes (format 3, sealed)."""
-        arrays = (np.asarray(self.indptr, np.int64), np.asarray(self.indices, np.int32),
-                  np.asarray(self.pivots, np.int64), np.asarray(self.node_rows(), np.int64))
-        payload = pack(arrays, rows=self.rows, dimension=self.dimension, space=self.space)
+        arrays = {"indptr": self.indptr, "indices": self.indices, "pivots": self.pivots, "nodes": self.node_rows()}
+        payload = pack({name: np.asarray(arrays[name], dtype) for name, dtype in LAYOUT.items()},
+                       rows=self.rows, dimension=self.dimension, space=self.space)
         return payload + seal(payload)
 
     @classmethod
@@ -146,44 +150,56 @@ class Graph:
         return None
 
 
-def pack(arrays: tuple[np.ndarray, ...], *, rows: int, dimension: int, space: str) -> bytes:
-    """A format 3 payload (no seal) holding ``indptr, indices, pivots, nodes`` as they are."""
+def pack(arrays: dict[str, np.ndarray], *, rows: int, dimension: int, space: str) -> bytes:
+    """A format 3 payload (no seal) holding ``arrays`` as they are (name, dtype and length in its header)."""
     name = space.encode()
     if len(name) > 16:
         raise ValueError(f"space name too long: {space!r}")
-    parts = [HEADER.pack(MAGIC, rows, dimension, len(arrays[1]), len(arrays[2]), len(arrays[3]), name)]
-    size = HEADER.size
-    for array in arrays:
+    parts = [HEADER.pack(MAGIC, rows, dimension, name, len(arrays))]
+    parts += [ENTRY.pack(key.encode(), array.dtype.str.encode(), len(array)) for key, array in arrays.items()]
+    size = HEADER.size + ENTRY.size * len(arrays)
+    for array in arrays.values():
         parts.append(b"\0" * (-size % ALIGN))
         size += -size % ALIGN
-        parts.append(array.tobytes())
+        parts.append(np.ascontiguousarray(array).tobytes())
         size += array.nbytes
     return b"".join(parts)
 
 
 def unpack(payload: bytes | np.ndarray) -> "Graph":
-    """The arrays of a format 3 payload, as views of it (zero copy)."""
-    if len(payload) < HEADER.size:
-        raise CorruptIndex("truncated header")
-    magic, rows, dimension, nnz, npivots, nnodes, name = HEADER.unpack(bytes(payload[: HEADER.size]))
-    if magic != MAGIC:
-        raise CorruptIndex(f"unknown graph format {magic[:8]!r}")
-    if min(rows, dimension, nnz, npivots, nnodes) < 0:
-        raise CorruptIndex("negative length in the header")
+    """The graph of a format 3 payload; its arrays are views of the payload (zero copy)."""
     # a plain ndarray (not np.memmap) over the mapping: what the search kernel is compiled for
     view = np.asarray(payload) if isinstance(payload, np.ndarray) else np.frombuffer(payload, np.uint8)
-    arrays, offset = [], HEADER.size
-    for count, dtype in ((rows + 1, np.int64), (nnz, np.int32), (npivots, np.int64), (nnodes, np.int64)):
+    if len(view) < HEADER.size:
+        raise CorruptIndex("truncated header")
+    magic, rows, dimension, name, count = HEADER.unpack(view[: HEADER.size].tobytes())
+    if magic != MAGIC:
+        raise CorruptIndex(f"unknown graph format {magic!r}")
+    offset = HEADER.size + ENTRY.size * count
+    if min(rows, dimension, count) < 0 or offset > len(view):
+        raise CorruptIndex("a header that does not fit the file")
+    arrays: dict[str, np.ndarray] = {}
+    for entry in range(HEADER.size, HEADER.size + ENTRY.size * count, ENTRY.size):
+        key, code, length = ENTRY.unpack(view[entry : entry + ENTRY.size].tobytes())
+        try:
+            dtype = np.dtype(code.rstrip(b"\0").decode())
+        except (TypeError, ValueError, UnicodeDecodeError):
+            raise CorruptIndex(f"array {key!r} of unknown type {code!r}") from None
         offset += -offset % ALIGN
-        end = offset + count * np.dtype(dtype).itemsize
-        if end > len(view):
-            raise CorruptIndex(f"truncated: {len(view)} bytes, the header needs at least {end}")
-        arrays.append(view[offset:end].view(dtype))
+        end = offset + length * dtype.itemsize
+        if length < 0 or end > len(view) or dtype.hasobject:
+            raise CorruptIndex(f"array {key!r} does not fit the file ({len(view)} bytes, {length} x {dtype})")
+        arrays[key.rstrip(b"\0").decode("utf-8", "replace")] = view[offset:end].view(dtype)
         offset = end
     if offset != len(view):
         raise CorruptIndex(f"{len(view)} bytes, the header says {offset}")
+    for key, want in LAYOUT.items():
+        if key not in arrays:
+            raise CorruptIndex(f"array {key} missing")
+        if arrays[key].dtype != np.dtype(want).newbyteorder("<"):
+            raise CorruptIndex(f"array {key} is {arrays[key].dtype}, expected {np.dtype(want)}")
     space = name.rstrip(b"\0").decode("utf-8", "replace")
-    return Graph(arrays[0], arrays[1], arrays[2], space, rows, dimension, arrays[3])
+    return Graph(arrays["indptr"], arrays["indices"], arrays["pivots"], space, rows, dimension, arrays["nodes"])
 
 
 def _from_npz(payload: bytes) -> "Graph":

@@ -84,8 +84,7 @@ def _resealed(graph_bytes: bytes, **changes) -> bytes:
     arrays = _arrays(graph_bytes)
     for name, change in changes.items():
         arrays[name] = change(arrays[name].copy())
-    payload = pack(tuple(arrays[name] for name in ("indptr", "indices", "pivots", "nodes")),
-                   rows=ROWS, dimension=DIM, space="l2")
+    payload = pack(arrays, rows=ROWS, dimension=DIM, space="l2")
     return payload + seal(payload)
 
 
