@@ -145,7 +145,7 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
     for ref in manifest.blockfiles:
         report.checked["blockfiles"] += 1
         try:
-            table = tables[str(ref)] = read_blockfile(storage, prefix, ref)
+            table = tables[str(ref)] = read_blockfile(storage, prefix, ref, recheck=True)
         except FileNotFoundError:
             continue  # reported as inconsistent above
         except DAMAGE as exc:
@@ -188,7 +188,7 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
                 report.checked["graphs"] += 1
                 ins.space = ins.space or parts[1]
                 load_graph(storage, prefix, block, rows=rows, dimension=dimension, space=parts[1],
-                           nodes=graph_nodes(table) if table is not None else None)
+                           nodes=graph_nodes(table) if table is not None else None, recheck=True)
             else:
                 key = next((k for k in keys if postings_path(str(block), k) == rel), None)
                 if key is None:

@@ -29,6 +29,14 @@ from chroma_frame.storage.records import (
 )
 
 
+def _batch_matrix(batch: pa.RecordBatch, dimension: int) -> np.ndarray:
+    """The ``embedding`` column of one record batch as a (rows, dimension) float32 view (zero copy)."""
+    array = batch.column("embedding")
+    values = array.values  # slots of null (tombstone) rows are present, zero or garbage
+    flat = values.slice(array.offset * dimension, len(array) * dimension)
+    return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, dimension)
+
+
 def resolve_latest(ids: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """Mask of the rows that are the last occurrence of their id (rows are in write order)."""
     n = len(ids)
@@ -47,15 +55,32 @@ def _ops(table: pa.Table) -> np.ndarray:
     return np.asarray(table.column("op").to_numpy())
 
 
-def _take(table: pa.Table, names: list[str], indices: np.ndarray) -> pa.Table:
-    """``table.select(names).take(indices)``; a column null throughout ``table`` is made, not taken."""
-    dense = [name for name in names if table.column(name).null_count != table.num_rows]
-    if len(dense) == len(names):
-        return table.select(names).take(pa.array(indices, pa.int64()))
-    taken = table.select(dense).take(pa.array(indices, pa.int64()))
-    schema = pa.schema([table.schema.field(name) for name in names], metadata=table.schema.metadata)
-    return pa.Table.from_arrays([taken.column(name) if name in dense else pa.nulls(len(indices), field.type)
-                                 for name, field in zip(names, schema)], schema=schema)
+def _gather(batches: Sequence[pa.RecordBatch], which: np.ndarray, local: np.ndarray,
+            names: list[str], schema: pa.Schema) -> pa.Table:
+    """Rows ``local[i]`` of ``batches[which[i]]``, in that order, reading only those rows.
+
+    A few rows are zero-copy slices; many are one ``take`` per record batch over its own rows,
+    then one small ``take`` restores the order. Either way the cost follows the rows asked for,
+    never the size of the batches they sit in.
+    """
+    n = len(which)
+    if n <= _SLICED_ROWS:
+        parts = [batches[b].slice(r, 1) for b, r in zip(which.tolist(), local.tolist())]
+        return pa.Table.from_batches(parts, schema).combine_chunks()
+    order = np.argsort(which, kind="stable")
+    sorted_which = which[order]
+    cuts = np.flatnonzero(np.diff(sorted_which)) + 1
+    parts = [batches[int(sorted_which[a])].take(pa.array(local[order[a:b]], pa.int64()))
+             for a, b in zip(np.concatenate([[0], cuts]).tolist(), np.concatenate([cuts, [n]]).tolist())]
+    result = pa.Table.from_batches(parts, schema)  # one chunk per batch, as takes per segment gave
+    if bool(np.all(order[1:] > order[:-1])):
+        return result
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    return result.take(pa.array(inverse, pa.int64()))
+
+
+_SLICED_ROWS = 64  # up to this many rows, one slice each (a take per batch costs more)
 
 
 @dataclass(frozen=True)
@@ -75,14 +100,24 @@ class Segment:
 
     @cached_property
     def matrix(self) -> np.ndarray:
-        column = self.table.column("embedding")
+        """(rows, dimension) float32: a view of the mapped file when the segment is one record
+        batch, else one copy (into numpy's memory, which the kernel backs with huge pages: far
+        fewer page faults than Arrow's allocator)."""
         if self.table.num_rows == 0:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        array = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        values = array.values  # slots of null (tombstone) rows are present, zero or garbage
-        offset = array.offset * self.dimension
-        flat = values.slice(offset, len(array) * self.dimension)
-        return np.asarray(flat.to_numpy(zero_copy_only=False), dtype=np.float32).reshape(-1, self.dimension)
+        chunks = [_batch_matrix(b, self.dimension) for b in self.batches[0]]
+        if len(chunks) == 1:
+            return chunks[0]
+        return np.concatenate(chunks)
+
+    @cached_property
+    def batches(self) -> tuple[tuple[pa.RecordBatch, ...], np.ndarray]:
+        """The table's record batches (zero copy) and the segment row each starts at."""
+        batches = tuple(b for b in self.table.to_batches() if b.num_rows)
+        starts = np.zeros(len(batches), dtype=np.int64)
+        if batches:
+            np.cumsum([b.num_rows for b in batches[:-1]], out=starts[1:])
+        return batches, starts
 
     @cached_property
     def sq_norms(self) -> np.ndarray:
@@ -121,8 +156,10 @@ class Snapshot:
         blockfiles: Sequence[tuple[str, pa.Table]],
         tail: Sequence[pa.Table],
         typed: Mapping[str, Any] | None = None,
+        live: np.ndarray | None = None,
     ) -> "Snapshot":
-        """``typed``: blockfile path -> its stored typed metadata columns (``storage.typed``)."""
+        """``typed``: blockfile path -> its stored typed metadata columns (``storage.typed``);
+        ``live``: the live mask of these rows when known (``engine.live_rows``), else computed."""
         # The tables come checked by their readers (checksum, then Arrow validation): ``take`` trusts
         # offsets, and a string offset out of range made it read past the mapping (SIGSEGV).
         blockfiles = [(name, upgrade_table(t)) for name, t in blockfiles]
@@ -140,7 +177,8 @@ class Snapshot:
         table = pa.concat_tables(tables) if tables else None
         if table is None:
             return cls(manifest_version, last_seq, dimension, (), None, np.zeros(0, bool), 0, 0)
-        live = resolve_latest(table.column("id")) & (_ops(table) == PUT)
+        if live is None or len(live) != table.num_rows:
+            live = resolve_latest(table.column("id")) & (_ops(table) == PUT)
         next_rowid = int(pc.max(table.column("rowid")).as_py()) + 1 if table.num_rows else 0
         return cls(manifest_version, last_seq, dimension, tuple(base), tail_seg, live, next_rowid, start)
 
@@ -209,8 +247,8 @@ class Snapshot:
     def rows(self, positions: np.ndarray, columns: Sequence[str] | None = None) -> pa.Table:
         """The ``columns`` (default: all) of the rows at ``positions``, in that order.
 
-        A run of consecutive positions inside one segment is a slice (zero copy); otherwise each
-        segment takes its own positions, once.
+        Only those rows are read: a run of consecutive positions inside one segment is a slice
+        (zero copy); otherwise the rows are gathered from the record batches that hold them.
         """
         positions = np.asarray(positions, dtype=np.int64)
         segments = self.segments
@@ -223,31 +261,37 @@ class Snapshot:
         i = bisect_right(starts, first) - 1
         if last - first == n - 1 and last < segments[i].stop and (n == 1 or bool((np.diff(positions) == 1).all())):
             return segments[i].table.select(names).slice(first - segments[i].start, n)
-        if len(segments) == 1:
-            return _take(segments[0].table, names, positions)
-        which = np.searchsorted(starts, positions, side="right") - 1
-        if bool((which == i).all()):
-            return _take(segments[i].table, names, positions - segments[i].start)
-        parts, picks = [], []
-        for i in np.unique(which):
-            picked = np.flatnonzero(which == i)
-            parts.append(_take(segments[i].table, names, positions[picked] - segments[i].start))
-            picks.append(picked)
-        result = pa.concat_tables(parts)
-        order = np.concatenate(picks)
-        if bool(np.all(order[1:] > order[:-1])):  # the positions came segment by segment, in order
-            return result
-        inverse = np.empty(n, dtype=np.int64)
-        inverse[order] = np.arange(n)
-        return result.take(pa.array(inverse, pa.int64()))
+        batches, batch_starts = self._batches(tuple(names))
+        which = np.searchsorted(batch_starts, positions, side="right") - 1
+        return _gather(batches, which, positions - batch_starts[which], names, batches[0].schema)
+
+    def _batches(self, names: tuple[str, ...]) -> tuple[list[pa.RecordBatch], np.ndarray]:
+        """Every segment's record batches restricted to ``names`` (cached), and the snapshot
+        position each starts at."""
+        key = ("batches", names)
+        found = self._cache.get(key)
+        if found is None:
+            batches: list[pa.RecordBatch] = []
+            starts: list[np.ndarray] = []
+            for seg in self.segments:
+                seg_batches, seg_starts = seg.batches
+                batches.extend(b.select(list(names)) for b in seg_batches)
+                starts.append(seg_starts + seg.start)
+            found = self._cache[key] = (batches, np.concatenate(starts))
+        return found
 
     def embeddings(self, positions: np.ndarray) -> np.ndarray:
-        """(len(positions), dimension) float32, gathered from the segments' matrices."""
+        """(len(positions), dimension) float32, gathered from the record batches that hold them
+        (a segment's whole matrix is never built for this)."""
+        positions = np.asarray(positions, dtype=np.int64)
         out = np.empty((len(positions), self.dimension or 0), dtype=np.float32)
-        for seg in self.segments:
-            inside = (positions >= seg.start) & (positions < seg.stop)
-            if inside.any():
-                out[inside] = seg.matrix[positions[inside] - seg.start]
+        if len(positions) == 0:
+            return out
+        batches, starts = self._batches(("embedding",))
+        which = np.searchsorted(starts, positions, side="right") - 1
+        for b in np.unique(which).tolist():
+            picked = which == b
+            out[picked] = _batch_matrix(batches[b], out.shape[1])[positions[picked] - starts[b]]
         return out
 
     # -- relations for SQL filters -------------------------------------------------------

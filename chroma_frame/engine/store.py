@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from chroma_frame.engine.backoff import Backoff
+from chroma_frame.engine.live_rows import read_live, write_live
 from chroma_frame.engine.snapshot import Snapshot, resolve_latest
 from chroma_frame.errors import InternalError, NotFoundError
 from chroma_frame.index.manager import IndexManager
@@ -124,15 +125,22 @@ class CollectionStore:
         check_manifest(self.storage, self.prefix, manifest, seqs)  # refuse a manifest that hides or garbles data
         self._check_contiguous(seqs, manifest.log_upto)
         blocks = [(rel, self._read_block(rel)) for rel in manifest.blockfiles]
-        tail = [self.log.read(s) for s in seqs]
-        return Snapshot.build(
+        rows = sum(table.num_rows for _, table in blocks)
+        live = read_live(self.storage, self.prefix, manifest.version, manifest.blockfiles, rows) if rows else None
+        snap = Snapshot.build(
             manifest_version=manifest.version,
-            last_seq=seqs[-1] if seqs else manifest.log_upto,
+            last_seq=manifest.log_upto,
             dimension=manifest.dimension,
             blockfiles=blocks,
-            tail=tail,
+            tail=[],
             typed={rel: self._typed.get(rel) for rel, _ in blocks},
+            live=live,
         )
+        if live is None and rows:
+            write_live(self.storage, self.prefix, manifest.version, manifest.blockfiles, snap.live)
+        if not seqs:
+            return snap
+        return snap.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
 
     @staticmethod
     def _check_contiguous(seqs: list[int], after: int) -> None:

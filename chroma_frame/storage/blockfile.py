@@ -17,7 +17,7 @@ from typing import Iterable
 import pyarrow as pa
 
 from chroma_frame.storage.fs import Storage
-from chroma_frame.storage.integrity import CorruptFileError, crc32c
+from chroma_frame.storage.integrity import CorruptFileError, crc32c, remember_verified, verified_before
 from chroma_frame.storage.manifest import BlockRef
 from chroma_frame.storage.records import check_record_table, dimension_of
 from chroma_frame.storage.sink import ChecksumSink
@@ -67,12 +67,15 @@ def _string_bytes(table: pa.Table) -> int:
                if pa.types.is_string(column.type) or pa.types.is_binary(column.type))
 
 
-def read_blockfile(storage: Storage, prefix: str, rel: str) -> pa.Table:
+def read_blockfile(storage: Storage, prefix: str, rel: str, *, recheck: bool = False) -> pa.Table:
     """The blockfile's rows, memory-mapped where the filesystem allows it (zero copy).
 
     When ``rel`` is a :class:`BlockRef` from a manifest, its size and CRC-32C are checked before
     Arrow parses the file, and its schema, dimension and row count after; a blockfile listed by
-    an old manifest (no checksum) is validated in full instead. Raises CorruptFileError.
+    an old manifest (no checksum) is validated in full instead. The CRC-32C reads the whole file,
+    so a pass is remembered (:func:`~chroma_frame.storage.integrity.verified_before`): later opens
+    of the unchanged file skip it, unless ``recheck`` (the doctor: checks in full, writes nothing).
+    Raises CorruptFileError.
     """
     path = storage.path(f"{prefix}/{rel}")
     ref = rel if isinstance(rel, BlockRef) else BlockRef(rel)
@@ -82,9 +85,13 @@ def read_blockfile(storage: Storage, prefix: str, rel: str) -> pa.Table:
         raise CorruptFileError(path, f"{size} bytes, the manifest says {ref.size}")
     data = source.read_buffer()  # a memory map: no copy
     if ref.crc32c is not None:
-        actual = crc32c(data)
-        if actual != ref.crc32c:
-            raise CorruptFileError(path, f"checksum mismatch (crc32c {actual:08x}, the manifest says {ref.crc32c:08x})")
+        expected = f"{ref.crc32c:08x}"
+        if recheck or not verified_before(storage, f"{prefix}/{rel}", expected):
+            actual = crc32c(data)
+            if actual != ref.crc32c:
+                raise CorruptFileError(path, f"checksum mismatch (crc32c {actual:08x}, the manifest says {expected})")
+            if not recheck:
+                remember_verified(storage, f"{prefix}/{rel}", expected)
     try:
         table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
     except (pa.ArrowException, OSError, ValueError) as exc:

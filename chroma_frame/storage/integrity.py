@@ -14,14 +14,19 @@ checksum S3 stores natively) guards every byte before it is trusted:
 from __future__ import annotations
 
 import json
+import os
 import struct
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 import google_crc32c
 import numpy as np
 import pyarrow as pa
 
 from chroma_frame.errors import InternalError
+
+if TYPE_CHECKING:
+    from chroma_frame.storage.fs import Storage
 
 SEAL_MAGIC = b"CFS1"
 SEAL = struct.Struct("<QI4s")  # payload length, crc32c, magic
@@ -103,3 +108,53 @@ def load_checked_json(data: bytes, path: str, *, required: bool = True) -> dict[
 
 def _canonical(document: dict[str, Any]) -> bytes:
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+# -- verified once, remembered -------------------------------------------------------------------
+# Checking a file's CRC-32C means reading all of it: at open, that cost grows with the collection.
+# After a full check passes, a small marker next to the file records the checksum it vouched for
+# and the file's identity (size, inode, mtime and ctime in ns); a later open trusts the file without
+# reading it while the identity is unchanged. Any write to the file changes its ctime (which cannot
+# be set back) and a copy gets a new inode, so a file edited, truncated, replaced or copied since is
+# checked in full again. Files changed within the last few seconds are not marked: a change within
+# the same timestamp tick as the check could otherwise go unseen (git's "racy clean" problem).
+# ``chroma-frame doctor`` always checks in full.
+
+VERIFIED_SUFFIX = ".verified"
+_SETTLED_NS = 2_000_000_000  # a file must be this old (mtime and ctime) to be marked
+
+
+def _identity(path: str) -> dict[str, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"size": st.st_size, "ino": st.st_ino, "dev": st.st_dev, "mtime_ns": st.st_mtime_ns,
+            "ctime_ns": st.st_ctime_ns}
+
+
+def verified_before(storage: "Storage", rel: str, checksum: str) -> bool:
+    """Whether a full check of ``rel`` that found ``checksum`` is remembered for the file as it is now."""
+    if not storage.is_local:
+        return False
+    try:
+        with open(storage.path(rel + VERIFIED_SUFFIX), "rb") as f:
+            document = load_checked_json(f.read(), rel + VERIFIED_SUFFIX)
+    except (OSError, CorruptFileError):
+        return False
+    identity = _identity(storage.path(rel))
+    return identity is not None and document == {"checksum": checksum, **identity}
+
+
+def remember_verified(storage: "Storage", rel: str, checksum: str) -> None:
+    """Record that ``rel`` passed a full check finding ``checksum`` (best effort: a read-only
+    folder, or a file changed a moment ago, is simply checked in full next time)."""
+    if not storage.is_local:
+        return
+    identity = _identity(storage.path(rel))
+    if identity is None or time.time_ns() - max(identity["mtime_ns"], identity["ctime_ns"]) < _SETTLED_NS:
+        return
+    try:
+        storage.write_atomic(rel + VERIFIED_SUFFIX, json_with_checksum({"checksum": checksum, **identity}))
+    except OSError:
+        pass

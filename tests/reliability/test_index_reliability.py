@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import chroma_frame
-from chroma_frame.index.graph import Graph, index_path, save_graph
+from chroma_frame.index.graph import Graph, index_path, pack, save_graph, unpack
 from chroma_frame.index.manager import kernels
 from chroma_frame.storage.integrity import seal
 from tests.conftest import run_python
@@ -73,17 +73,19 @@ def _indexed_collection(root: str, space: str = "l2", name: str = "graphs", emb=
 
 # -- defect 4: a damaged graph file never crashes and never answers wrongly ----------------------
 
+def _arrays(graph_bytes: bytes) -> dict[str, np.ndarray]:
+    graph = unpack(graph_bytes[:-16])
+    return {"indptr": graph.indptr, "indices": graph.indices, "pivots": graph.pivots, "nodes": graph.nodes}
+
+
 def _resealed(graph_bytes: bytes, **changes) -> bytes:
     """The graph file with some arrays replaced, sealed again (a file that passes the checksum
     but whose arrays are wrong: what a buggy writer, or a pre-checksum file, could hold)."""
-    payload = graph_bytes[:-16]
-    with np.load(io.BytesIO(payload), allow_pickle=False) as z:
-        arrays = {name: z[name] for name in z.files}
+    arrays = _arrays(graph_bytes)
     for name, change in changes.items():
         arrays[name] = change(arrays[name].copy())
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue() + seal(buf.getvalue())
+    payload = pack(arrays, rows=ROWS, dimension=DIM, space="l2")
+    return payload + seal(payload)
 
 
 def _flip_byte(data: bytes) -> bytes:
@@ -100,9 +102,9 @@ def _set(index: int, value: int):
 
 
 def _old_format(data: bytes) -> bytes:  # a format 1 file: no seal, no nodes
-    with np.load(io.BytesIO(data[:-16]), allow_pickle=False) as z:
-        arrays = {name: z[name] for name in z.files if name != "nodes"}
+    arrays = {name: a for name, a in _arrays(data).items() if name != "nodes"}
     arrays["meta"] = np.array([1, ROWS, DIM], np.int64)
+    arrays["space"] = np.frombuffer(b"l2", dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
