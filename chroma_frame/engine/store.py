@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -407,7 +407,7 @@ def _runs(kept: np.ndarray, start: int, cap: int) -> list[tuple[int, int]]:
     return list(zip(cuts[:-1], cuts[1:]))
 
 
-def _slices(segments: list, kept: np.ndarray, lo: int, hi: int,
+def _slices(segments: Sequence[Any], kept: np.ndarray, lo: int, hi: int,
             metadata: list[pa.ChunkedArray]) -> Iterator[pa.Table]:
     """The kept rows of positions ``lo:hi`` of ``segments``, 64k positions at a time; their
     metadata is noted in ``metadata``."""

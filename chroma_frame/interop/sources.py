@@ -11,7 +11,7 @@ from __future__ import annotations
 import glob
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Generator, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
@@ -77,7 +77,7 @@ def rebatch(tables: Iterable[pa.Table | pa.RecordBatch], size: int) -> Iterator[
         yield pa.concat_tables(pending) if len(pending) > 1 else pending[0]
 
 
-def read_ahead(tables: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
+def read_ahead(tables: Iterator[pa.Table], depth: int = 1) -> Generator[pa.Table, None, None]:
     """``tables``, produced by a thread ``depth`` tables ahead of the consumer.
 
     Decoding Parquet releases the GIL, so the next batch is read while this one is validated and
