@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -24,9 +24,9 @@ from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError, is_sealed, seal, unseal
 from chroma_frame.storage.records import PUT
 
-FORMAT = 2  # 2: sealed, with ``nodes``; 1 (unsealed, every row a node) is rebuilt
+FORMAT = 3  # 3: with an upper layer; 2 (sealed, with ``nodes``), 1 (unsealed, every row a node) are rebuilt
 _ARRAYS = {"indptr": np.int64, "indices": np.int32, "pivots": np.int64, "nodes": np.int64, "meta": np.int64,
-           "space": np.uint8}
+           "space": np.uint8, "upper": np.int64, "upper_indptr": np.int64, "upper_indices": np.int32}
 
 
 class CorruptIndex(Exception):
@@ -58,6 +58,11 @@ class Graph:
     rows: int  # rows of the blockfile
     dimension: int
     nodes: Optional[np.ndarray] = None  # int64, strictly increasing: the rows the graph covers (None: all)
+    # the upper layer (HNSW's): a sample of the nodes (int64 rows, increasing) with a CSR graph over
+    # their positions in ``upper``; the pivots are upper nodes. Empty: no upper layer.
+    upper: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    upper_indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    upper_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def node_rows(self) -> np.ndarray:
         return np.arange(self.rows, dtype=np.int64) if self.nodes is None else self.nodes
@@ -67,7 +72,9 @@ class Graph:
         np.savez(buf, indptr=np.asarray(self.indptr, np.int64), indices=np.asarray(self.indices, np.int32),
                  pivots=np.asarray(self.pivots, np.int64), nodes=np.asarray(self.node_rows(), np.int64),
                  meta=np.array([FORMAT, self.rows, self.dimension], dtype=np.int64),
-                 space=np.frombuffer(self.space.encode(), dtype=np.uint8))
+                 space=np.frombuffer(self.space.encode(), dtype=np.uint8), upper=np.asarray(self.upper, np.int64),
+                 upper_indptr=np.asarray(self.upper_indptr, np.int64),
+                 upper_indices=np.asarray(self.upper_indices, np.int32))
         payload = buf.getvalue()
         return payload + seal(payload)
 
@@ -85,6 +92,9 @@ class Graph:
             raise CorruptIndex(exc.reason) from None
         try:
             with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+                if "meta" in z.files and len(z["meta"]) and 1 < int(z["meta"][0]) < FORMAT:
+                    raise OutdatedIndex(f"written by an older chroma-frame (format {int(z['meta'][0])}): "
+                                        "rebuilt in the current format")
                 missing = set(_ARRAYS) - set(z.files)
                 if missing:
                     raise CorruptIndex(f"arrays missing: {sorted(missing)}")
@@ -106,7 +116,8 @@ class Graph:
         if n != rows or dim != dimension or graph_space != space:
             raise CorruptIndex(f"index does not match its blockfile ({n}x{dim} {graph_space}, "
                                f"expected {rows}x{dimension} {space})")
-        graph = cls(arrays["indptr"], arrays["indices"], arrays["pivots"], graph_space, n, dim, arrays["nodes"])
+        graph = cls(arrays["indptr"], arrays["indices"], arrays["pivots"], graph_space, n, dim, arrays["nodes"],
+                    arrays["upper"], arrays["upper_indptr"], arrays["upper_indices"])
         problem = graph.problem(nodes)
         if problem:
             raise CorruptIndex(f"index arrays are inconsistent: {problem}")
@@ -128,12 +139,29 @@ class Graph:
             return "a neighbour is out of range"
         if len(pivots) == 0 or pivots.min() < 0 or pivots.max() >= n:
             return "a pivot is out of range"
+        problem = self._upper_problem()
+        if problem:
+            return problem
         if len(nodes) != n:
             member = np.zeros(n, dtype=bool)
             member[nodes] = True
             degrees = np.diff(indptr)
-            if np.any(degrees[~member]) or not member[indices].all() or not member[pivots].all():
+            if np.any(degrees[~member]) or not member[indices].all() or not member[pivots].all() \
+                    or not member[self.upper].all():
                 return "an edge or pivot touches a row that is not a node"
+        return None
+
+    def _upper_problem(self) -> Optional[str]:
+        upper, indptr, indices = self.upper, self.upper_indptr, self.upper_indices
+        m = len(upper)
+        if m and (upper[0] < 0 or upper[-1] >= self.rows or np.any(np.diff(upper) <= 0)):
+            return "upper nodes are not strictly increasing rows"
+        if len(indptr) != m + 1 or indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+            return "upper_indptr is not a CSR offset array over the upper nodes"
+        if len(indices) and (indices.min() < 0 or indices.max() >= m):
+            return "an upper neighbour is out of range"
+        if m and not np.isin(self.pivots, upper).all():
+            return "a pivot is not an upper node"
         return None
 
 
