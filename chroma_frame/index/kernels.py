@@ -33,8 +33,8 @@ def _distance(space, data, sq_norms, node, query, query_sq):
 def _search_one(space, data, sq_norms, indptr, indices, rows, entries, query, query_sq, k, ef, slack,
                 allowed, use_allowed, out_idx, out_dist):
     """Best-first search of one graph layer from ``entries``: its ``k`` best nodes (those
-    ``allowed``) into ``out_idx``/``out_dist``, nearest first; returns how many. Node ``i`` is
-    data row ``rows[i]`` (row ``i`` when ``rows`` is empty: the bottom layer)."""
+    ``allowed``) into ``out_idx``/``out_dist``, nearest first; returns how many.
+    Node ``i`` is data row ``rows[i]`` (row ``i`` when ``rows`` is empty: the bottom layer)."""
     n = indptr.shape[0] - 1
     mapped = rows.shape[0] > 0
     visited = np.zeros(n, dtype=np.uint8)
@@ -84,7 +84,7 @@ ENTRIES = 16  # bottom-layer entry points: the upper layer's best nodes
 
 
 @numba.njit(cache=True, nogil=True)
-def _entries(space, data, sq_norms, pivots, upper, upper_indptr, upper_indices, query, query_sq):
+def _entries(space, data, sq_norms, pivots, upper, upper_indptr, upper_indices, query, query_sq, upper_ef):
     """Bottom-layer entry points for ``query``: the best nodes of a search of the upper layer
     started from the nearest pivots (without an upper layer: the nearest pivots)."""
     pd = np.empty(pivots.shape[0], dtype=np.float64)
@@ -97,7 +97,7 @@ def _entries(space, data, sq_norms, pivots, upper, upper_indptr, upper_indices, 
     out_dist = np.full(ENTRIES, np.inf, dtype=np.float32)
     nothing = np.zeros(0, dtype=np.uint8)
     found = _search_one(space, data, sq_norms, upper_indptr, upper_indices, upper, start, query, query_sq,
-                        ENTRIES, UPPER_EF, 1.0, nothing, False, out_idx, out_dist)
+                        ENTRIES, upper_ef, 1.0, nothing, False, out_idx, out_dist)
     return upper[out_idx[:found]]
 
 
@@ -122,7 +122,8 @@ def search_batch(space, data, sq_norms, indptr, indices, pivots, upper, upper_in
         query_sq = np.float32(0.0)
         for j in range(query.shape[0]):
             query_sq += query[j] * query[j]
-        entries = _entries(space, data, sq_norms, pivots, upper, upper_indptr, upper_indices, query, query_sq)
+        entries = _entries(space, data, sq_norms, pivots, upper, upper_indptr, upper_indices, query, query_sq,
+                           UPPER_EF)
         counts[qi] = _search_one(space, data, sq_norms, indptr, indices, identity, entries, query, query_sq, k, ef,
                                  1.0 + epsilon, allowed, use_allowed, out_idx[qi], out_dist[qi])
     return out_idx, out_dist, counts
@@ -208,7 +209,8 @@ def search_graphs(space, queries, k, ef, epsilon, matrices, norms, graphs, start
             data, sq = matrices[s], norms[s]
             indptr, indices, pivots, upper, upper_indptr, upper_indices = graphs[s]
             start = starts[s]
-            entries = _entries(space, data, sq, pivots, upper, upper_indptr, upper_indices, query, query_sq)
+            entries = _entries(space, data, sq, pivots, upper, upper_indptr, upper_indices, query, query_sq,
+                               UPPER_EF)
             got = _search_one(space, data, sq, indptr, indices, identity, entries, query, query_sq, k, ef,
                               1.0 + epsilon, allowed[start:start + indptr.shape[0] - 1], masked[s] != 0,
                               seg_idx, seg_dist)

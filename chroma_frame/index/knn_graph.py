@@ -6,11 +6,12 @@
    members, one matrix product per block of rows (BLAS, which releases the GIL and uses every core).
 3. **Refine** with one NN-descent round (neighbours of neighbours, both directions), which repairs
    the lists of points near cluster borders.
-4. **Search graph**: each node's kNN list joined with its reverse edges, nearest first, capped
-   at ``pruning_degree_multiplier * k`` less ``RANDOM_EDGES`` edges to random nodes (an exact kNN
-   graph over near-duplicate groups is islands; on the 200k clustered set, recall@10 went from
-   0.73 to 0.98 with 8 random edges, where entry points near the query gave 0.85; at 450k, 16
-   edges and more entry pivots were needed, see docs/index.md).
+4. **Search graph**: each node's kNN list joined with its reverse edges, nearest first (at most
+   ``pruning_degree_multiplier * k`` less the random edges), diversified with HNSW's heuristic
+   (:func:`_diversify`), cut to ``degree`` less ``random_edges``, plus ``random_edges`` edges to
+   random nodes (an exact kNN graph over near-duplicate groups is islands; on the 200k clustered
+   set, recall@10 went from 0.73 to 0.98 with 8 random edges). Navigation between groups is the
+   upper layer's job (:func:`chroma_frame.index.build.build_graph`, docs/index.md).
 
 The numba kernels are compiled once per install and cached on disk (``cache=True``) and release
 the GIL (``nogil=True``): a build runs in a thread of the user's process without stalling its
