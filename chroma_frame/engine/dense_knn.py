@@ -200,7 +200,25 @@ def _packed(kern, walked) -> tuple:
 
 def _search_graphs(queries, walked, allowed: np.ndarray, k: int, space: str, graphs: GraphSearch):
     """(positions, distances) of shape (q, k) over the segments ``walked`` through their graphs,
-    in one kernel call (per thread), padded with -1 / inf."""
+    in one kernel call per thread, padded with -1 / inf. A large batch is split by queries across
+    the cores; a few queries, by graphs (two halves of about the same rows), so that one query's
+    latency is that of half its graphs."""
+    workers = _workers()
+    if len(queries) >= 16 or workers == 1 or len(walked) == 1:
+        return _walk(queries, walked, allowed, k, space, graphs, split=True)
+    by_size = sorted(walked, key=lambda item: -item[0].table.num_rows)
+    halves: list[list] = [[], []]
+    rows = [0, 0]
+    for item in by_size:  # greedy balance by rows
+        side = int(rows[1] < rows[0])
+        halves[side].append(item)
+        rows[side] += item[0].table.num_rows
+    parts = list(_pool().map(lambda half: _walk(queries, half, allowed, k, space, graphs, split=False), halves))
+    return _merge(np.concatenate([p for p, _ in parts], axis=1), np.concatenate([d for _, d in parts], axis=1), k)
+
+
+def _walk(queries, walked, allowed: np.ndarray, k: int, space: str, graphs: GraphSearch, split: bool):
+    """:func:`_search_graphs` over one set of segments (split by queries across threads when ``split``)."""
     from chroma_frame.index.kernels import SPACE_CODES
 
     packed = _packed(graphs.kernels, walked)
@@ -214,7 +232,7 @@ def _search_graphs(queries, walked, allowed: np.ndarray, k: int, space: str, gra
         return graphs.kernels.search_graphs(SPACE_CODES[space], chunk, k, max(graphs.ef, k), graphs.epsilon,
                                             *packed, starts, flags, masked)
 
-    idx, dist, found = _in_threads(run, queries)
+    idx, dist, found = _in_threads(run, queries) if split else run(queries)
     need = np.minimum(k, [count for _, _, count in walked])
     short = np.flatnonzero((found < need).any(axis=1))
     if len(short):  # a graph could not reach enough allowed nodes: those queries segment by segment
