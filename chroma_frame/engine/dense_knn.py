@@ -141,12 +141,16 @@ def search(
     if candidates is not None:
         allowed = np.zeros(len(snap.live), dtype=bool)
         allowed[candidates] = True
-    walked, scanned = [], []  # (segment, graph, allowed count)
+    walked: list[tuple[Segment, Graph, int]] = []  # (segment, graph, allowed count)
+    scanned: list[tuple[Segment, Optional[Graph], int]] = []
     for seg, count in zip(snap.segments, counts):
         if count == 0:
             continue
         graph = None if graphs is None or graphs.kernels is None else graphs.graph_of(seg)
-        (scanned if graph is None else walked).append((seg, graph, int(count)))
+        if graph is None:
+            scanned.append((seg, None, int(count)))
+        else:
+            walked.append((seg, graph, int(count)))
     pos_parts, dist_parts = [], []
     if walked:
         p, d = _search_graphs(queries, walked, allowed, k, space, cast(GraphSearch, graphs))

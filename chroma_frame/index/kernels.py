@@ -180,8 +180,9 @@ def warm_up() -> None:
     from chroma_frame.index.graph import Graph
 
     graph = Graph(indptr, indices, rows, "l2", 4, 4, rows, rows, indptr, indices)
-    search_graphs(0, data[:1], 1, 4, 0.0, *pack([data], [np.ones(4, np.float32)], [graph]),
-                  np.zeros(1, np.int64), np.ones(4, np.uint8), np.zeros(1, np.uint8))
+    matrices, norms, graphs = pack([data], [np.ones(4, np.float32)], [graph])
+    search_graphs(0, data[:1], 1, 4, 0.0, matrices, norms, graphs, np.zeros(1, np.int64), np.ones(4, np.uint8),
+                  np.zeros(1, np.uint8))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -373,7 +373,6 @@ def build_search_graph(points: np.ndarray, space: str, k: int, degree_multiplier
     cap = max(k, round(degree_multiplier * k))
     extra = min(random_edges, n - 1)
     degrees, lists = _search_lists(nbr, dist, cap - extra)
-    del nbr, dist
 
     def diversify(i: int) -> None:
         check()
