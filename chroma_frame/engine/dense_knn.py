@@ -1,10 +1,10 @@
 """Nearest-neighbour search over a snapshot, with Chroma's distance values.
 
 ``l2`` is the squared Euclidean distance, ``cosine`` is ``1 - cos``, ``ip`` is ``1 - a.b``.
-Each segment is searched on its own (through its graph when one is ready, exactly otherwise)
-and the per-segment top-k lists are merged. A filter arrives as candidate positions: a small
-candidate set is scanned exactly, a large one is searched in the graphs with the candidates as
-the allowed nodes.
+The segments whose graph is ready are searched through their graphs in one kernel call (which
+merges their top-k lists), the others exactly, and the lists are merged. A filter arrives as
+candidate positions: a small candidate set is scanned exactly, a large one is searched in the
+graphs with the candidates as the allowed nodes.
 """
 
 from __future__ import annotations
