@@ -1,16 +1,16 @@
 """Nearest-neighbour search over a snapshot, with Chroma's distance values.
 
 ``l2`` is the squared Euclidean distance, ``cosine`` is ``1 - cos``, ``ip`` is ``1 - a.b``.
-Each segment is searched on its own (through its graph when one is ready, exactly otherwise)
-and the per-segment top-k lists are merged. A filter arrives as candidate positions: a small
-candidate set is scanned exactly, a large one is searched in the graphs with the candidates as
-the allowed nodes.
+The segments whose graph is ready are searched through their graphs in one kernel call (which
+merges their top-k lists), the others exactly, and the lists are merged. A filter arrives as
+candidate positions: a small candidate set is scanned exactly, a large one is searched in the
+graphs with the candidates as the allowed nodes.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 import numpy as np
 
@@ -136,21 +136,116 @@ def search(
                 [dist_f[slot[0][i]] if f else dist_n[slot[1][i]] for i, f in enumerate(finite)])
     if candidates is not None and (len(candidates) <= EXACT_CANDIDATES or graphs is None or graphs.kernels is None):
         return _trim(*_exact(queries, snap.embeddings(candidates), None, candidates, k, space))
+    counts = _allowed_counts(snap, candidates)
     allowed = snap.live
     if candidates is not None:
         allowed = np.zeros(len(snap.live), dtype=bool)
         allowed[candidates] = True
-    pos_parts, dist_parts = [], []
-    for seg in snap.segments:
-        seg_allowed = allowed[seg.start : seg.stop]
-        if not seg_allowed.any():
+    walked: list[tuple[Segment, Graph, int]] = []  # (segment, graph, allowed count)
+    scanned: list[tuple[Segment, Optional[Graph], int]] = []
+    for seg, count in zip(snap.segments, counts):
+        if count == 0:
             continue
-        p, d = _search_segment(queries, seg, seg_allowed, k, space, graphs)
+        graph = None if graphs is None or graphs.kernels is None else graphs.graph_of(seg)
+        if graph is None:
+            scanned.append((seg, None, int(count)))
+        else:
+            walked.append((seg, graph, int(count)))
+    pos_parts, dist_parts = [], []
+    if walked:
+        p, d = _search_graphs(queries, walked, allowed, k, space, cast(GraphSearch, graphs))
+        pos_parts.append(p)
+        dist_parts.append(d)
+    for seg, _, _ in scanned:
+        p, d = _search_segment(queries, seg, allowed[seg.start : seg.stop], k, space, None)
         pos_parts.append(p)
         dist_parts.append(d)
     if not pos_parts:
         return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
+    if len(pos_parts) == 1:
+        return _trim(pos_parts[0], dist_parts[0])
     return _trim(*_merge(np.concatenate(pos_parts, axis=1), np.concatenate(dist_parts, axis=1), k))
+
+
+# The latest few snapshots' per-segment live counts and sets of graphs packed for the kernel,
+# with strong references to what they were computed from (so that no id is reused while cached).
+_LIVE_COUNTS: list = []  # [(live array, per-segment counts)]
+_PACKED: list = []  # [(segments and graphs, typed lists)]
+_CACHED = 4
+
+
+def _allowed_counts(snap: Snapshot, candidates: Optional[np.ndarray]) -> np.ndarray:
+    """Per segment: how many of its rows may be returned (live ones, among ``candidates`` when
+    given), without a pass over every row per query."""
+    starts = np.array([seg.start for seg in snap.segments] + [len(snap.live)], dtype=np.int64)
+    if candidates is not None:  # sorted positions
+        return np.diff(np.searchsorted(candidates, starts))
+    for live, counts in _LIVE_COUNTS:
+        if live is snap.live and len(counts) == len(starts) - 1:
+            return counts
+    counts = np.array([np.count_nonzero(snap.live[lo:hi]) for lo, hi in zip(starts[:-1], starts[1:])], np.int64)
+    _LIVE_COUNTS.insert(0, (snap.live, counts))
+    del _LIVE_COUNTS[_CACHED:]
+    return counts
+
+
+def _packed(kern, walked) -> tuple:
+    """The search kernel's typed lists for these segments and graphs (built once per set)."""
+    held = [obj for seg, graph, _ in walked for obj in (seg, graph)]
+    for objects, packed in _PACKED:
+        if len(objects) == len(held) and all(a is b for a, b in zip(objects, held)):
+            return packed
+    packed = kern.pack([seg.matrix for seg, _, _ in walked], [seg.sq_norms for seg, _, _ in walked],
+                         [graph for _, graph, _ in walked])
+    _PACKED.insert(0, (held, packed))
+    del _PACKED[_CACHED:]
+    return packed
+
+
+def _search_graphs(queries, walked, allowed: np.ndarray, k: int, space: str, graphs: GraphSearch):
+    """(positions, distances) of shape (q, k) over the segments ``walked`` through their graphs,
+    in one kernel call per thread, padded with -1 / inf. A large batch is split by queries across
+    the cores; a few queries, by graphs (two halves of about the same rows), so that one query's
+    latency is that of half its graphs."""
+    workers = _workers()
+    if len(queries) >= 16 or workers == 1 or len(walked) == 1:
+        return _walk(queries, walked, allowed, k, space, graphs, split=True)
+    by_size = sorted(walked, key=lambda item: -item[0].table.num_rows)
+    halves: list[list] = [[], []]
+    rows = [0, 0]
+    for item in by_size:  # greedy balance by rows
+        side = int(rows[1] < rows[0])
+        halves[side].append(item)
+        rows[side] += item[0].table.num_rows
+    parts = list(_pool().map(lambda half: _walk(queries, half, allowed, k, space, graphs, split=False), halves))
+    return _merge(np.concatenate([p for p, _ in parts], axis=1), np.concatenate([d for _, d in parts], axis=1), k)
+
+
+def _walk(queries, walked, allowed: np.ndarray, k: int, space: str, graphs: GraphSearch, split: bool):
+    """:func:`_search_graphs` over one set of segments (split by queries across threads when ``split``)."""
+    from chroma_frame.index.kernels import SPACE_CODES
+
+    packed = _packed(graphs.kernels, walked)
+    starts = np.array([seg.start for seg, _, _ in walked], dtype=np.int64)
+    # a segment whose every node may be returned is searched without reading the mask
+    masked = np.array([count < (graph.rows if graph.nodes is None else len(graph.nodes))
+                       for _, graph, count in walked], dtype=np.uint8)
+    flags = allowed.view(np.uint8) if masked.any() else np.zeros(0, np.uint8)
+
+    def run(chunk: np.ndarray):
+        return graphs.kernels.search_graphs(SPACE_CODES[space], chunk, k, max(graphs.ef, k), graphs.epsilon,
+                                            *packed, starts, flags, masked)
+
+    idx, dist, found = _in_threads(run, queries) if split else run(queries)
+    need = np.minimum(k, [count for _, _, count in walked])
+    short = np.flatnonzero((found < need).any(axis=1))
+    if len(short):  # a graph could not reach enough allowed nodes: those queries segment by segment
+        parts = [_search_segment(queries[short], seg, allowed[seg.start : seg.stop], k, space, graphs)
+                 for seg, _, _ in walked]
+        idx, dist = idx.copy(), dist.copy()
+        idx[short], dist[short] = _merge(np.concatenate([p for p, _ in parts], axis=1),
+                                         np.concatenate([d for _, d in parts], axis=1), k)
+    return idx, dist
 
 
 def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: str, graphs: Optional[GraphSearch]):
@@ -167,8 +262,9 @@ def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: s
 
     def run(chunk: np.ndarray):
         return graphs.kernels.search_batch(
-            SPACE_CODES[space], seg.matrix, seg.sq_norms, graph.indptr, graph.indices, graph.pivots,
-            chunk, k, max(graphs.ef, k), graphs.epsilon, allowed.view(np.uint8), not all_allowed,
+            SPACE_CODES[space], seg.matrix, seg.sq_norms, graph.indptr, graph.indices, graph.pivots, graph.upper,
+            graph.upper_indptr, graph.upper_indices, chunk, k, max(graphs.ef, k), graphs.epsilon,
+            allowed.view(np.uint8), not all_allowed,
         )
 
     idx, dist, counts = _in_threads(run, queries)

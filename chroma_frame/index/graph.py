@@ -25,7 +25,7 @@ import io
 import os
 import struct
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -52,6 +52,7 @@ ALIGN = 64
 # The arrays of a format 3 file and their types; a reader ignores arrays it does not know, so
 # arrays can be added without a new format.
 LAYOUT = {"indptr": np.int64, "indices": np.int32, "pivots": np.int64, "nodes": np.int64}
+UPPER = {"upper": np.int64, "upper_indptr": np.int64, "upper_indices": np.int32}  # optional: the upper layer
 _ARRAYS = {"indptr": np.int64, "indices": np.int32, "pivots": np.int64, "nodes": np.int64, "meta": np.int64,
            "space": np.uint8}  # of a format 2 file
 
@@ -85,14 +86,21 @@ class Graph:
     rows: int  # rows of the blockfile
     dimension: int
     nodes: Optional[np.ndarray] = None  # int64, strictly increasing: the rows the graph covers (None: all)
+    # the upper layer (HNSW's): a sample of the nodes (int64 rows, increasing) with a CSR graph over
+    # their positions in ``upper``; the pivots are upper nodes. Empty (a graph converted from
+    # format 2): no upper layer, the search enters through the pivots alone.
+    upper: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    upper_indptr: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    upper_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     def node_rows(self) -> np.ndarray:
         return np.arange(self.rows, dtype=np.int64) if self.nodes is None else self.nodes
 
     def to_bytes(self) -> bytes:
         """The file's bytes (format 3, sealed)."""
-        arrays = {"indptr": self.indptr, "indices": self.indices, "pivots": self.pivots, "nodes": self.node_rows()}
-        payload = pack({name: np.asarray(arrays[name], dtype) for name, dtype in LAYOUT.items()},
+        arrays = {"indptr": self.indptr, "indices": self.indices, "pivots": self.pivots, "nodes": self.node_rows(),
+                  "upper": self.upper, "upper_indptr": self.upper_indptr, "upper_indices": self.upper_indices}
+        payload = pack({name: np.asarray(arrays[name], dtype) for name, dtype in {**LAYOUT, **UPPER}.items()},
                        rows=self.rows, dimension=self.dimension, space=self.space)
         return payload + seal(payload)
 
@@ -141,12 +149,29 @@ class Graph:
             return "a neighbour is out of range"
         if len(pivots) == 0 or pivots.min() < 0 or pivots.max() >= n:
             return "a pivot is out of range"
+        problem = self._upper_problem()
+        if problem:
+            return problem
         if len(nodes) != n:
             member = np.zeros(n, dtype=bool)
             member[nodes] = True
             degrees = np.diff(indptr)
-            if np.any(degrees[~member]) or not member[indices].all() or not member[pivots].all():
+            if np.any(degrees[~member]) or not member[indices].all() or not member[pivots].all() \
+                    or not member[self.upper].all():
                 return "an edge or pivot touches a row that is not a node"
+        return None
+
+    def _upper_problem(self) -> Optional[str]:
+        upper, indptr, indices = self.upper, self.upper_indptr, self.upper_indices
+        m = len(upper)
+        if m and (upper[0] < 0 or upper[-1] >= self.rows or np.any(np.diff(upper) <= 0)):
+            return "upper nodes are not strictly increasing rows"
+        if len(indptr) != m + 1 or indptr[0] != 0 or indptr[-1] != len(indices) or np.any(np.diff(indptr) < 0):
+            return "upper_indptr is not a CSR offset array over the upper nodes"
+        if len(indices) and (indices.min() < 0 or indices.max() >= m):
+            return "an upper neighbour is out of range"
+        if m and not np.isin(self.pivots, upper).all():
+            return "a pivot is not an upper node"
         return None
 
 
@@ -196,10 +221,16 @@ def unpack(payload: bytes | np.ndarray) -> "Graph":
     for key, want in LAYOUT.items():
         if key not in arrays:
             raise CorruptIndex(f"array {key} missing")
-        if arrays[key].dtype != np.dtype(want).newbyteorder("<"):
+    present = [key for key in UPPER if key in arrays]
+    if present and len(present) != len(UPPER):
+        raise CorruptIndex(f"upper layer arrays missing: {sorted(set(UPPER) - set(present))}")
+    for key, want in {**LAYOUT, **UPPER}.items():
+        if key in arrays and arrays[key].dtype != np.dtype(want).newbyteorder("<"):
             raise CorruptIndex(f"array {key} is {arrays[key].dtype}, expected {np.dtype(want)}")
     space = name.rstrip(b"\0").decode("utf-8", "replace")
-    return Graph(arrays["indptr"], arrays["indices"], arrays["pivots"], space, rows, dimension, arrays["nodes"])
+    upper = [arrays[key] for key in UPPER] if present else []
+    return Graph(arrays["indptr"], arrays["indices"], arrays["pivots"], space, rows, dimension, arrays["nodes"],
+                 *upper)
 
 
 def _from_npz(payload: bytes) -> "Graph":

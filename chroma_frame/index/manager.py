@@ -33,12 +33,7 @@ def _load_kernels() -> None:
     try:
         from chroma_frame.index import kernels
 
-        data = np.eye(4, dtype=np.float32)
-        indptr = np.array([0, 1, 2, 3, 4], dtype=np.int64)
-        indices = np.array([1, 2, 3, 0], dtype=np.int32)
-        kernels.search_batch(0, data, np.ones(4, np.float32), indptr, indices, np.arange(4, dtype=np.int64),
-                             data[:1], 1, 4, 0.0, np.ones(4, np.uint8), False)
-        kernels.fused_dots(data, data[:2], np.empty((2, 4), np.float32))
+        kernels.warm_up()
         _kernels, _kernels_state = kernels, "ready"
     except Exception as exc:  # numba missing or broken: stay exact
         log.exception("graph search kernel unavailable; queries scan exactly")

@@ -7,7 +7,8 @@
 | ``ef_construction`` (100) | ``max_candidates = clamp(ef_construction // 2, 8, 60)`` (stored; unused by the build) |
 | ``ef_search`` (100) | search breadth: the beam width of the best-first search |
 | ``nndescent.n_neighbors`` | overrides ``3 * M`` |
-| ``nndescent.diversify_prob`` (0.0) | stored; the build keeps every neighbour and reverse edge (as 0 did) |
+| ``nndescent.diversify_prob`` (0.0) | stored; every list is diversified (HNSW's heuristic, :mod:`.knn_graph`) |
+| ``nndescent.pruning_degree_multiplier`` (2.0) | a node's edge candidates: ``multiplier * n_neighbors`` kNN/reverse |
 | ``nndescent.epsilon`` (0.0) | extra search slack: expand nodes up to ``(1 + epsilon)`` x the worst kept distance |
 """
 

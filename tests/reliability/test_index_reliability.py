@@ -54,7 +54,11 @@ def knn_graph(matrix: np.ndarray, space: str, k: int = 12) -> Graph:
     src, dst = edges // n, edges % n
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-    return Graph(indptr, dst.astype(np.int32), np.arange(0, n, 7, dtype=np.int64), space, n, matrix.shape[1])
+    upper = np.arange(0, n, 7, dtype=np.int64)  # an upper layer: every 7th row, 4 neighbours each
+    up_near = np.argsort(_distances(matrix[upper], matrix[upper], space) + np.diag(np.full(len(upper), np.inf)),
+                         axis=1)[:, :4]
+    return Graph(indptr, dst.astype(np.int32), upper[::2].copy(), space, n, matrix.shape[1], None, upper,
+                 np.arange(0, 4 * len(upper) + 1, 4, dtype=np.int64), up_near.ravel().astype(np.int32))
 
 
 def _indexed_collection(root: str, space: str = "l2", name: str = "graphs", emb=None):
@@ -119,6 +123,9 @@ DAMAGE = {
     "negative neighbour": lambda b: _resealed(b, indices=_set(3, -5)),
     "float indices": lambda b: _resealed(b, indices=lambda a: a.astype(np.float64)),
     "nodes out of order": lambda b: _resealed(b, nodes=lambda a: a[::-1].copy()),
+    "upper neighbour out of range": lambda b: _resealed(b, upper_indices=_set(3, 10**6)),
+    "upper nodes out of order": lambda b: _resealed(b, upper=lambda a: a[::-1].copy()),
+    "pivot not an upper node": lambda b: _resealed(b, pivots=lambda p: np.setdiff1d(np.arange(ROWS), p)[:len(p)]),
     "truncated": lambda b: b[: len(b) // 2],
     "bit flip": _flip_byte,
     "older format": _old_format,
