@@ -79,7 +79,8 @@ def _indexed_collection(root: str, space: str = "l2", name: str = "graphs", emb=
 
 def _arrays(graph_bytes: bytes) -> dict[str, np.ndarray]:
     graph = unpack(graph_bytes[:-16])
-    return {"indptr": graph.indptr, "indices": graph.indices, "pivots": graph.pivots, "nodes": graph.nodes}
+    return {"indptr": graph.indptr, "indices": graph.indices, "pivots": graph.pivots, "nodes": graph.nodes,
+            "upper": graph.upper, "upper_indptr": graph.upper_indptr, "upper_indices": graph.upper_indices}
 
 
 def _resealed(graph_bytes: bytes, **changes) -> bytes:
@@ -106,7 +107,7 @@ def _set(index: int, value: int):
 
 
 def _old_format(data: bytes) -> bytes:  # a format 1 file: no seal, no nodes
-    arrays = {name: a for name, a in _arrays(data).items() if name != "nodes"}
+    arrays = {name: a for name, a in _arrays(data).items() if name in ("indptr", "indices", "pivots")}
     arrays["meta"] = np.array([1, ROWS, DIM], np.int64)
     arrays["space"] = np.frombuffer(b"l2", dtype=np.uint8)
     buf = io.BytesIO()
