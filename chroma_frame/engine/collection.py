@@ -113,9 +113,9 @@ class CollectionEngine:
             self.request_graphs(snap)
         return snap
 
-    def compact(self) -> Snapshot:
-        """Fold the log into blockfiles now."""
-        snap = self.store.compact()
+    def compact(self, *, merge_open: bool = False) -> Snapshot:
+        """Fold the log into blockfiles now (``merge_open``: with every blockfile that is not full)."""
+        snap = self.store.compact(merge_open=merge_open)
         self.request_graphs(snap)
         return snap
 

@@ -194,10 +194,11 @@ class CollectionStore:
         files = snap.last_seq - read_manifest(self.storage, self.prefix).log_upto
         return tail >= self.compaction_threshold_rows or files >= MAX_LOG_FILES
 
-    def compact(self) -> Snapshot:
-        """Fold the log into blockfiles now."""
+    def compact(self, *, merge_open: bool = False) -> Snapshot:
+        """Fold the log into blockfiles now. ``merge_open``: and every blockfile that is not full
+        with it (after a bulk load: fewer, larger blockfiles, one graph each, are faster to query)."""
         with self._write_lock(), self._mutex:
-            return self._compact_locked(self._locked_snapshot())
+            return self._compact_locked(self._locked_snapshot(), merge_open)
 
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
@@ -223,11 +224,12 @@ class CollectionStore:
             publish_version(self.storage, self.prefix, snap.manifest_version)
         return snap
 
-    def _compact_locked(self, snap: Snapshot) -> Snapshot:
+    def _compact_locked(self, snap: Snapshot, merge_open: bool = False) -> Snapshot:
         manifest = read_manifest(self.storage, self.prefix)
-        if snap.tail is None or snap.tail.table.num_rows == 0:
+        keep = self._merge_from(snap, manifest, merge_open)
+        tail = snap.tail.table.num_rows if snap.tail is not None else 0
+        if not tail and (not merge_open or keep >= len(snap.base) - 1):  # nothing to fold or merge
             return snap
-        keep = self._merge_from(snap, manifest)
         segments = snap.segments[keep:]
         if keep == 0:  # everything into one blockfile: only live rows, no tombstones
             kept = snap.live
@@ -301,7 +303,7 @@ class CollectionStore:
             logger.warning("could not remove %s/%s after a failed compaction: %s", self.prefix, rel, exc)
 
     @staticmethod
-    def _merge_from(snap: Snapshot, manifest: Manifest) -> int:
+    def _merge_from(snap: Snapshot, manifest: Manifest, merge_open: bool = False) -> int:
         """How many leading blockfiles a compaction keeps; the rest are merged with the tail.
 
         Size-tiered, as LSM trees do: new blockfiles accumulate until there are too many, then the
@@ -321,8 +323,8 @@ class CollectionStore:
         cap = full_rows(snap.dimension)
         sealed = max((i + 1 for i, rows in enumerate(sizes) if rows >= cap), default=0)
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
-        keep = len(sizes)
-        if len(sizes) - sealed + 1 > MAX_BLOCKFILES:
+        keep = sealed if merge_open else len(sizes)
+        if keep > sealed and len(sizes) - sealed + 1 > MAX_BLOCKFILES:
             keep = next((k for k in range(sealed + 1, len(sizes)) if sum(sizes[k:]) + tail <= sizes[k - 1]), sealed)
         if sum(sizes[keep:]) + tail >= cap:  # a full blockfile comes out: no open one may stay behind it
             keep = sealed

@@ -218,7 +218,7 @@ def unpack(payload: bytes | np.ndarray) -> "Graph":
         offset = end
     if offset != len(view):
         raise CorruptIndex(f"{len(view)} bytes, the header says {offset}")
-    for key, want in LAYOUT.items():
+    for key in LAYOUT:
         if key not in arrays:
             raise CorruptIndex(f"array {key} missing")
     present = [key for key in UPPER if key in arrays]

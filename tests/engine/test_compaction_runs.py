@@ -70,3 +70,21 @@ def test_updates_and_deletes_across_full_blockfiles(tmp_path, small_cap):
     assert sorted(col.get(where={"v": 1})["ids"]) == ["r10", "r2500", "r4999"]
     assert col.get(ids=["r11", "r2501"])["ids"] == []
     assert all(ref.rows <= CAP for ref in _manifest(col).blockfiles)
+
+
+def test_an_ingest_ends_with_its_open_blockfiles_merged(tmp_path, small_cap):
+    import pyarrow as pa
+
+    client = chroma_frame.PersistentClient(path=str(tmp_path), settings=chroma_frame.Settings(
+        compaction_threshold_rows=200, index_build_policy="manual"))
+    col = client.create_collection("bulk", embedding_function=None)
+    vectors = np.random.default_rng(2).standard_normal((2_500, 4)).astype(np.float32)
+    table = pa.table({"id": [f"r{i}" for i in range(2_500)], "shard": np.arange(2_500) % 7,
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 4)})
+    col.ingest(table, batch_size=200, progress=False)
+    rows = [ref.rows for ref in _manifest(col).blockfiles]
+    assert rows == [CAP, CAP, 500]  # not the tiers the compactions on the way left
+    assert col.count() == 2_500
+    assert sorted(col.get(where={"shard": 3})["ids"]) == sorted(f"r{i}" for i in range(3, 2_500, 7))
+    got = col.get(ids=["r2499"], include=["embeddings"])["embeddings"]
+    np.testing.assert_array_equal(np.asarray(got)[0], vectors[2499])
