@@ -77,7 +77,7 @@ def main() -> None:
           flush=True)
     data = ClusteredData(rows)
     queries = data.queries(args.queries)
-    truth = exact_top_k(pq.ParquetFile(args.parquet).iter_batches(columns=["embedding"], batch_size=100_000),
+    truth = exact_top_k(pq.ParquetFile(args.parquet, pre_buffer=False).iter_batches(columns=["embedding"], batch_size=100_000),
                         queries, 10)
     ids = pq.read_table(args.parquet, columns=["id"]).column("id").to_pylist()
     for ef in (100, 200):
