@@ -50,6 +50,7 @@ class EngineConfig:
         return cls(IndexParams.from_configuration(configuration), dict(sparse or {}))
 
 
+_BARE_SCAN_ROWS = 1 << 16  # blockfiles without a graph holding this many rows are ranked on 8-bit codes
 _SCAN_MIN_SHARE = 0.05
 """Filters (or ``ids``) passing fewer than this share of the live records are always answered by
 an exact scan of their matches: a graph walk restricted to few allowed nodes loses recall."""
@@ -160,14 +161,32 @@ class CollectionEngine:
             return [np.zeros(0, np.int64) for _ in queries], [np.zeros(0, np.float32) for _ in queries]
         graphs = self._graph_search(snap)
         live = len(snap.live) - snap.dead_rows  # snap.count sums the mask at every call
+        bare = self._unindexed(snap, graphs) if candidates is None and np.isfinite(queries).all() else None
         if candidates is not None and (graphs is None or graphs.kernels is None
                                        or self._scan_wins(len(candidates), live, graphs.ef)):
             result = filtered_search(snap, queries, k, self.config.space, candidates)
+        elif bare is not None:  # blockfiles without their graph yet (a build running): ranked on 8-bit codes
+            result = filtered_search(snap, queries, k, self.config.space, bare)
+            if len(bare) < live:
+                rest = np.setdiff1d(snap.live_positions, bare, assume_unique=True)
+                result = _best(result, search(snap, queries, k, self.config.space, rest, graphs), k)
         else:
             result = search(snap, queries, k, self.config.space, candidates, graphs)
         if graphs is not None and graphs.kernels is None:
             kernels()  # start loading the graph search for the next queries, now that this one has answered
         return result
+
+    @staticmethod
+    def _unindexed(snap: Snapshot, graphs: Optional[GraphSearch]) -> Optional[np.ndarray]:
+        """Live positions of the blockfiles searched without a graph, when they are many (else
+        None): until a build finishes they are scanned, and a scan of 8-bit codes in place
+        (``filtered_search``) costs a fraction of the float32 one."""
+        graph_of = graphs.graph_of if graphs is not None and graphs.kernels is not None else (lambda seg: None)
+        spans = [(seg.start, seg.stop) for seg in snap.base if graph_of(seg) is None]
+        if sum(stop - start for start, stop in spans) < _BARE_SCAN_ROWS:
+            return None
+        live = snap.live_positions
+        return np.concatenate([live[np.searchsorted(live, a):np.searchsorted(live, b)] for a, b in spans])
 
     @staticmethod
     def _scan_wins(matches: int, live: int, ef: int) -> bool:
@@ -269,3 +288,15 @@ class CollectionEngine:
 
 
 BUILD_LOCK_WAIT = 3600.0  # seconds build_index waits for another process's builder of the collection
+
+
+def _best(a: tuple[list[np.ndarray], list[np.ndarray]], b: tuple[list[np.ndarray], list[np.ndarray]],
+          k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per query, the ``k`` nearest of two disjoint answers (ties: the lower position first)."""
+    positions, dists = [], []
+    for pa_, da, pb, db in zip(a[0], a[1], b[0], b[1]):
+        p, d = np.concatenate([pa_, pb]), np.concatenate([da, db])
+        order = np.lexsort((p, d))[:k]
+        positions.append(p[order])
+        dists.append(d[order])
+    return positions, dists
