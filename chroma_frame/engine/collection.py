@@ -22,7 +22,7 @@ import pyarrow as pa
 from chroma_frame.engine import duck, typed_index
 from chroma_frame.engine.dense_knn import GraphSearch, search
 from chroma_frame.engine.filter_cache import cached
-from chroma_frame.engine.filtered_knn import filtered_search
+from chroma_frame.engine.filtered_knn import filtered_search, scan_ready
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.sparse_knn import sparse_knn
 from chroma_frame.engine.store import CollectionStore
@@ -183,8 +183,8 @@ class CollectionEngine:
         (``filtered_search``) costs a fraction of the float32 one."""
         graph_of = graphs.graph_of if graphs is not None and graphs.kernels is not None else (lambda seg: None)
         spans = [(seg.start, seg.stop) for seg in snap.base if graph_of(seg) is None]
-        if sum(stop - start for start, stop in spans) < _BARE_SCAN_ROWS:
-            return None
+        if sum(stop - start for start, stop in spans) < _BARE_SCAN_ROWS or not scan_ready():
+            return None  # (before the scan kernels load, the plain scan: it does not gather the rows)
         live = snap.live_positions
         return np.concatenate([live[np.searchsorted(live, a):np.searchsorted(live, b)] for a, b in spans])
 

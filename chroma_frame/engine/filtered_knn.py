@@ -62,6 +62,11 @@ def _kernels():
     return _state["kernels"]
 
 
+def scan_ready() -> bool:
+    """Whether the compiled scan answers now (starts loading it when not)."""
+    return _kernels() is not None
+
+
 def _load() -> None:
     try:
         from chroma_frame.index import scan_kernels
