@@ -106,11 +106,10 @@ class CollectionEngine:
         return self.store.snapshot()
 
     # -- writes --------------------------------------------------------------------------
-    def write(self, plan: Plan, *, request_graphs: bool = True, compact_at: Optional[int] = None) -> Snapshot:
+    def write(self, plan: Plan, *, request_graphs: bool = True) -> Snapshot:
         """Commit ``plan(snapshot, seq)`` (a log entry, or None for nothing) under the write lock.
-        ``request_graphs=False`` defers asking for graphs to :meth:`request_graphs` (bulk ingest);
-        ``compact_at``: the log rows that trigger a compaction (default: the store's threshold)."""
-        snap = self.store.write(plan, compact_at=compact_at)
+        ``request_graphs=False`` defers asking for graphs to :meth:`request_graphs` (bulk ingest)."""
+        snap = self.store.write(plan)
         if request_graphs:
             self.request_graphs(snap)
         return snap

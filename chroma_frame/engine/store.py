@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -156,10 +156,8 @@ class CollectionStore:
         return table
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, plan: Callable[[Snapshot, int], pa.Table | None], *,
-              compact_at: Optional[int] = None) -> Snapshot:
-        """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns; compact
-        when the log holds ``compact_at`` rows (default: the store's threshold)."""
+    def write(self, plan: Callable[[Snapshot, int], pa.Table | None]) -> Snapshot:
+        """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns."""
         # The file lock serialises writers (threads included); the mutex is held only to swap the
         # cached snapshot, so reads never wait for a write's fsync.
         with self._write_lock():
@@ -175,13 +173,13 @@ class CollectionStore:
                 current = self._snapshot
                 if current is None or current.manifest_version != snap.manifest_version or current.last_seq <= seq:
                     self._snapshot = snap
-            return self._compact_after_commit(snap, compact_at or self.compaction_threshold_rows)
+            return self._compact_after_commit(snap)
 
-    def _compact_after_commit(self, snap: Snapshot, threshold: int) -> Snapshot:
+    def _compact_after_commit(self, snap: Snapshot) -> Snapshot:
         """Compact past the threshold. The write is already committed, so a failure (a full disk)
         is logged, not raised, and compaction is tried again a few writes or seconds later."""
         try:
-            if not (self._needs_compaction(snap, threshold) and self._compaction_retry.due()):
+            if not (self._needs_compaction(snap) and self._compaction_retry.due()):
                 return snap
             with self._mutex:
                 return self._compact_locked(snap)
@@ -191,10 +189,10 @@ class CollectionStore:
                            self.prefix, exc)
             return snap
 
-    def _needs_compaction(self, snap: Snapshot, threshold: int) -> bool:
+    def _needs_compaction(self, snap: Snapshot) -> bool:
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
         files = snap.last_seq - read_manifest(self.storage, self.prefix).log_upto
-        return tail >= threshold or files >= MAX_LOG_FILES
+        return tail >= self.compaction_threshold_rows or files >= MAX_LOG_FILES
 
     def compact(self, *, merge_open: bool = False) -> Snapshot:
         """Fold the log into blockfiles now. ``merge_open``: and every blockfile that is not full

@@ -25,11 +25,6 @@ from chroma_frame.interop.sources import open_source, read_ahead
 
 logger = logging.getLogger(__name__)
 
-# An ingest lets the log grow to this many rows before it compacts (the threshold is 50k for other
-# writes): fewer, larger blockfiles on the way, so fewer rewrites before the final merge. The
-# log's rows are held in memory until compacted: 384 MiB at 384 dimensions.
-INGEST_LOG_ROWS = 1 << 18
-
 if TYPE_CHECKING:
     from chroma_frame.embedder import Embedder
     from chroma_frame.engine.collection import CollectionEngine
@@ -138,8 +133,7 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
                 with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
                     embedded += embed_missing(batch, embedder.dense, skip)
                     fill_sparse(batch, embedder.sparse_target, skip)
-                snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False,
-                                    compact_at=max(INGEST_LOG_ROWS, engine.store.compaction_threshold_rows))
+                snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False)
             committed = read
             written += done[0]
             skipped += len(batch) - done[0] if mode == "add" else 0
