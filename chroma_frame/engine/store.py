@@ -30,6 +30,7 @@ from chroma_frame.storage.consistency import check_manifest
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.log import LOG_DIR, Log
 from chroma_frame.storage.manifest import (
+    BlockRef,
     Manifest,
     publish_version,
     read_manifest,
@@ -231,16 +232,16 @@ class CollectionStore:
         if not tail and (not merge_open or keep >= len(snap.base) - 1):  # nothing to fold or merge
             return snap
         segments = snap.segments[keep:]
-        if keep == 0:  # everything into one blockfile: only live rows, no tombstones
+        if keep == 0:  # everything rewritten: only live rows, no tombstones
             kept = snap.live
-        else:  # the newest blockfiles and the tail into one; tombstones still shadow older ones
+        else:  # the newest blockfiles and the tail; their tombstones still shadow older blockfiles
             ids = pa.concat_tables([seg.table.select(["id"]) for seg in segments]).column("id")
             kept = np.concatenate([np.zeros(segments[0].start, bool), resolve_latest(ids)])
         # Streamed, one slice at a time: a merge never holds a copy of what it merges. The rows go
         # into blockfiles of at most full_rows(): a graph is built per blockfile, in memory.
         schema = segments[-1].table.schema
         cap = full_rows(snap.dimension)
-        written: list = []
+        written: list[BlockRef] = []
         try:
             for lo, hi in _runs(kept, segments[0].start, cap):
                 metadata: list[pa.ChunkedArray] = []  # of the rows written: their typed columns go next to them
