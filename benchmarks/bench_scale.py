@@ -31,6 +31,8 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from report import fmt  # noqa: E402 - benchmarks/report.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 SYSTEMS = ("chroma-frame", "chromadb", "lancedb", "duckdb-vss", "faiss")
@@ -683,18 +685,6 @@ def machine() -> dict:
 # report
 
 
-def _fmt(v, digits: int = 2) -> str:
-    if v is None or v != v:
-        return "—"
-    if isinstance(v, str):
-        return v
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) >= 100:
-        return f"{v:.0f}"
-    return f"{v:.{digits}f}"
-
-
 def _get(r, *path):
     for p in path:
         r = r.get(p) if isinstance(r, dict) else None
@@ -747,7 +737,7 @@ def markdown(report: dict) -> str:
         for label, path, digits in FIGURES:
             if path[0] == "filtered":
                 label += f" ({data['filters'][path[1]]['selectivity']:.2%} of rows)"
-            lines.append(f"| {label} | " + " | ".join(_fmt(_get(res[s], *path), digits) for s in systems) + " |")
+            lines.append(f"| {label} | " + " | ".join(fmt(_get(res[s], *path), digits) for s in systems) + " |")
         lines += ["", "Per system: load average at start → end of its run; notes."]
         for s in systems:
             r = res[s]

@@ -33,6 +33,8 @@ import tempfile  # noqa: E402
 import threading  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+from report import fmt  # noqa: E402 - benchmarks/report.py (this script's folder is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path("/work/shared/data")
 SYSTEMS = ("chroma-frame", "chromadb", "exact")
@@ -786,18 +788,6 @@ def main() -> int:
 # report
 
 
-def _fmt(v, digits=2) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, str):
-        return v
-    if abs(v) >= 1000:
-        return f"{v:,.0f}"
-    if abs(v) >= 100:
-        return f"{v:.0f}"
-    return f"{v:.{digits}f}"
-
-
 def markdown(report: dict) -> str:
     res = report.get("results", {})
     data = report.get("data", {})
@@ -822,8 +812,8 @@ def markdown(report: dict) -> str:
         if check is not None and a is not None:
             ok = check(ratio, a)
             met = "" if ok is None else ("yes" if ok else "**no**")
-        rows.append(f"| {label} | {_fmt(a, digits)} | {_fmt(b, digits)} | {_fmt(c, digits)} | "
-                    f"{_fmt(ratio, 2) if ratio is not None else '—'} | {target} | {met} |")
+        rows.append(f"| {label} | {fmt(a, digits)} | {fmt(b, digits)} | {fmt(c, digits)} | "
+                    f"{fmt(ratio, 2) if ratio is not None else '—'} | {target} | {met} |")
 
     n = data.get("corpus_rows", 0)
     add(f"ingest: add {n:,} in batches of {report.get('batch')} (s)", lambda r: get(r, "ingest_s"), 1,

@@ -207,8 +207,7 @@ def _search_graphs(queries, walked, allowed: np.ndarray, k: int, space: str, gra
     in one kernel call per thread, padded with -1 / inf. A large batch is split by queries across
     the cores; a few queries, by graphs (two halves of about the same rows), so that one query's
     latency is that of half its graphs."""
-    workers = _workers()
-    if len(queries) >= 16 or workers == 1 or len(walked) == 1:
+    if len(queries) >= 16 or workers() == 1 or len(walked) == 1:
         return _walk(queries, walked, allowed, k, space, graphs, split=True)
     by_size = sorted(walked, key=lambda item: -item[0].table.num_rows)
     halves: list[list] = [[], []]
@@ -217,7 +216,7 @@ def _search_graphs(queries, walked, allowed: np.ndarray, k: int, space: str, gra
         side = int(rows[1] < rows[0])
         halves[side].append(item)
         rows[side] += item[0].table.num_rows
-    parts = list(_pool().map(lambda half: _walk(queries, half, allowed, k, space, graphs, split=False), halves))
+    parts = list(pool().map(lambda half: _walk(queries, half, allowed, k, space, graphs, split=False), halves))
     return _merge(np.concatenate([p for p, _ in parts], axis=1), np.concatenate([d for _, d in parts], axis=1), k)
 
 
@@ -283,15 +282,16 @@ def _search_segment(queries, seg: Segment, allowed: np.ndarray, k: int, space: s
 
 def _in_threads(run, queries: np.ndarray):
     """``run`` over the queries, split across cores when the batch is large (the kernel drops the GIL)."""
-    workers = _workers()
-    if len(queries) < 16 or workers == 1:
+    threads = workers()
+    if len(queries) < 16 or threads == 1:
         return run(queries)
-    chunks = np.array_split(queries, workers)
-    parts = list(_pool().map(run, chunks))
+    chunks = np.array_split(queries, threads)
+    parts = list(pool().map(run, chunks))
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
 
-def _workers() -> int:
+def workers() -> int:
+    """Threads a search splits its work across: the cores this process may use (at most 8)."""
     import os
 
     return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
@@ -300,11 +300,12 @@ def _workers() -> int:
 _POOL: list = []
 
 
-def _pool():
+def pool():
+    """The process's search threads (graph walks and in-place scans; the kernels drop the GIL)."""
     if not _POOL:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOL.append(ThreadPoolExecutor(_workers(), thread_name_prefix="chroma-frame-search"))
+        _POOL.append(ThreadPoolExecutor(workers(), thread_name_prefix="chroma-frame-search"))
     return _POOL[0]
 
 

@@ -20,16 +20,14 @@ gathering exact scan answers.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional
 
 import numpy as np
 
 from chroma_frame.engine.background import Background
-from chroma_frame.engine.dense_knn import search
+from chroma_frame.engine.dense_knn import pool, search, workers
 from chroma_frame.engine.snapshot import Segment, Snapshot
 
 MIN_CANDIDATES = 2048  # fewer candidates: gathering them is cheaper than ranking them first
@@ -122,27 +120,6 @@ def _make_codes(seg: Segment, key: int, kernels: Any) -> None:
         _codes[key] = Codes(codes, low, scale.astype(np.float32))
 
 
-def _workers() -> int:
-    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    return max(1, min(8, len(affinity)))
-
-
-_POOLS: dict[str, ThreadPoolExecutor] = {}
-
-
-def _executor(name: str, workers: int) -> ThreadPoolExecutor:
-    if name not in _POOLS:
-        with _lock:
-            if name not in _POOLS:
-                _POOLS[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"chroma-frame-{name}")
-    return _POOLS[name]
-
-
-def _pool() -> ThreadPoolExecutor:
-    """Threads of the scans (the kernels drop the GIL)."""
-    return _executor("scan", _workers())
-
-
 _CODER = Background("chroma-frame-codes")  # its own thread: never holds up a scan's tasks
 
 
@@ -182,14 +159,14 @@ def _shortlists(snap: Snapshot, queries: np.ndarray, k: int, space: str, candida
         norms[first:last] = seg.sq_norms[rows] if space != "ip" else 0.0
         codes = _codes_of(seg, kernels)
         if codes is None:
-            kernel, matrix, scaled = kernels.row_dots, seg.matrix, queries
+            kernel, matrix, scaled = kernels.dots, seg.matrix, queries
         else:  # q . row ~ q . low + (q * scale) . code
-            kernel, matrix, scaled = kernels.code_dots, codes.codes, queries * codes.scale
+            kernel, matrix, scaled = kernels.dots, codes.codes, queries * codes.scale
             offsets.append((first, last, queries @ codes.low))
         tasks += [(kernel, matrix, rows, lo, min(last - first, lo + _CHUNK), scaled, first)
                   for lo in range(0, last - first, _CHUNK)]
-    groups = _balanced(tasks, _workers() if len(candidates) >= _PARALLEL_ROWS else 1)
-    pending = [_pool().submit(_run_all, scores, group) for group in groups[1:]]
+    groups = _balanced(tasks, workers() if len(candidates) >= _PARALLEL_ROWS else 1)
+    pending = [pool().submit(_run_all, scores, group) for group in groups[1:]]
     _run_all(scores, groups[0])  # the calling thread takes a share: one hand-off fewer
     for future in pending:
         future.result()

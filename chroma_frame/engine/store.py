@@ -403,8 +403,8 @@ def full_rows(dimension: int | None) -> int:
 
 
 def _runs(kept: np.ndarray, start: int, cap: int) -> list[tuple[int, int]]:
-    """Position ranges from ``start`` on holding at most ``cap`` kept rows each (one range when
-    nothing is kept: a compaction of only deletes still writes its, empty, blockfile)."""
+    """Position ranges from ``start`` on holding at most ``cap`` kept rows each. Nothing kept gives
+    one range: a compaction of only deletes still writes a blockfile, an empty one."""
     rows = np.flatnonzero(kept[start:]) + start
     cuts = [start, *(int(rows[i]) for i in range(cap, len(rows), cap)), len(kept)]
     return list(zip(cuts[:-1], cuts[1:]))

@@ -14,28 +14,16 @@ import numpy as np
 
 # reassociation lets the dot loop vectorise; NaN and inf keep their IEEE meaning
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def row_dots(matrix, rows, first, last, queries, out, column):
+def dots(matrix, rows, first, last, queries, out, column):
     """``out[j, column + i] = queries[j] . matrix[rows[i]]`` for ``first <= i < last``: one pass
-    over the chosen rows serves every query (a thread takes a range of ``rows``)."""
+    over the chosen rows serves every query (a thread takes a range of ``rows``). ``matrix`` is
+    float32 rows or their 8-bit codes (compiled once for each)."""
     for i in range(first, last):
         row = matrix[rows[i]]
         for j in range(queries.shape[0]):
             q = queries[j]
             acc = np.float32(0.0)
             for d in range(matrix.shape[1]):
-                acc += row[d] * q[d]
-            out[j, column + i] = acc
-
-
-@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract", "nsz"})
-def code_dots(codes, rows, first, last, queries, out, column):
-    """``row_dots`` over 8-bit codes: ``out[j, column + i] = queries[j] . codes[rows[i]]``."""
-    for i in range(first, last):
-        row = codes[rows[i]]
-        for j in range(queries.shape[0]):
-            q = queries[j]
-            acc = np.float32(0.0)
-            for d in range(codes.shape[1]):
                 acc += q[d] * np.float32(row[d])
             out[j, column + i] = acc
 
@@ -54,10 +42,10 @@ def warm() -> None:
     matrix = np.eye(4, dtype=np.float32)
     out = np.empty((1, 4), np.float32)
     rows = np.arange(4, dtype=np.int64)
-    row_dots(matrix, rows, 0, 4, matrix[:1], out, 0)
+    dots(matrix, rows, 0, 4, matrix[:1], out, 0)
     codes = np.empty((4, 4), np.uint8)
     quantize(matrix, np.zeros(4, np.float32), np.ones(4, np.float32), codes)
-    code_dots(codes, rows, 0, 4, matrix[:1], out, 0)
+    dots(codes, rows, 0, 4, matrix[:1], out, 0)
 
 
-__all__ = ["code_dots", "quantize", "row_dots", "warm"]
+__all__ = ["dots", "quantize", "warm"]

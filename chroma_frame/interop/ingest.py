@@ -157,7 +157,7 @@ def _settle(engine: "CollectionEngine") -> Snapshot | None:
     up to eight): fewer graphs to build and to search. Everything is committed already, so a
     failure here costs only speed: logged, not raised (the next compaction merges them)."""
     try:
-        return engine.store.compact(merge_open=True)
+        return engine.compact(merge_open=True)
     except Exception as exc:  # noqa: BLE001 - the ingest's rows are durable in the log and blockfiles
         logger.warning("merging the blockfiles after an ingest failed: %s", exc)
         return None

@@ -77,55 +77,21 @@ def rebatch(tables: Iterable[pa.Table | pa.RecordBatch], size: int) -> Iterator[
         yield pa.concat_tables(pending) if len(pending) > 1 else pending[0]
 
 
-def read_ahead(tables: Iterator[pa.Table], depth: int = 1) -> Generator[pa.Table, None, None]:
-    """``tables``, produced by a thread ``depth`` tables ahead of the consumer.
+def read_ahead(tables: Iterator[pa.Table]) -> Generator[pa.Table, None, None]:
+    """``tables``, each read by a thread while the one before it is used.
 
     Decoding Parquet releases the GIL, so the next batch is read while this one is validated and
-    written. An error of the source is raised where the consumer takes the table it replaces; a
-    consumer that stops early stops the thread (it ends with the iteration: nothing outlives it).
+    written. An error of the source is raised where the consumer takes the table it replaces;
+    closing the generator waits for the read in flight and ends the thread (nothing outlives it).
     """
-    import queue
-    import threading
+    from concurrent.futures import ThreadPoolExecutor
 
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
     end = object()
-
-    def produce() -> None:
-        try:
-            for table in tables:
-                if not _offer(slots, (table, None), stop):
-                    return
-            _offer(slots, (end, None), stop)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            _offer(slots, (end, exc), stop)
-
-    thread = threading.Thread(target=produce, name="chroma-frame-ingest-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = slots.get()
-            if error is not None:
-                raise error
-            if item is end:
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-def _offer(slots: Any, item: Any, stop: Any) -> bool:
-    """Put ``item`` unless the consumer stopped (then False)."""
-    import queue
-
-    while not stop.is_set():
-        try:
-            slots.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
+    with ThreadPoolExecutor(1, thread_name_prefix="chroma-frame-ingest-read") as reader:
+        ahead = reader.submit(next, tables, end)
+        while (table := ahead.result()) is not end:
+            ahead = reader.submit(next, tables, end)
+            yield table
 
 
 def _table_source(table: pa.Table, kind: str) -> Source:

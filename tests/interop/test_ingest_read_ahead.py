@@ -16,7 +16,7 @@ def _tables(n, fail_at=None):
 
 
 def _reader_threads():
-    return [t for t in threading.enumerate() if t.name == "chroma-frame-ingest-read"]
+    return [t for t in threading.enumerate() if t.name.startswith("chroma-frame-ingest-read")]
 
 
 def test_tables_come_in_order_and_the_thread_ends():
