@@ -20,9 +20,10 @@ import numpy as np
 import pyarrow as pa
 
 from chroma_frame.engine import duck, typed_index
+from chroma_frame.engine.codes import scan_ready
 from chroma_frame.engine.dense_knn import GraphSearch, search
 from chroma_frame.engine.filter_cache import cached
-from chroma_frame.engine.filtered_knn import filtered_search, scan_ready
+from chroma_frame.engine.filtered_knn import filtered_search
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.sparse_knn import sparse_knn
 from chroma_frame.engine.store import CollectionStore
@@ -106,10 +107,11 @@ class CollectionEngine:
         return self.store.snapshot()
 
     # -- writes --------------------------------------------------------------------------
-    def write(self, plan: Plan, *, request_graphs: bool = True) -> Snapshot:
+    def write(self, plan: Plan, *, request_graphs: bool = True, bulk: bool = False) -> Snapshot:
         """Commit ``plan(snapshot, seq)`` (a log entry, or None for nothing) under the write lock.
-        ``request_graphs=False`` defers asking for graphs to :meth:`request_graphs` (bulk ingest)."""
-        snap = self.store.write(plan)
+        ``request_graphs=False`` defers asking for graphs to :meth:`request_graphs`; ``bulk``
+        compacts only once the log holds a full blockfile (both: an ingest)."""
+        snap = self.store.write(plan, bulk=bulk)
         if request_graphs:
             self.request_graphs(snap)
         return snap

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 import numpy as np
 
+from chroma_frame.engine.codes import codes_of
 from chroma_frame.engine.snapshot import Segment, Snapshot
 from chroma_frame.index.manager import kernels
 
@@ -190,13 +191,16 @@ def _allowed_counts(snap: Snapshot, candidates: Optional[np.ndarray]) -> np.ndar
 
 
 def _packed(kern, walked) -> tuple:
-    """The search kernel's typed lists for these segments and graphs (built once per set)."""
-    held = [obj for seg, graph, _ in walked for obj in (seg, graph)]
+    """The search kernel's typed lists for these segments, graphs and 8-bit codes (built once
+    per set; a segment's codes arrive from a background thread, and from then on its walks read them)."""
+    coded = [codes_of(seg) for seg, _, _ in walked]
+    held = [obj for (seg, graph, _), codes in zip(walked, coded) for obj in (seg, graph, codes)]
     for objects, packed in _PACKED:
         if len(objects) == len(held) and all(a is b for a, b in zip(objects, held)):
             return packed
     packed = kern.pack([seg.matrix for seg, _, _ in walked], [seg.sq_norms for seg, _, _ in walked],
-                         [graph for _, graph, _ in walked])
+                       [graph for _, graph, _ in walked],
+                       [None if c is None else (c.codes, c.low, c.scale) for c in coded])
     _PACKED.insert(0, (held, packed))
     del _PACKED[_CACHED:]
     return packed

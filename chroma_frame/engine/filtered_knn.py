@@ -13,22 +13,19 @@ ranked in place, where they lie in each segment's (memory-mapped) matrix, by a c
    are those of an exact scan; only a row that the ranking put behind ``shortlist`` others yet is
    among the true top ``k`` could be lost (measured: none, at 1M, see ``docs/internals.md``).
 
-The 8-bit codes of a segment are made once in a background thread (off the query path) and kept
-in memory while its Arrow table lives; the kernels load in the background too, and until then the
-gathering exact scan answers.
+The 8-bit codes of a segment are made once in a background thread (``engine.codes``); the
+kernels load in the background too, and until then the gathering exact scan answers.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
-from chroma_frame.engine.background import Background
+from chroma_frame.engine.codes import codes_of, scan_kernels
 from chroma_frame.engine.dense_knn import pool, search, workers
-from chroma_frame.engine.snapshot import Segment, Snapshot
+from chroma_frame.engine.snapshot import Snapshot
 
 MIN_CANDIDATES = 2048  # fewer candidates: gathering them is cheaper than ranking them first
 _PARALLEL_ROWS = 32768  # fewer candidates are ranked in the calling thread (a hand-off took ms under load)
@@ -40,97 +37,14 @@ _SHORTLIST_CODED = 8
 _SHORTLIST_MIN = 64
 _SHORTLIST_EXACT = 32  # extra rows re-ranked from float32 scores (only rounding can reorder them)
 _MAX_QUERIES = 64  # larger batches are ranked in groups of this many queries
-MAX_CODE_BYTES = 1 << 30  # 8-bit codes kept in memory by this process (2.8M x 384 dimensions)
 
-
-# -- loading the kernels and the 8-bit codes off the query path --------------------------------
-
-_state: dict[str, Any] = {"kernels": None, "loading": False}
-_codes: dict[int, Optional["Codes"]] = {}  # id(Arrow table) -> its codes (None: being made)
-_lock = threading.Lock()
-
-
-def _kernels():
-    """The compiled scan kernels, or None while they load (loading starts on the first call)."""
-    if _state["kernels"] is None and not _state["loading"]:
-        with _lock:
-            if not _state["loading"]:
-                _state["loading"] = True
-                threading.Thread(target=_load, name="chroma-frame-scan-kernels", daemon=True).start()
-    return _state["kernels"]
-
-
-def scan_ready() -> bool:
-    """Whether the compiled scan answers now (starts loading it when not)."""
-    return _kernels() is not None
-
-
-def _load() -> None:
-    try:
-        from chroma_frame.index import scan_kernels
-
-        scan_kernels.warm()
-        _state["kernels"] = scan_kernels
-    except Exception:  # numba missing or broken: the gathering scan answers
-        import logging
-
-        logging.getLogger(__name__).exception("scan kernels unavailable; filtered queries gather their rows")
-
-
-class Codes:
-    """A segment's rows as 8-bit codes: ``row ~ low + scale * code`` per dimension."""
-
-    __slots__ = ("codes", "low", "scale")
-
-    def __init__(self, codes: np.ndarray, low: np.ndarray, scale: np.ndarray) -> None:
-        self.codes, self.low, self.scale = codes, low, scale
-
-
-def _codes_of(seg: Segment, kernels: Any) -> Optional[Codes]:
-    """A blockfile's codes when made; else starts making them (once, within ``MAX_CODE_BYTES``)
-    and returns None. The log tail (a new table at each write) is scanned in float32."""
-    key = id(seg.table)
-    if key in _codes or seg.name is None:
-        return _codes.get(key)
-    with _lock:
-        if key in _codes:
-            return _codes[key]
-        if _code_bytes() + seg.matrix.size > MAX_CODE_BYTES:
-            return None
-        _codes[key] = None
-        weakref.finalize(seg.table, _codes.pop, key, None)
-    _CODER.submit(_make_codes, seg, key, kernels)
-    return None
-
-
-def _code_bytes() -> int:
-    return sum(c.codes.nbytes for c in list(_codes.values()) if c is not None)
-
-
-def _make_codes(seg: Segment, key: int, kernels: Any) -> None:
-    matrix = seg.matrix
-    if len(matrix) == 0:
-        return
-    low = matrix.min(axis=0)
-    scale = (matrix.max(axis=0) - low) / np.float32(255.0)
-    scale[scale == 0] = 1.0
-    codes = np.empty(matrix.shape, np.uint8)
-    kernels.quantize(matrix, low, (np.float32(1.0) / scale).astype(np.float32), codes)
-    if key in _codes:  # the table may have been freed meanwhile
-        _codes[key] = Codes(codes, low, scale.astype(np.float32))
-
-
-_CODER = Background("chroma-frame-codes")  # its own thread: never holds up a scan's tasks
-
-
-# -- the search --------------------------------------------------------------------------------
 
 def filtered_search(snap: Snapshot, queries: np.ndarray, k: int, space: str,
                     candidates: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Top-``k`` of the sorted live ``candidates`` per query: (positions, distances), exactly as
     ``dense_knn.search(snap, queries, k, space, candidates)`` answers."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    kernels = _kernels() if len(candidates) >= max(MIN_CANDIDATES, 1) else None
+    kernels = scan_kernels() if len(candidates) >= max(MIN_CANDIDATES, 1) else None
     if kernels is None or not np.isfinite(queries).all():  # NaN/inf queries: the plain scan's semantics
         return search(snap, queries, k, space, candidates)
     positions: list[np.ndarray] = []
@@ -157,7 +71,7 @@ def _shortlists(snap: Snapshot, queries: np.ndarray, k: int, space: str, candida
             continue
         rows = candidates[first:last] - seg.start
         norms[first:last] = seg.sq_norms[rows] if space != "ip" else 0.0
-        codes = _codes_of(seg, kernels)
+        codes = codes_of(seg)
         if codes is None:
             kernel, matrix, scaled = kernels.dots, seg.matrix, queries
         else:  # q . row ~ q . low + (q * scale) . code

@@ -157,8 +157,12 @@ class CollectionStore:
         return table
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, plan: Callable[[Snapshot, int], pa.Table | None]) -> Snapshot:
-        """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns."""
+    def write(self, plan: Callable[[Snapshot, int], pa.Table | None], *, bulk: bool = False) -> Snapshot:
+        """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns.
+
+        ``bulk`` (an ingest): the log grows to a full blockfile before it is compacted, so each
+        row is written twice (log, then a full blockfile that no merge rewrites) instead of once
+        per tier of merges on the way there."""
         # The file lock serialises writers (threads included); the mutex is held only to swap the
         # cached snapshot, so reads never wait for a write's fsync.
         with self._write_lock():
@@ -169,18 +173,20 @@ class CollectionStore:
             if rows is None or rows.num_rows == 0:
                 return snap
             self.log.append(seq, rows)
+            if bulk:
+                rows = self.log.mapped(seq)
             snap = snap.extend(rows, seq)
             with self._mutex:
                 current = self._snapshot
                 if current is None or current.manifest_version != snap.manifest_version or current.last_seq <= seq:
                     self._snapshot = snap
-            return self._compact_after_commit(snap)
+            return self._compact_after_commit(snap, bulk)
 
-    def _compact_after_commit(self, snap: Snapshot) -> Snapshot:
+    def _compact_after_commit(self, snap: Snapshot, bulk: bool = False) -> Snapshot:
         """Compact past the threshold. The write is already committed, so a failure (a full disk)
         is logged, not raised, and compaction is tried again a few writes or seconds later."""
         try:
-            if not (self._needs_compaction(snap) and self._compaction_retry.due()):
+            if not (self._needs_compaction(snap, bulk) and self._compaction_retry.due()):
                 return snap
             with self._mutex:
                 return self._compact_locked(snap)
@@ -190,10 +196,11 @@ class CollectionStore:
                            self.prefix, exc)
             return snap
 
-    def _needs_compaction(self, snap: Snapshot) -> bool:
+    def _needs_compaction(self, snap: Snapshot, bulk: bool = False) -> bool:
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
         files = snap.last_seq - read_manifest(self.storage, self.prefix).log_upto
-        return tail >= self.compaction_threshold_rows or files >= MAX_LOG_FILES
+        threshold = full_rows(snap.dimension) if bulk else self.compaction_threshold_rows
+        return tail >= threshold or files >= MAX_LOG_FILES
 
     def compact(self, *, merge_open: bool = False) -> Snapshot:
         """Fold the log into blockfiles now. ``merge_open``: and every blockfile that is not full

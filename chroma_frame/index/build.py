@@ -57,19 +57,22 @@ def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.n
 
 
 # The upper layer: a search enters the bottom layer at the best nodes of a search in a graph over
-# a sample of the nodes. On 200k clustered rows (near-duplicate groups of 20), the 8 nodes nearest
-# to the query among 1,000 random pivots gave recall@10 0.92 at ef 100, among 10,000 0.9997:
-# the bottom layer is hard to cross between groups, a sample's graph is not.
+# a sample of the nodes, itself entered at the nearest of its pivots (scanned: one in 16 of its
+# nodes). On 200k clustered rows (near-duplicate groups of 20), the 8 nodes nearest to the query
+# among 1,000 random pivots gave recall@10 0.92 at ef 100, among 10,000 0.9997: the bottom layer is
+# hard to cross between groups, a sample's graph is not. At 1M, 1 pivot in 100 upper nodes left
+# 2% of the queries stranded in a far region of the upper layer, 1 in 16 none (kernels.UPPER_EF).
 UPPER_SHARE = 16  # one node in 16 is in the upper layer...
 UPPER_MIN = 256  # ...at least this many
 UPPER_NEIGHBORS = 24  # kNN of the upper nodes, the candidates of their edges...
 UPPER_DEGREE = 32  # ...of which at most this many, with
 UPPER_RANDOM_EDGES = 8  # this many to random upper nodes
+PIVOT_SHARE = 16  # one upper node in 16 is a pivot
 
 
 def pivot_count(upper_nodes: int) -> int:
     """Entry candidates of the upper layer (its search starts from the 4 nearest to the query)."""
-    return max(min(upper_nodes, 64), upper_nodes // 100)
+    return max(min(upper_nodes, 64), upper_nodes // PIVOT_SHARE)
 
 
 def _matrix(table) -> np.ndarray:

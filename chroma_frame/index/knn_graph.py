@@ -39,7 +39,7 @@ REFINE_FAN = 10  # neighbours-of-neighbours explored per node in the refinement 
 RANDOM_EDGES = 8  # random long-range edges per node: without them the graph falls apart into islands
 KMEANS_ROUNDS = 4
 DIVERSE_EDGES = 32  # at most this many edges per node chosen by HNSW's heuristic, then the nearest others...
-BOTTOM_DEGREE = 48  # ...up to this degree, random edges included (of the candidates: kNN and reverse edges)
+BOTTOM_DEGREE = 64  # ...up to this degree, random edges included (of the candidates: kNN and reverse edges)
 
 
 def _dist_block(space: str, rows: np.ndarray, rows_sq: np.ndarray, cols: np.ndarray, cols_sq: np.ndarray) -> np.ndarray:

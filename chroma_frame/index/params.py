@@ -36,7 +36,7 @@ class IndexParams:
         efc = int(hnsw.get("ef_construction") or 100)
         return cls(
             space=hnsw.get("space") or "l2",
-            n_neighbors=int(nnd.get("n_neighbors") or 3 * m),
+            n_neighbors=int(nnd.get("n_neighbors") or 4 * m),
             max_candidates=max(8, min(60, efc // 2)),
             diversify_prob=float(nnd.get("diversify_prob", 0.0)),
             pruning_degree_multiplier=float(nnd.get("pruning_degree_multiplier", 2.0)),

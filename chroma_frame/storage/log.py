@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from chroma_frame.storage import manifest as manifests
 from chroma_frame.storage.fs import Storage
-from chroma_frame.storage.integrity import SEAL, SEAL_MAGIC, CorruptFileError, is_sealed, unseal
+from chroma_frame.storage.integrity import SEAL, SEAL_MAGIC, SEAL_SIZE, CorruptFileError, is_sealed, unseal
 from chroma_frame.storage.records import check_record_table
 from chroma_frame.storage.sink import ChecksumSink
 
@@ -61,6 +61,14 @@ class Log:
             with pa.ipc.new_stream(sink, rows.schema) as writer:
                 writer.write_table(rows)
             out.write(SEAL.pack(sink.size, sink.crc32c, SEAL_MAGIC))
+
+    def mapped(self, seq: int) -> pa.Table:
+        """Entry ``seq`` as just appended, its buffers memory-mapped from the file (zero copy;
+        on object storage, read): a bulk write's log tail then costs page cache, not heap. Not
+        checked: this process wrote it."""
+        with self.storage.open_input(f"{self.dir}/{log_name(seq)}") as f:
+            data = f.read_buffer(f.size() - SEAL_SIZE)
+        return pa.ipc.open_stream(data).read_all()
 
     def read(self, seq: int) -> pa.Table:
         """Entry ``seq``, checked (seal, Arrow structure, schema); raises CorruptFileError."""

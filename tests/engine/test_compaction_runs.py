@@ -88,3 +88,35 @@ def test_an_ingest_ends_with_its_open_blockfiles_merged(tmp_path, small_cap):
     assert sorted(col.get(where={"shard": 3})["ids"]) == sorted(f"r{i}" for i in range(3, 2_500, 7))
     got = col.get(ids=["r2499"], include=["embeddings"])["embeddings"]
     np.testing.assert_array_equal(np.asarray(got)[0], vectors[2499])
+
+
+def test_an_ingest_writes_each_row_to_the_log_and_one_blockfile(tmp_path, small_cap, monkeypatch):
+    """A bulk load compacts only when its log holds a full blockfile: rows are written twice (log,
+    then a blockfile no merge rewrites), not once more per tier of merges on the way there; and
+    the log tail it keeps for readers is mapped from the log files, so the rows stay readable."""
+    import pyarrow as pa
+
+    from chroma_frame.storage import blockfile
+
+    written: list[int] = []
+    real = blockfile.write_blockfile
+
+    def counting(storage, prefix, rows, schema=None):
+        ref = real(storage, prefix, rows, schema)
+        written.append(ref.rows)
+        return ref
+
+    monkeypatch.setattr(store_module, "write_blockfile", counting)
+    client = chroma_frame.PersistentClient(path=str(tmp_path), settings=chroma_frame.Settings(
+        compaction_threshold_rows=200, index_build_policy="manual"))
+    col = client.create_collection("bulk", embedding_function=None)
+    vectors = np.random.default_rng(3).standard_normal((2_500, 4)).astype(np.float32)
+    table = pa.table({"id": [f"r{i}" for i in range(2_500)],
+                      "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), 4)})
+    col.ingest(table, batch_size=200, progress=False)
+    assert sum(written) == 2_500, written  # each row in exactly one blockfile write
+    assert [ref.rows for ref in _manifest(col).blockfiles] == [CAP, CAP, 500]
+    col.add(ids=["late"], embeddings=[[0.0, 0.0, 0.0, 1.0]])  # an ordinary write after it still compacts as before
+    got = col.get(ids=["r0", "r2499", "late"], include=["embeddings"])
+    assert got["ids"] == ["r0", "r2499", "late"]
+    np.testing.assert_array_equal(np.asarray(got["embeddings"])[:2], vectors[[0, 2499]])

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chroma_frame.engine import filtered_knn
+from chroma_frame.engine import codes, filtered_knn
 from chroma_frame.engine.dense_knn import search
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.storage.records import PUT, build_rows
@@ -33,17 +33,17 @@ def _snapshot(matrix: np.ndarray, blockfiles: int) -> Snapshot:
 
 @pytest.fixture(scope="module")
 def kernels():
-    filtered_knn._kernels()
-    while filtered_knn._state["kernels"] is None:  # loads in the background
-        assert filtered_knn._state["loading"]
+    codes.scan_kernels()
+    while codes._state["kernels"] is None:  # loads in the background
+        assert codes._state["loading"]
         import time
 
         time.sleep(0.05)
-    return filtered_knn._state["kernels"]
+    return codes._state["kernels"]
 
 
 def _codes_ready() -> None:
-    filtered_knn._CODER.wait()
+    codes.CODER.wait()
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -60,7 +60,7 @@ def test_matches_exact_scan(kernels, monkeypatch, seed, space, k, share, coded, 
     if coded:
         filtered_knn.filtered_search(snap, q, k, space, candidates)
         _codes_ready()
-        assert sum(c is not None for c in filtered_knn._codes.values()) >= 3  # every blockfile is coded
+        assert sum(c is not None for c in codes._codes.values()) >= 3  # every blockfile is coded
     got_pos, got_dist = filtered_knn.filtered_search(snap, q, k, space, candidates)
     want_pos, want_dist = search(snap, q, k, space, candidates)
     for gp, gd, wp, wd in zip(got_pos, got_dist, want_pos, want_dist):
@@ -84,10 +84,10 @@ def test_non_finite_queries_keep_the_exact_scan_semantics(kernels, monkeypatch):
 
 def test_codes_stay_within_their_memory_budget(kernels, monkeypatch):
     monkeypatch.setattr(filtered_knn, "MIN_CANDIDATES", 0)
-    monkeypatch.setattr(filtered_knn, "MAX_CODE_BYTES", 0)
+    monkeypatch.setattr(codes, "MAX_CODE_BYTES", 0)
     rng = np.random.default_rng(4)
     snap = _snapshot(_clustered(rng, 900), blockfiles=2)
     filtered_knn.filtered_search(snap, rng.standard_normal((1, DIM)).astype(np.float32), 3, "cosine",
                                  np.arange(0, 900, 2))
     _codes_ready()
-    assert all(id(seg.table) not in filtered_knn._codes for seg in snap.segments)
+    assert all(id(seg.table) not in codes._codes for seg in snap.segments)

@@ -6,8 +6,8 @@ import pytest
 
 import chroma_frame
 from chroma_frame.engine import collection as engine_collection
+from chroma_frame.engine.codes import scan_kernels
 from chroma_frame.engine.dense_knn import prepare_kernels
-from chroma_frame.engine.filtered_knn import _kernels as scan_kernels
 
 
 def _exact(vectors, queries, k):

@@ -1,5 +1,7 @@
 """The search kernel over several segments' graphs against exact search (hypothesis)."""
 
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -34,13 +36,25 @@ def kern():
     return kernels(wait=True)
 
 
+@pytest.fixture(scope="module")
+def scan_kern():
+    from chroma_frame.engine.codes import scan_kernels
+
+    while scan_kernels() is None:  # loads in the background
+        time.sleep(0.05)
+    return scan_kernels()
+
+
 @pytest.mark.parametrize("space", SPACES)
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**16), sizes=st.lists(st.integers(2, 700), min_size=1, max_size=3),
-       share=st.sampled_from([1.0, 0.5, 0.1]), k=st.sampled_from([1, 10]))
-def test_graphs_searched_together_match_exact(kern, space, seed, sizes, share, k):
-    """All segments' graphs in one call: sorted, allowed rows only, never fewer than the graphs
-    found, Chroma's distances, and the exact top-k (recall floor) from few allowed nodes to all."""
+       share=st.sampled_from([1.0, 0.5, 0.1]), k=st.sampled_from([1, 10]), coded=st.booleans())
+def test_graphs_searched_together_match_exact(kern, scan_kern, space, seed, sizes, share, k, coded):
+    """All segments' graphs in one call, walked on the float32 rows or on 8-bit codes: sorted,
+    allowed rows only, never fewer than the graphs found, Chroma's (exact) distances, and the
+    exact top-k (recall floor) from few allowed nodes to all."""
+    from chroma_frame.engine.codes import quantize
+
     rng = np.random.default_rng(seed)
     params = IndexParams(space=space, n_neighbors=16)
     matrices = [_clustered(rng, n) for n in sizes]
@@ -50,7 +64,8 @@ def test_graphs_searched_together_match_exact(kern, space, seed, sizes, share, k
     masked = np.array([not allowed[s:s + n].all() for s, n in zip(starts, sizes)], np.uint8)
     queries = _clustered(rng, 12)
     norms = [np.einsum("ij,ij->i", m, m) for m in matrices]
-    packed = kern.pack(matrices, norms, graphs)
+    codes = [(c.codes, c.low, c.scale) for c in (quantize(m, scan_kern) for m in matrices)] if coded else None
+    packed = kern.pack(matrices, norms, graphs, codes)
     idx, dist, found = kern.search_graphs(kern.SPACE_CODES[space], queries, k, 64, 0.0, *packed, starts,
                                           allowed.view(np.uint8), masked)
     everything = np.concatenate(matrices)
@@ -119,3 +134,32 @@ def test_collection_of_several_graphs_matches_exact(tmp_path, space):
     assert [len(ids) for ids in got["ids"]] == [5, 5, 5]
     assert np.isnan(got["distances"][0]).all() and got["ids"][2] == col.query(
         query_embeddings=queries[:1], n_results=5, include=[])["ids"][0]
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_walks_on_codes_keep_exact_distances(tmp_path, space):
+    """Once a blockfile's 8-bit codes are made, its graph is walked on them: the answers still
+    carry the exact distances, in order, and find the exact top-k."""
+    import chroma_frame
+    from chroma_frame.engine import codes, dense_knn
+    from tests.index.test_index import _check_against_exact, _config, _exact
+
+    col = chroma_frame.PersistentClient(path=str(tmp_path)).create_collection(
+        "coded", embedding_function=None, configuration=_config(space))
+    col._store.index.auto_build = False
+    rng = np.random.default_rng(9)
+    col.add(ids=[f"r{i}" for i in range(3000)], embeddings=_clustered(rng, 3000))
+    col.compact()
+    assert col.build_index(progress=False) == 1
+    queries = _clustered(rng, 30)
+    while codes.scan_kernels() is None:
+        time.sleep(0.05)
+    col.query(query_embeddings=queries[:1], n_results=1)  # asks for the codes
+    codes.CODER.wait()
+    got = _check_against_exact(col, queries, 10, min_recall=0.95)
+    packed = dense_knn._PACKED[0][1]
+    assert packed[3][0][0].shape == (3000, DIM)  # the walk read the codes
+    want_ids, want_d = _exact(col, queries, 10)
+    for g_ids, g_d, w_ids, w_d in zip(got["ids"], got["distances"], want_ids, want_d):
+        for i in set(g_ids) & set(w_ids):
+            assert g_d[g_ids.index(i)] == pytest.approx(w_d[w_ids.index(i)], rel=1e-5, abs=1e-5)
