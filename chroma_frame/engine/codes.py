@@ -12,6 +12,7 @@ callers get None and use the float32 rows.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from typing import Any, Optional
@@ -21,7 +22,19 @@ import numpy as np
 from chroma_frame.engine.background import Background
 from chroma_frame.engine.snapshot import Segment
 
-MAX_CODE_BYTES = 1 << 30  # 8-bit codes kept in memory by this process (2.8M x 384 dimensions)
+
+
+def _code_budget() -> int:
+    """An eighth of the machine's memory, at least 1 GiB: 8-bit codes of 384 dimensions take
+    384 MB per million rows (the float32 rows they stand for stay in the page cache)."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        memory = 0
+    return max(1 << 30, memory // 8)
+
+
+MAX_CODE_BYTES = _code_budget()  # 8-bit codes kept in memory by this process
 
 _state: dict[str, Any] = {"kernels": None, "loading": False}
 _codes: dict[int, Optional["Codes"]] = {}  # id(Arrow table) -> its codes (None: being made)
