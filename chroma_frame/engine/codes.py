@@ -23,7 +23,6 @@ from chroma_frame.engine.background import Background
 from chroma_frame.engine.snapshot import Segment
 
 
-
 def _code_budget() -> int:
     """An eighth of the machine's memory, at least 1 GiB: 8-bit codes of 384 dimensions take
     384 MB per million rows (the float32 rows they stand for stay in the page cache)."""

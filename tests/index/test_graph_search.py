@@ -163,3 +163,26 @@ def test_walks_on_codes_keep_exact_distances(tmp_path, space):
     for g_ids, g_d, w_ids, w_d in zip(got["ids"], got["distances"], want_ids, want_d):
         for i in set(g_ids) & set(w_ids):
             assert g_d[g_ids.index(i)] == pytest.approx(w_d[w_ids.index(i)], rel=1e-5, abs=1e-5)
+
+
+def test_pivots_cover_isolated_regions():
+    """Random pivots can all miss a small region far from the rest, where a walk then starts too
+    far away to reach it; the builder adds the points farthest from every pivot as pivots."""
+    from chroma_frame.index.build import _covering
+
+    rng = np.random.default_rng(11)
+    body = np.zeros((4000, 16), np.float32)  # in the first 8 dimensions; the island in the last 8,
+    body[:, :8] = rng.normal(size=(4000, 8))  # so it is far in every space (angle and length)
+    island = np.zeros((20, 16), np.float32)
+    island[:, 8:] = 40.0 + 0.1 * rng.normal(size=(20, 8))
+    points = np.vstack([body, island])
+    pivots = np.arange(0, 4000, 100)  # none on the island
+    for space in SPACES:
+        out = _covering(points, pivots, space, 4)
+        assert set(pivots) <= set(out) and len(out) == len(pivots) + 4
+        assert np.all(np.diff(out) > 0)
+        assert (out >= 4000).any(), space  # the island got a pivot
+    graph = build_graph(points, IndexParams(space="l2", n_neighbors=16))
+    pivot_rows = graph.pivots
+    nearest = ((points[4000:, None, :] - points[pivot_rows][None, :, :]) ** 2).sum(-1).min(axis=1)
+    assert nearest.max() < 1.0  # every island point has a pivot beside it (the body is ~1,600 away)
