@@ -165,7 +165,7 @@ class S3Objects:
             pass
         except Exception as exc:
             raise _oserror(exc) from exc
-        return bool(self._first_keys(key))
+        return self._any_under(key)
 
     def list_children(self, key: str) -> list[str]:
         """Names directly under ``key/`` (objects and 'folders'), through one delimiter listing."""
@@ -200,12 +200,13 @@ class S3Objects:
         except Exception as exc:
             raise _oserror(exc) from exc
 
-    def _first_keys(self, key: str) -> list[str]:
+    def _any_under(self, key: str) -> bool:
         try:
-            chunk = next(iter(obstore.list(self.store, key or None, chunk_size=1)), [])
+            for chunk in obstore.list(self.store, key or None, chunk_size=1):  # the first page only
+                return bool(chunk)
         except Exception as exc:
             raise _oserror(exc) from exc
-        return [meta["path"] for meta in chunk]
+        return False
 
 
 def _putable(body: Body) -> Union[bytes, memoryview, IO[bytes]]:
