@@ -128,7 +128,7 @@ class Storage:
         return storage
 
     @classmethod
-    def for_path(cls, path: str, *, endpoint_url: Optional[str] = None, region: Optional[str] = None,
+    def for_path(cls, path: str | os.PathLike[str], *, endpoint_url: Optional[str] = None, region: Optional[str] = None,
                  access_key_id: Optional[str] = None, secret_access_key: Optional[str] = None,
                  session_token: Optional[str] = None, durable: bool = True) -> "Storage":
         """The storage for ``path``: ``s3://bucket/prefix`` is object storage (each setting from
@@ -356,6 +356,12 @@ class S3Storage(Storage):
     def read_bytes(self, rel: str) -> bytes:
         try:
             return self.objects.get(self._key(rel))  # one GET (a pyarrow stream would range-read it)
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
+
+    def open_input(self, rel: str) -> pa.NativeFile:
+        try:
+            return self.fs.open_input_file(self.path(rel))  # random access by ranged GETs
         except OSError as exc:
             raise read_error(exc, self.uri(rel)) from exc
 
