@@ -1,8 +1,9 @@
 """File access through ``pyarrow.fs``, with the durable-write discipline on top.
 
 Every byte chroma-frame writes goes through :class:`Storage`: a pyarrow filesystem plus a root
-folder. Local disks get real ``fsync`` calls; an object store (later) gets atomic puts, where a
-completed upload is already durable.
+folder. Local disks get real ``fsync`` calls; S3-compatible object storage (:class:`S3Storage`,
+``Storage.for_path("s3://bucket/prefix")``) gets whole-object puts, where a completed upload is
+already durable: see docs/storage.md, "Object storage (S3)".
 
 A failed write raises :class:`~chroma_frame.errors.DiskFullError` (no space, quota) or
 :class:`~chroma_frame.errors.StorageWriteError` (any other I/O error), both Chroma
@@ -21,21 +22,27 @@ from __future__ import annotations
 import errno
 import os
 import re
+import tempfile
 import threading
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from chroma_frame.errors import DiskFullError, StorageIOError, StorageWriteError
 
+if TYPE_CHECKING:
+    from chroma_frame.storage.s3 import S3Objects
+
 _DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
 _ERRNO_IN_TEXT = re.compile(r"\[errno (\d+)\]", re.IGNORECASE)  # pyarrow: "... Detail: [errno 28] ..."
 _UNDO_LIMIT = 16 << 20  # a replaced file up to this size is kept in memory to undo an unsynced rename
+_SPILL_SIZE = 64 << 20  # an object being written to S3 is buffered in memory up to this size, then on disk
 _ABSENT = object()
+_URL_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 _wrappers: dict[str, Callable[[pafs.FileSystem], pafs.FileSystem]] = {}
 _wrappers_lock = threading.Lock()
@@ -120,6 +127,25 @@ class Storage:
         storage.makedirs("")
         return storage
 
+    @classmethod
+    def for_path(cls, path: str | os.PathLike[str], *, endpoint_url: Optional[str] = None, region: Optional[str] = None,
+                 access_key_id: Optional[str] = None, secret_access_key: Optional[str] = None,
+                 session_token: Optional[str] = None, durable: bool = True) -> "Storage":
+        """The storage for ``path``: ``s3://bucket/prefix`` is object storage (each setting from
+        its keyword, else the standard AWS environment variables), anything else a local folder."""
+        path = os.fspath(path)
+        found = _URL_SCHEME.match(path)
+        scheme = found.group(1).lower() if found else ""
+        if scheme == "s3":
+            from chroma_frame.storage.s3 import S3Config, S3Objects, arrow_filesystem
+
+            config = S3Config.from_url(path, endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
+                                       secret_access_key=secret_access_key, session_token=session_token)
+            return S3Storage(arrow_filesystem(config), config.root, objects=S3Objects(config))
+        if scheme and scheme != "file":
+            raise ValueError(f"unsupported storage URL {path!r}: a local path or s3://bucket/prefix")
+        return cls.local(path[len("file://"):] if scheme else path, durable=durable)
+
     @property
     def _handler(self) -> object:
         return getattr(self.fs, "handler", None)  # a PyFileSystem's handler, else None
@@ -170,6 +196,40 @@ class Storage:
         """
         with self.atomic_output(rel) as out:
             out.write(data)
+
+    def put_if_absent(self, rel: str, data: bytes | pa.Buffer) -> bool:
+        """Write a whole file only if nothing has that name: True when this call created it,
+        False when it existed. Never leaves a partial file visible, whoever wins a race.
+
+        Write a temporary sibling, fsync it, hard-link it to the name (``link(2)`` fails with
+        EEXIST when the name is taken), remove the temporary, fsync the folder. If that last fsync
+        fails the file stays (another writer may already have seen it) and the error says that
+        the write may have been committed.
+        """
+        if not self.is_local:
+            raise NotImplementedError(f"put_if_absent needs a local disk or S3, not {self.fs.type_name}")
+        target = self.path(rel)
+        tmp = self.temp_path(rel)
+        try:
+            try:
+                with self.fs.open_output_stream(tmp) as out:
+                    out.write(data)
+                self._fsync(tmp)
+                os.link(tmp, target)
+            finally:
+                try:
+                    self.fs.delete_file(tmp)
+                except Exception:  # best effort (may never have been created): the outcome is what matters
+                    pass
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise write_error(exc, target) from exc
+        try:
+            self._fsync(os.path.dirname(target))
+        except OSError as exc:
+            raise write_error(exc, target, maybe_committed=True) from exc
+        return True
 
     @contextmanager
     def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
@@ -267,3 +327,103 @@ class Storage:
         except Exception:  # the disk keeps failing: say that the write may be there
             pass
         return False
+
+
+@dataclass(frozen=True)
+class S3Storage(Storage):
+    """A :class:`Storage` on S3-compatible object storage.
+
+    ``fs`` is a ``pyarrow.fs.S3FileSystem`` and ``root`` is ``bucket/prefix``, so ``fs`` and
+    :meth:`path` serve readers that want a pyarrow filesystem (and :meth:`open_input`'s random
+    access, by ranged GETs). Everything else goes through ``objects`` (obstore): whole-object
+    reads, puts, conditional puts, listings, existence checks and deletes. There are no folders
+    (no marker objects); a write is one put, published when it completes, so fsync is moot.
+    """
+
+    durable: bool = False
+    objects: "S3Objects" = field(kw_only=True, repr=False)
+
+    def uri(self, rel: str) -> str:
+        return f"s3://{self.path(rel)}"
+
+    def _key(self, rel: str) -> str:
+        return self.objects.config.key(rel)
+
+    def _key_of(self, abs_path: str) -> str:
+        return abs_path.split("/", 1)[1] if "/" in abs_path else ""  # "bucket/key" -> "key"
+
+    # -- reading -------------------------------------------------------------------------
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            return self.objects.get(self._key(rel))  # one GET (a pyarrow stream would range-read it)
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
+
+    def open_input(self, rel: str) -> pa.NativeFile:
+        try:
+            return self.fs.open_input_file(self.path(rel))  # random access by ranged GETs
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
+
+    def exists(self, rel: str) -> bool:
+        try:
+            return self.objects.exists(self._key(rel))
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
+
+    def list_names(self, rel_dir: str) -> list[str]:
+        try:
+            return self.objects.list_children(self._key(rel_dir))
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel_dir)) from exc
+
+    # -- writing -------------------------------------------------------------------------
+    def makedirs(self, rel_dir: str) -> None:
+        """Nothing to do: a key's 'folders' exist while keys are under them."""
+
+    def write_atomic(self, rel: str, data: bytes | pa.Buffer) -> None:
+        try:
+            self.objects.put(self._key(rel), data)
+        except OSError as exc:
+            raise write_error(exc, self.uri(rel)) from exc
+
+    @contextmanager
+    def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
+        """A stream buffered in memory (on a temporary local file past 64 MB), uploaded in one
+        put when the block ends; nothing is uploaded when it raises. (Arrow's own S3 output
+        stream would publish what was written so far when closed by an exception.)"""
+        try:
+            with tempfile.SpooledTemporaryFile(max_size=_SPILL_SIZE) as spool:
+                yield pa.PythonFile(spool, mode="w")
+                spool.seek(0)
+                self.objects.put(self._key(rel), spool)
+        except OSError as exc:
+            raise write_error(exc, self.uri(rel)) from exc
+
+    def publish(self, tmp_abs: str, target_abs: str) -> None:
+        """Copy on the server, then delete the temporary (Arrow's S3 move would leave a folder
+        marker behind); nothing to sync or to undo."""
+        try:
+            self.objects.copy(self._key_of(tmp_abs), self._key_of(target_abs))
+            self.objects.delete(self._key_of(tmp_abs))
+        except OSError as exc:
+            raise write_error(exc, f"s3://{target_abs}") from exc
+
+    def put_if_absent(self, rel: str, data: bytes | pa.Buffer) -> bool:
+        """One conditional put (``If-None-Match: *``): S3 creates the object whole or answers 412."""
+        try:
+            return self.objects.put_if_absent(self._key(rel), data)
+        except OSError as exc:
+            raise write_error(exc, self.uri(rel)) from exc
+
+    def delete_file(self, rel: str) -> None:
+        try:
+            self.objects.delete(self._key(rel))
+        except OSError as exc:
+            raise write_error(exc, self.uri(rel)) from exc
+
+    def delete_dir(self, rel_dir: str) -> None:
+        try:
+            self.objects.delete_prefix(self._key(rel_dir))
+        except OSError as exc:
+            raise write_error(exc, self.uri(rel_dir)) from exc
