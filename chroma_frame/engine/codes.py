@@ -37,6 +37,7 @@ MAX_CODE_BYTES = _code_budget()  # 8-bit codes kept in memory by this process
 
 _state: dict[str, Any] = {"kernels": None, "loading": False}
 _codes: dict[int, Optional["Codes"]] = {}  # id(Arrow table) -> its codes (None: being made)
+_sizes: dict[int, int] = {}  # id(Arrow table) -> bytes its codes take (made or being made)
 _lock = threading.Lock()
 
 
@@ -88,15 +89,20 @@ def codes_of(seg: Segment) -> Optional[Codes]:
             return _codes[key]
         if code_bytes() + seg.matrix.size > MAX_CODE_BYTES:
             return None
-        _codes[key] = None
-        weakref.finalize(seg.table, _codes.pop, key, None)
+        _codes[key], _sizes[key] = None, seg.matrix.size
+        weakref.finalize(seg.table, _forget, key)
     CODER.submit(_make_codes, seg, key, kernels)
     return None
 
 
 def code_bytes() -> int:
-    """Bytes of codes this process holds."""
-    return sum(c.codes.nbytes for c in list(_codes.values()) if c is not None)
+    """Bytes of codes this process holds or is making."""
+    return sum(list(_sizes.values()))
+
+
+def _forget(key: int) -> None:
+    _codes.pop(key, None)
+    _sizes.pop(key, None)
 
 
 def quantize(matrix: np.ndarray, kernels: Any) -> Codes:

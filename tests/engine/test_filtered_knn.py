@@ -91,3 +91,21 @@ def test_codes_stay_within_their_memory_budget(kernels, monkeypatch):
                                  np.arange(0, 900, 2))
     _codes_ready()
     assert all(id(seg.table) not in codes._codes for seg in snap.segments)
+
+
+def test_codes_being_made_count_against_the_budget(kernels, monkeypatch):
+    """Asking for several blockfiles' codes at once (a query over many graphs) reserves the
+    budget as it goes: codes still being made count, so the process never holds more."""
+    rng = np.random.default_rng(6)
+    snap = _snapshot(_clustered(rng, 900), blockfiles=3)
+    blockfiles = [seg for seg in snap.segments if seg.name is not None]
+    import gc
+
+    gc.collect()  # earlier tests' tables go, and their reservations with them
+    monkeypatch.setattr(codes, "MAX_CODE_BYTES", codes.code_bytes() + blockfiles[0].matrix.size * 3 // 2)
+    for seg in blockfiles:  # no wait between: none is made yet when the next is asked for
+        codes.codes_of(seg)
+    _codes_ready()
+    coded = [seg for seg in blockfiles if codes.codes_of(seg) is not None]
+    assert len(coded) == 1
+    assert codes.code_bytes() <= codes.MAX_CODE_BYTES
