@@ -38,9 +38,10 @@ def _text(cell):
 
 
 @pytest.mark.parametrize("name", sorted(NOTEBOOKS))
-def test_notebook_runs(name, monkeypatch):
+def test_notebook_runs(name, monkeypatch, tmp_path):
     env, plots = NOTEBOOKS[name]
-    for key, value in {**env, "PYTHONPATH": ROOT}.items():
+    # the notebooks' tempfile.mkdtemp() folders go where pytest removes them, not into /tmp for good
+    for key, value in {**env, "PYTHONPATH": ROOT, "TMPDIR": str(tmp_path)}.items():
         monkeypatch.setenv(key, value)
     book = _read(name)
     nbclient.NotebookClient(book, timeout=900, kernel_name="python3",
