@@ -86,9 +86,19 @@ _systems_lock = threading.Lock()
 _ephemeral_dirs: list[str] = []
 
 
+def _refuse_url(path: str) -> None:
+    """A URL (``s3://bucket/prefix``) is not a folder: without this it became a local folder
+    named ``s3:``. The storage layer reaches S3 already; clients over it are not built yet."""
+    scheme, sep, _ = str(path).partition("://")
+    if sep and scheme.isidentifier():
+        raise ValueError(f"persist_directory {path!r}: {scheme}:// paths are not supported yet; "
+                         f"use a local folder")
+
+
 def system_for(settings: Settings) -> System:
     """The process's one :class:`System` for the storage root of ``settings``."""
     if settings.is_persistent:
+        _refuse_url(settings.persist_directory)
         key = os.path.realpath(os.path.abspath(settings.persist_directory))
     else:
         key = ":ephemeral:"

@@ -291,3 +291,14 @@ def test_importing_chroma_frame_loads_no_s3_client():
                      "if m in sys.modules))")
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "[]"
+
+
+def test_a_client_on_an_s3_url_is_refused_not_made_a_local_folder(tmp_path, monkeypatch):
+    """``PersistentClient(path="s3://bucket/x")`` used to create a local folder named ``s3:``;
+    until clients run over object storage it is a clear error that writes nothing."""
+    import chroma_frame
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="s3:// paths are not supported yet"):
+        chroma_frame.PersistentClient(path="s3://bucket/prefix")
+    assert list(tmp_path.iterdir()) == []
