@@ -99,10 +99,10 @@ def test_codes_being_made_count_against_the_budget(kernels, monkeypatch):
     rng = np.random.default_rng(6)
     snap = _snapshot(_clustered(rng, 900), blockfiles=3)
     blockfiles = [seg for seg in snap.segments if seg.name is not None]
-    import gc
-
-    gc.collect()  # earlier tests' tables go, and their reservations with them
-    monkeypatch.setattr(codes, "MAX_CODE_BYTES", codes.code_bytes() + blockfiles[0].matrix.size * 3 // 2)
+    _codes_ready()  # earlier tests' codes are made; then this test starts from an empty ledger
+    monkeypatch.setattr(codes, "_codes", {})
+    monkeypatch.setattr(codes, "_sizes", {})
+    monkeypatch.setattr(codes, "MAX_CODE_BYTES", blockfiles[0].matrix.size * 3 // 2)
     for seg in blockfiles:  # no wait between: none is made yet when the next is asked for
         codes.codes_of(seg)
     _codes_ready()
