@@ -107,6 +107,13 @@ def fsync_path(abs_path: str) -> None:
         os.close(fd)
 
 
+class Created:
+    """What :meth:`Storage.create_output` yields: the stream to write, then whether it won."""
+
+    stream: pa.NativeFile
+    done: bool = False
+
+
 @dataclass(frozen=True)
 class Storage:
     """A pyarrow filesystem rooted at ``root``; paths given to methods are relative to it."""
@@ -176,6 +183,10 @@ class Storage:
     def exists(self, rel: str) -> bool:
         return self.fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
 
+    def has_file(self, rel: str) -> bool:
+        """Whether a file (not a folder) is at ``rel``: one stat, or one HEAD on S3."""
+        return self.fs.get_file_info(self.path(rel)).type == pafs.FileType.File
+
     def list_names(self, rel_dir: str) -> list[str]:
         """Names of the entries directly inside ``rel_dir`` (empty when it does not exist)."""
         infos = self.fs.get_file_info(pafs.FileSelector(self.path(rel_dir), allow_not_found=True))
@@ -206,14 +217,24 @@ class Storage:
         fails the file stays (another writer may already have seen it) and the error says that
         the write may have been committed.
         """
+        with self.create_output(rel) as created:
+            created.stream.write(data)
+        return created.done
+
+    @contextmanager
+    def create_output(self, rel: str) -> Iterator["Created"]:
+        """Like :meth:`put_if_absent`, streamed: write to ``created.stream`` in the block; after
+        it, ``created.done`` says whether this call created ``rel`` (False: the name was taken)."""
         if not self.is_local:
             raise NotImplementedError(f"put_if_absent needs a local disk or S3, not {self.fs.type_name}")
         target = self.path(rel)
         tmp = self.temp_path(rel)
+        created = Created()
         try:
             try:
                 with self.fs.open_output_stream(tmp) as out:
-                    out.write(data)
+                    created.stream = out
+                    yield created
                 self._fsync(tmp)
                 os.link(tmp, target)
             finally:
@@ -222,14 +243,14 @@ class Storage:
                 except Exception:  # best effort (may never have been created): the outcome is what matters
                     pass
         except FileExistsError:
-            return False
+            return
         except OSError as exc:
             raise write_error(exc, target) from exc
         try:
             self._fsync(os.path.dirname(target))
         except OSError as exc:
             raise write_error(exc, target, maybe_committed=True) from exc
-        return True
+        created.done = True
 
     @contextmanager
     def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
@@ -415,6 +436,23 @@ class S3Storage(Storage):
             return self.objects.put_if_absent(self._key(rel), data)
         except OSError as exc:
             raise write_error(exc, self.uri(rel)) from exc
+
+    @contextmanager
+    def create_output(self, rel: str) -> Iterator[Created]:
+        """Buffered like :meth:`atomic_output`, then one conditional put."""
+        created = Created()
+        with tempfile.SpooledTemporaryFile(max_size=_SPILL_SIZE) as spool:
+            created.stream = pa.PythonFile(spool, mode="w")
+            yield created
+            spool.seek(0)
+            data = spool.read()  # a conditional put takes bytes (obstore streams only plain puts)
+        created.done = self.put_if_absent(rel, data)
+
+    def has_file(self, rel: str) -> bool:
+        try:
+            return self.objects.exists_object(self._key(rel))
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
 
     def delete_file(self, rel: str) -> None:
         try:

@@ -156,6 +156,16 @@ class S3Objects:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))
         raise AssertionError("unreachable")
 
+    def exists_object(self, key: str) -> bool:
+        """True when the object ``key`` exists (one HEAD; folders do not count)."""
+        try:
+            obstore.head(self.store, key)
+            return True
+        except FileNotFoundError:
+            return False
+        except Exception as exc:
+            raise _oserror(exc) from exc
+
     def exists(self, key: str) -> bool:
         """True for an object (HEAD), or for a 'folder': a key with ``key/`` in front."""
         try:
