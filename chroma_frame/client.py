@@ -20,6 +20,8 @@ from chroma_frame import validation as v
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
+from chroma_frame.engine.collection import resolve_version
+from chroma_frame.engine.history import Vacuumed, fork, vacuum, vacuum_orphans
 from chroma_frame.engine.store import CollectionStore, empty_trash
 from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFoundError
 from chroma_frame.interop.sql import SQLMethods
@@ -52,7 +54,24 @@ class System:
                     compaction_threshold_rows=self.settings.compaction_threshold_rows,
                 )
                 store.index.auto_build = self.settings.index_build_policy == "background"
+                store.after_compaction = self._sweep
             return store
+
+    def _sweep(self, store: CollectionStore) -> None:
+        """After a compaction: vacuum the collection's history past the retention setting."""
+        vacuum(store, older_than=self.settings.history_retention)
+
+    def vacuum(self, older_than: Optional[float] = None) -> Vacuumed:
+        """Vacuum every collection (see :meth:`Client.vacuum`), then what deleted collections left."""
+        retention = self.settings.history_retention if older_than is None else older_than
+        done = Vacuumed()
+        for record in self.catalog.all_collections():
+            try:
+                done.add(vacuum(self.store(record["id"]), older_than=retention))
+            except NotFoundError:  # deleted meanwhile
+                continue
+        done.add(vacuum_orphans(self.storage, {r["id"] for r in self.catalog.all_collections()}))
+        return done
 
     def collection_model(self, collection_id: Any) -> dict[str, Any]:
         """The stored model of a collection, by id (Chroma's NotFoundError when there is none)."""
@@ -263,12 +282,13 @@ class Client(SQLMethods, AdminClient):
         stored, created = self._create_record(record, get_or_create)
         return self._collection(stored, embedding_function, data_loader, creating=created)
 
-    def _create_record(self, record: dict, get_or_create: bool) -> tuple[dict, bool]:
-        """List ``record`` in the catalog, its folder made first: a collection in the catalog
-        always has its files, whichever process looks."""
+    def _create_record(self, record: dict, get_or_create: bool,
+                       make_files: Optional[Callable[[str], None]] = None) -> tuple[dict, bool]:
+        """List ``record`` in the catalog, its folder made first (by ``make_files(id)``, else
+        empty): a collection in the catalog always has its files, whichever process looks."""
         if self._catalog.get_collection(record["name"], self.tenant, self.database) is not None:
             return self._catalog.create_collection(record, get_or_create=get_or_create)  # no files needed
-        self._system.create_store(record["id"])
+        (make_files or self._system.create_store)(record["id"])
         stored, created = None, False
         try:
             stored, created = self._catalog.create_collection(record, get_or_create=get_or_create)
@@ -276,6 +296,26 @@ class Client(SQLMethods, AdminClient):
             if not created:  # the name was taken meanwhile: nobody knows this id, remove its folder
                 self._system.storage.delete_dir(f"collections/{record['id']}")
         return stored, created
+
+    def _fork_collection(self, source: Collection, new_name: str, as_of: Any = None) -> Collection:
+        """A new collection ``new_name`` sharing ``source``'s files as of ``as_of`` (see
+        :meth:`Collection.fork`)."""
+        model = source._model
+        v.prepare_create_collection(new_name, None, None, None)  # the name rules of create_collection
+        record = {key: value for key, value in model.items() if key not in ("id", "name")}
+        record.update(id=str(uuid.uuid4()), name=new_name, tenant=self.tenant, database=self.database)
+        store = self._system.store(model["id"])
+        version = None if as_of is None else resolve_version(store, as_of)
+        stored, _ = self._create_record(record, False, lambda new_id: fork(store, new_id, version))
+        return self._collection(stored, source._embedding_function, source._data_loader)
+
+    def vacuum(self, older_than: Optional[float] = None) -> dict[str, int]:
+        """Delete the versions of every collection superseded more than ``older_than`` seconds
+        ago (default: the ``history_retention`` setting; never a current version) and every file
+        no kept version lists. Safe while other readers and writers run. Returns counts of
+        ``versions`` and ``files`` deleted and the ``bytes`` freed."""
+        done = self._system.vacuum(older_than)
+        return {"versions": done.versions, "files": done.files, "bytes": done.bytes}
 
     def get_or_create_collection(self, name: str, schema: Any = None, configuration: Optional[dict] = None,
                                  metadata: Optional[dict] = None, embedding_function: Any = DEFAULT,

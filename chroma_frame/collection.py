@@ -4,12 +4,13 @@ collection's engine (``chroma_frame.operations``)."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Optional, Union
 
 from chroma_frame import operations
 from chroma_frame import validation as v
 from chroma_frame.embedder import Embedder
-from chroma_frame.engine.collection import CollectionEngine, EngineConfig
+from chroma_frame.engine.collection import CollectionEngine, EngineConfig, resolve_version
 from chroma_frame.engine.store import CollectionStore
 from chroma_frame.errors import NotFoundError
 from chroma_frame.filters import compile_filter, parse_filter
@@ -193,32 +194,33 @@ class Collection(FrameMethods):
         return operations.run_delete(self._engine, request)  # type: ignore[return-value]
 
     # -- reads ---------------------------------------------------------------------------
-    def count(self, read_level: Optional[Union[ReadLevel, str]] = None) -> int:
-        """Number of records."""
-        return operations.count(self._engine)
+    def count(self, read_level: Optional[Union[ReadLevel, str]] = None, *, as_of: Any = None) -> int:
+        """Number of records (``as_of``: in a past version, see :meth:`versions`)."""
+        return operations.count(self._engine.at(as_of))
 
     def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None, limit: Optional[int] = None,
             offset: Optional[int] = None, where_document: Optional[WhereDocument] = None,
-            include: Optional[Include] = None) -> GetResult:
-        """Records by id and/or filter, in insertion order."""
+            include: Optional[Include] = None, *, as_of: Any = None) -> GetResult:
+        """Records by id and/or filter, in insertion order (``as_of``: of a past version)."""
         request = prepare_get(ids, where, limit, offset, where_document, include,
                               has_data_loader=self._data_loader is not None)
-        return operations.run_get(self._engine, request)  # type: ignore[return-value]
+        return operations.run_get(self._engine.at(as_of), request)  # type: ignore[return-value]
 
-    def peek(self, limit: int = 10) -> GetResult:
+    def peek(self, limit: int = 10, *, as_of: Any = None) -> GetResult:
         """The first ``limit`` records, embeddings included."""
         checked, _ = v.check_limit_offset(limit, None, "peek")
-        return self.get(limit=checked, include=["metadatas", "documents", "embeddings"])
+        return self.get(limit=checked, include=["metadatas", "documents", "embeddings"], as_of=as_of)
 
     def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]] = None,
               query_texts: Optional[OneOrMany[Document]] = None, query_images: Optional[OneOrMany[Image]] = None,
               query_uris: Optional[OneOrMany[URI]] = None, ids: Optional[OneOrMany[ID]] = None,
               n_results: int = 10, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None,
-              include: Optional[Include] = None) -> QueryResult:
-        """Nearest neighbours of each query, closest first."""
+              include: Optional[Include] = None, *, as_of: Any = None) -> QueryResult:
+        """Nearest neighbours of each query, closest first (``as_of``: in a past version)."""
+        engine = self._engine.at(as_of)
         request = prepare_query(query_embeddings, query_texts, query_images, query_uris, ids, n_results, where,
                                 where_document, include, embedder=self._embedder)
-        return operations.run_query(self._engine, request)  # type: ignore[return-value]
+        return operations.run_query(engine, request)  # type: ignore[return-value]
 
     # -- collection ----------------------------------------------------------------------
     def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,
@@ -260,14 +262,45 @@ class Collection(FrameMethods):
         """The DuckDB SQL a filter compiles to, with its bound parameters."""
         return CollectionEngine.explain(compile_filter(parse_filter(where, where_document)))
 
-    def fork(self, new_name: str) -> "Collection":
-        raise NotImplementedError("Collection forking is not implemented for Local Chroma")
+    # -- versions ------------------------------------------------------------------------
+    def versions(self) -> list[dict[str, Any]]:
+        """The versions this collection keeps, oldest first, the current one last: each a dict
+        with ``version`` (the number ``as_of`` and :meth:`restore` take), ``time`` (a UTC
+        ``datetime``), ``operation`` and ``records`` (the record count after it)."""
+        from chroma_frame.engine.history import versions
 
-    def search(self, searches: OneOrMany[Search], read_level: Union[ReadLevel, str] = "index_and_wal") -> SearchResult:
+        with operations.gone_as_not_found(self._engine):
+            return [{"version": found.version,
+                     "time": datetime.fromtimestamp(found.time, timezone.utc) if found.time is not None else None,
+                     "operation": found.operation, "records": found.records}
+                    for found in versions(self._engine.store)]
+
+    def restore(self, version: Any) -> None:
+        """Make a past version (a number from :meth:`versions`, or a timestamp) current again,
+        as a new commit: nothing is rewritten and every version stays readable."""
+        with operations.gone_as_not_found(self._engine):
+            self._engine.store.restore(resolve_version(self._engine.store, version))
+            self._engine.request_graphs(self._engine.snapshot())
+
+    def fork(self, new_name: str, *, as_of: Any = None) -> "Collection":
+        """A new collection named ``new_name`` with this one's records, configuration and
+        metadata (``as_of``: of a past version). It shares this collection's files
+        copy-on-write, so it takes about the same time whatever the size; writes to either
+        never show in the other."""
+        return self._client._fork_collection(self, new_name, as_of)
+
+    def fork_count(self) -> int:
+        """How many collections were forked from this one and still exist."""
+        from chroma_frame.engine.store import forks_of
+
+        return len(forks_of(self._engine.store.storage, str(self.id)))
+
+    def search(self, searches: OneOrMany[Search], read_level: Union[ReadLevel, str] = "index_and_wal", *,
+               as_of: Any = None) -> SearchResult:
         """Chroma's Search API (``chroma_frame.execution.expression``): a ``SearchResult``."""
         from chroma_frame.execution.executor import run_search
 
-        return run_search(self._engine, self._embedder, searches, read_level)
+        return run_search(self._engine.at(as_of), self._embedder, searches, read_level)
 
     def get_indexing_status(self) -> Any:
         raise NotImplementedError("Indexing status is not implemented for Local Chroma")

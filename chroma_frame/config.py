@@ -46,6 +46,9 @@ class Settings:
     # at once) or "manual" (only by collection.build_index(), wait_for_index() or `chroma-frame index`)
     index_build_policy: str = "background"
     durable: bool = True
+    # seconds a superseded version stays readable (as_of, restore, fork) before the sweep that
+    # follows each compaction deletes it; 0 keeps only the current version
+    history_retention: float = 7 * 86400.0
     # where the default embedding model lives (else $CHROMA_FRAME_MODEL_DIR, else ~/.cache/chroma_frame/models)
     chroma_frame_model_dir: str | None = None
 

@@ -52,6 +52,11 @@ class _Gone:
                 raise NotFoundError(f"{prefix}Collection [{store.collection_id}] does not exist.") from None
 
 
+def gone_as_not_found(engine: CollectionEngine) -> _Gone:
+    """A block in which the collection's deletion raises Chroma's ``NotFoundError``."""
+    return _Gone(engine)
+
+
 def run_write(engine: CollectionEngine, request: WriteRequest) -> None:
     """add / upsert / update: the engine's record checks, then one logged write of after-images."""
     with _Gone(engine, _GETTING):
@@ -59,7 +64,7 @@ def run_write(engine: CollectionEngine, request: WriteRequest) -> None:
         records = Records.from_lists(request.ids, request.embeddings, request.metadatas, request.documents,
                                      request.uris)
         plan = _PLANS[request.op]
-        engine.write(lambda snap, seq: plan(snap, seq, records))
+        engine.write(lambda snap, seq: plan(snap, seq, records), operation=request.op)
 
 
 def run_delete(engine: CollectionEngine, request: DeleteRequest) -> dict[str, int]:
@@ -76,7 +81,7 @@ def run_delete(engine: CollectionEngine, request: DeleteRequest) -> dict[str, in
             deleted = len(positions)
             return plan_delete(snap, seq, positions)
 
-        engine.write(plan)
+        engine.write(plan, operation="delete")
     if request.ids is not None and compiled is None:
         deleted = len(request.ids)
     return {"deleted": deleted}

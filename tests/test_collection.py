@@ -5,6 +5,7 @@ import pytest
 
 import chroma_frame
 from chroma_frame.errors import InvalidArgumentError, NotFoundError
+from tests.layout import manifest_path
 
 
 @pytest.fixture
@@ -235,7 +236,7 @@ def test_many_compactions_stay_few_blockfiles_and_correct(tmp_path):
             for g in gone:
                 expected.pop(g)
         col.compact()
-        manifest = json.load(open(os.path.join(str(tmp_path), "collections", str(col.id), "manifest.json")))
+        manifest = json.load(open(manifest_path(os.path.join(str(tmp_path), "collections", str(col.id)))))
         assert len(manifest["blockfiles"]) <= 8
     got = col.get(include=["embeddings"])
     assert sorted(got["ids"]) == sorted(expected)

@@ -22,7 +22,16 @@ from chroma_frame.storage.consistency import manifest_problems, unlisted_blockfi
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
 from chroma_frame.storage.log import LOG_DIR, SUFFIX, Log
-from chroma_frame.storage.manifest import MANIFEST, BlockRef, Manifest, read_manifest
+from chroma_frame.storage.manifest import (
+    BlockRef,
+    Manifest,
+    is_shared,
+    manifest_path,
+    manifests,
+    newest_number,
+    read_manifest,
+    read_manifest_number,
+)
 
 # what a reader raises on a damaged file, whichever layer notices first
 DAMAGE = (CorruptFileError, CorruptIndex, CorruptPostings, pa.ArrowException, ValueError, EOFError)
@@ -63,9 +72,27 @@ def inspect(storage: Storage, collection_id: str, report: Report) -> Inspection:
 
 def _manifest_bytes(storage: Storage, prefix: str) -> bytes | None:
     try:
-        return storage.read_bytes(f"{prefix}/{MANIFEST}")
+        return storage.read_bytes(_manifest_rel(storage, prefix))
     except FileNotFoundError:
         return None
+
+
+def _manifest_rel(storage: Storage, prefix: str) -> str:
+    """Where the current manifest is: the newest numbered one, else the legacy file."""
+    return manifest_path(prefix, newest_number(storage, prefix))
+
+
+def _listed_by_kept_versions(storage: Storage, prefix: str) -> set[str]:
+    """Stems of the blockfiles any kept manifest lists (history: not debris)."""
+    series = manifests(storage, prefix)
+    stems: set[str] = set()
+    for number in series.numbers():
+        try:
+            refs = read_manifest_number(storage, prefix, number).blockfiles
+        except (FileNotFoundError, *DAMAGE):
+            continue
+        stems |= {str(ref).rsplit("/", 1)[-1].split(".", 1)[0] for ref in refs if not is_shared(ref)}
+    return stems
 
 
 def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
@@ -88,7 +115,7 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
     except CorruptFileError as exc:
         report.add(ERROR, exc.path, f"damaged manifest: {exc.reason}; {RESTORE}")
     except InternalError as exc:
-        report.add(ERROR, where(f"{prefix}/{MANIFEST}"), str(exc))
+        report.add(ERROR, where(_manifest_rel(storage, prefix)), str(exc))
     upto = manifest.log_upto if ins.manifest else 0
 
     # -- the log --
@@ -113,7 +140,7 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
         if seq <= upto:
             ins.stale.append(rel)
             report.add(WARNING, where(rel), f"damaged log entry {seq}, already folded into blockfiles ({reason})",
-                       "delete it (its rows are in the blockfiles)")
+                       f"delete it (its rows are in the blockfiles; versions up to {seq} can no longer be read)")
         elif ins.manifest is None:
             report.add(ERROR, where(rel), f"damaged log entry {seq} ({reason}), and the manifest is unreadable: "
                        f"{RESTORE}")
@@ -134,9 +161,10 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
         return
 
     # -- manifest against the other files --
+    manifest_at = where(_manifest_rel(storage, prefix))
     reasons = manifest_problems(storage, prefix, manifest, [s for s in seqs if s > upto])
     for reason in reasons:
-        report.add(ERROR, where(f"{prefix}/{MANIFEST}"), f"inconsistent manifest: {reason}; {RESTORE} "
+        report.add(ERROR, manifest_at, f"inconsistent manifest: {reason}; {RESTORE} "
                    "(blockfiles it does not list are kept)")
     ins.trusted = not reasons
 
@@ -154,10 +182,13 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
         top = pc.max(table.column("seq")).as_py() if table.num_rows else None
         if top is not None and top > upto:
             ins.trusted = False
-            report.add(ERROR, where(f"{prefix}/{MANIFEST}"), f"inconsistent manifest: says log_upto {upto} but "
+            report.add(ERROR, manifest_at, f"inconsistent manifest: says log_upto {upto} but "
                        f"{ref} holds rows of write {top}; {RESTORE}")
+    history = _listed_by_kept_versions(storage, prefix)
     if ins.trusted:
         for rel in unlisted_blockfiles(storage, prefix, manifest):
+            if rel.rsplit("/", 1)[-1].split(".", 1)[0] in history:
+                continue  # a blockfile of a past version, kept until vacuum
             ins.stale.append(f"{prefix}/{rel}")
             report.add(WARNING, where(f"{prefix}/{rel}"), "blockfile not listed in the manifest "
                        "(left by an interrupted compaction)", "delete it")
@@ -173,7 +204,7 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
             continue
         block = by_uuid.get(parts[0])
         if block is None:
-            if ins.trusted:
+            if ins.trusted and parts[0] not in history:
                 ins.stale.append(f"{prefix}/{rel}")
                 report.add(WARNING, where(f"{prefix}/{rel}"), f"{kind} file of a blockfile the manifest no longer "
                            "lists", "delete it")

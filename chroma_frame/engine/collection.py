@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping, Optional, cast
 
 import numpy as np
@@ -106,12 +107,22 @@ class CollectionEngine:
     def snapshot(self) -> Snapshot:
         return self.store.snapshot()
 
+    def at(self, as_of: Any) -> "CollectionEngine":
+        """This engine reading the collection as of a past version (an int: a version number
+        from ``versions()``; a ``datetime`` or seconds since the epoch as a float: the version
+        current at that moment); None: this engine."""
+        if as_of is None:
+            return self
+        return PastEngine(self.store, self.config, self.store.snapshot_at(resolve_version(self.store, as_of)))
+
     # -- writes --------------------------------------------------------------------------
-    def write(self, plan: Plan, *, request_graphs: bool = True, bulk: bool = False) -> Snapshot:
-        """Commit ``plan(snapshot, seq)`` (a log entry, or None for nothing) under the write lock.
-        ``request_graphs=False`` defers asking for graphs to :meth:`request_graphs`; ``bulk``
-        compacts only once the log holds a full blockfile (both: an ingest)."""
-        snap = self.store.write(plan, bulk=bulk)
+    def write(self, plan: Plan, *, request_graphs: bool = True, bulk: bool = False,
+              operation: str = "write") -> Snapshot:
+        """Commit ``plan(snapshot, seq)`` (a log entry, or None for nothing) as one version,
+        recorded as ``operation``. ``request_graphs=False`` defers asking for graphs to
+        :meth:`request_graphs`; ``bulk`` compacts only once the log holds a full blockfile
+        (both: an ingest)."""
+        snap = self.store.write(plan, bulk=bulk, operation=operation)
         if request_graphs:
             self.request_graphs(snap)
         return snap
@@ -302,3 +313,45 @@ def _best(a: tuple[list[np.ndarray], list[np.ndarray]], b: tuple[list[np.ndarray
         positions.append(p[order])
         dists.append(d[order])
     return positions, dists
+
+
+class PastEngine(CollectionEngine):
+    """A collection's engine frozen at one past version: reads see it, writes are refused."""
+
+    __slots__ = ("_past",)
+
+    def __init__(self, store: CollectionStore, config: EngineConfig, past: Snapshot) -> None:
+        super().__init__(store, config)
+        self._past = past
+
+    def snapshot(self) -> Snapshot:
+        return self._past
+
+    def write(self, plan: Plan, *, request_graphs: bool = True, bulk: bool = False,
+              operation: str = "write") -> Snapshot:
+        raise InvalidArgumentError("a collection read as_of a past version cannot be written; "
+                                   "use collection.restore(version) to make that version current")
+
+
+def resolve_version(store: CollectionStore, as_of: Any) -> int:
+    """The version number ``as_of`` names: an int as is; a datetime (naive: UTC) or a float of
+    seconds since the epoch, the newest version committed at or before that moment."""
+    if isinstance(as_of, bool):
+        raise InvalidArgumentError(f"as_of must be a version number or a timestamp, got {as_of!r}")
+    if isinstance(as_of, (int, np.integer)):
+        return int(as_of)
+    if isinstance(as_of, datetime):
+        moment = (as_of if as_of.tzinfo is not None else as_of.replace(tzinfo=timezone.utc)).timestamp()
+    elif isinstance(as_of, float):
+        moment = as_of
+    else:
+        raise InvalidArgumentError(f"as_of must be a version number or a timestamp, got {as_of!r}")
+    from chroma_frame.engine.history import versions
+
+    kept = versions(store)
+    before = [v.version for v in kept if v.time is not None and v.time <= moment]
+    if not before:
+        oldest = kept[0] if kept else None
+        when = datetime.fromtimestamp(oldest.time, timezone.utc).isoformat() if oldest and oldest.time else "?"
+        raise InvalidArgumentError(f"as_of {as_of!r} is before the oldest version kept ({when})")
+    return before[-1]

@@ -2,10 +2,10 @@
 
 Finding the latest version of every id means hashing every id of every blockfile: at open, a cost
 that grows with the collection (0.15 s at 1M rows, seconds at 10M). The blockfiles a manifest
-version lists never change, so the answer is computed once and kept in ``versions/<version>.live``:
+version lists never change, so the answer is computed once and kept in ``manifests/<version>.live``:
 a 32-byte digest of the blockfiles it describes (path, rows and CRC-32C of each), then the mask as
 bits (``np.packbits``), then the integrity seal. A missing, damaged or mismatched file is
-recomputed; the next compaction's ``retire_versions`` removes it with the version's marker.
+recomputed; vacuum removes it with its manifest.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import numpy as np
 
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError, seal, unseal
-from chroma_frame.storage.manifest import version_marker
+from chroma_frame.storage.manifest import manifest_path
 
 log = logging.getLogger(__name__)
 _DIGEST = 32
 
 
 def _path(prefix: str, version: int) -> str:
-    return version_marker(prefix, version) + ".live"
+    return manifest_path(prefix, version).removesuffix(".json") + ".live"
 
 
 def _digest(blockfiles: Sequence[str]) -> bytes:

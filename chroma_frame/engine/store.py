@@ -1,51 +1,62 @@
 """One collection's files and its cached snapshot: reads refresh, writes go through the log.
 
-Reads take no lock: they read the manifest, then the log entries it does not cover, and retry if
-a compaction moved the ground under them. Writes hold the collection's file lock, refresh,
-compute after-images against the fresh snapshot, append one log entry (durable before return),
-and compact past a threshold.
+Nothing here takes a lock, so the same code runs over a local disk and object storage, from
+several processes and machines. Reads take the newest manifest, then the log entries it does
+not cover. A write refreshes, computes its after-images against that state and creates log
+entry ``last_seq + 1`` with a create-if-absent write: if another writer created it first, the
+write re-plans on the newer state and tries the next number, so an acknowledged write is never
+lost or applied to a state it did not see. A compaction creates the next numbered manifest the
+same way; the loser of that race discards its blockfiles. Superseded manifests, folded log
+entries and merged-away blockfiles stay as the collection's history until vacuum
+(:mod:`chroma_frame.engine.history`).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 import uuid
-from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from collections import OrderedDict
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, Callable, Iterator, Optional, Sequence, cast
 
 import numpy as np
 import pyarrow as pa
 
 from chroma_frame.engine.backoff import Backoff
 from chroma_frame.engine.live_rows import read_live, write_live
-from chroma_frame.engine.snapshot import Snapshot, resolve_latest
+from chroma_frame.engine.snapshot import Segment, Snapshot, resolve_latest
 from chroma_frame.errors import InternalError, NotFoundError
 from chroma_frame.index.manager import IndexManager
 from chroma_frame.sparse.provider import SparseIndexes
-from chroma_frame.storage import lock
-from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_blockfile
+from chroma_frame.storage.blockfile import read_blockfile, write_blockfile
 from chroma_frame.storage.consistency import check_manifest
 from chroma_frame.storage.fs import Storage
-from chroma_frame.storage.log import LOG_DIR, Log
+from chroma_frame.storage.log import LOG_DIR, Commit, Log
 from chroma_frame.storage.manifest import (
+    MANIFEST,
+    MANIFESTS_DIR,
     BlockRef,
     Manifest,
-    publish_version,
-    read_manifest,
-    retire_versions,
-    version_marker,
-    write_manifest,
+    create_manifest,
+    manifests,
+    newest_number,
+    parse_manifest,
+    read_manifest_number,
 )
 from chroma_frame.storage.records import METADATA, PUT, upgrade_table
-from chroma_frame.storage.typed import read_typed, typed_columns, write_typed
+from chroma_frame.storage.typed import read_typed, typed_columns, typed_path, write_typed
 
 MAX_BLOCKFILES = 8  # blockfiles below the size limit; full ones are not counted
 FULL_BLOCKFILE_ROWS = 1 << 20
 FULL_BLOCKFILE_VECTOR_BYTES = 3 << 29  # 1.5 GiB of vectors: what one graph build holds in memory
 MAX_LOG_FILES = 1000
 _RETRIES = 50
+_COMMIT_ATTEMPTS = 200  # a write that loses this many races in a row gives up with an error
+_AT_CACHE = 4  # snapshots of past versions kept per collection (they never change)
 TRASH_DIR = "trash"  # deleted collections' folders, moved here in one rename, then removed
 
 logger = logging.getLogger(__name__)
@@ -57,15 +68,21 @@ class CollectionStore:
         self.collection_id = collection_id
         self.prefix = f"collections/{collection_id}"  # created with the collection (create_files), never here
         self.log = Log(storage, self.prefix)
+        self.manifests = manifests(storage, self.prefix)
         self.compaction_threshold_rows = compaction_threshold_rows
-        self._lock_path = storage.path(f"{self.prefix}/write.lock")
         self._mutex = threading.RLock()
+        self._writing = threading.Lock()  # this process's writers queue here instead of racing each other
         self._snapshot: Snapshot | None = None
+        self._anchor: Optional[int] = None  # number of the newest manifest when _snapshot was read (None: legacy)
+        self._upto = 0  # log_upto of that manifest
         self._blocks: dict[str, pa.Table] = {}
         self._typed: dict[str, Any] = {}  # blockfile -> its stored typed metadata columns (None: derive them)
+        self._manifest_cache: dict[int, Manifest] = {}  # numbered manifests never change
+        self._past: OrderedDict[int, Snapshot] = OrderedDict()  # version -> its snapshot (as_of)
         self.index = IndexManager(storage, collection_id)
         self.sparse_index = SparseIndexes(storage, self.prefix)
         self._compaction_retry = Backoff()  # automatic compaction after a failed one
+        self.after_compaction: Callable[["CollectionStore"], None] | None = None  # the history's sweep
 
     # -- reading -------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
@@ -76,7 +93,7 @@ class CollectionStore:
                     self._snapshot = self._refresh(self._snapshot)
                     return self._snapshot
                 except FileNotFoundError:
-                    self._snapshot = None  # a compaction removed what we were reading: start over
+                    self._snapshot = None  # a file went away under the reader (vacuum, deletion): start over
             raise InternalError(f"could not read a stable snapshot of {self.storage.path(self.prefix)}: "
                                 "files kept changing under the reader")
 
@@ -88,43 +105,63 @@ class CollectionStore:
         return self._reload(current)
 
     def _extend(self, current: Snapshot) -> Snapshot | None:
-        """``current`` plus the log entries written since, or None when a compaction (or the
-        collection's deletion) happened since ``current`` was read: then the manifest is re-read.
+        """``current`` plus the commits made since, or None when the newest manifest changed
+        (a compaction, a vacuum, the collection's deletion): then it is read again.
 
-        The log first, then the marker of ``current``'s manifest version: a compaction deletes
-        that marker before it deletes any log entry, so a marker still there after we looked at
-        the log means what we saw of the log is all there is past ``current``. Costs two stats
-        when nothing is new, the common case of a read.
+        The log first, then the manifests: a compaction creates manifest ``n + 1`` before
+        vacuum may delete a log entry it folded, and vacuum deletes manifests oldest first, so
+        when ``n + 1`` is absent and ``n`` still there after the log was looked at, what we saw
+        of the log is all there is past ``current``. Three stats when nothing is new.
         """
         seqs: list[int] = []
         if self.log.has(current.last_seq + 1):
             seqs = self.log.sequences(after=current.last_seq)
             if not _contiguous(seqs, current.last_seq):
                 return None
-        if not self.storage.exists(version_marker(self.prefix, current.manifest_version)):
+        if self._anchor is None:
+            if self.manifests.has(self._legacy_number() + 1) or not self.storage.has_file(f"{self.prefix}/{MANIFEST}"):
+                return None
+        elif self.manifests.has(self._anchor + 1) or not self.manifests.has(self._anchor):
             return None
         if not seqs:
             return current
-        return current.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+        return self._apply(current, seqs)
+
+    def _legacy_number(self) -> int:
+        return self._snapshot.manifest_version if self._snapshot is not None else 0
 
     def _reload(self, current: Snapshot | None) -> Snapshot:
-        manifest = read_manifest(self.storage, self.prefix)
-        same = current if current is not None and current.manifest_version == manifest.version else None
-        seqs = self.log.sequences(after=same.last_seq if same is not None else manifest.log_upto)
-        if not self.storage.exists(version_marker(self.prefix, manifest.version)):
-            # No marker (a deleted collection, or files of an older chroma-frame): the folder
-            # must exist, and the manifest must not have changed while we listed the log.
-            if not self.storage.exists(self.prefix):
-                raise NotFoundError(f"Collection [{self.collection_id}] does not exist.")
-            if read_manifest(self.storage, self.prefix).version != manifest.version:
-                raise FileNotFoundError("a compaction ran under a reader")
-        if same is not None:
-            self._check_contiguous(seqs, same.last_seq)
-            if not seqs:
-                return same
-            return same.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+        number = newest_number(self.storage, self.prefix, self._anchor)
+        manifest = self._manifest(number)
+        if current is not None and number is not None and number == self._anchor:
+            seqs = self.log.sequences(after=current.last_seq)  # the same manifest: only new commits
+            self._check_contiguous(seqs, current.last_seq)
+            return self._apply(current, seqs) if seqs else current
+        seqs = self.log.sequences(after=manifest.log_upto)
         check_manifest(self.storage, self.prefix, manifest, seqs)  # refuse a manifest that hides or garbles data
         self._check_contiguous(seqs, manifest.log_upto)
+        snap = self._from_manifest(manifest)
+        self._anchor, self._upto = number, manifest.log_upto
+        return self._apply(snap, seqs) if seqs else snap
+
+    def _manifest(self, number: Optional[int]) -> Manifest:
+        """Manifest ``number``, or without one the legacy ``manifest.json`` or an empty one;
+        NotFoundError when the collection has no files at all (deleted)."""
+        if number is not None:
+            found = self._manifest_cache.get(number)
+            if found is None:
+                found = self._manifest_cache[number] = read_manifest_number(self.storage, self.prefix, number)
+            return found
+        rel = f"{self.prefix}/{MANIFEST}"
+        try:
+            return parse_manifest(self.storage.read_bytes(rel), self.storage.path(rel))
+        except FileNotFoundError:
+            if not self.storage.exists(f"{self.prefix}/{LOG_DIR}"):
+                raise NotFoundError(f"Collection [{self.collection_id}] does not exist.") from None
+            return Manifest(format=2)  # a collection of an older chroma-frame that was never compacted
+
+    def _from_manifest(self, manifest: Manifest) -> Snapshot:
+        """The snapshot of a manifest's blockfiles alone."""
         blocks = [(rel, self._read_block(rel)) for rel in manifest.blockfiles]
         rows = sum(table.num_rows for _, table in blocks)
         live = read_live(self.storage, self.prefix, manifest.version, manifest.blockfiles, rows) if rows else None
@@ -139,9 +176,25 @@ class CollectionStore:
         )
         if live is None and rows:
             write_live(self.storage, self.prefix, manifest.version, manifest.blockfiles, snap.live)
-        if not seqs:
-            return snap
-        return snap.extend(pa.concat_tables([self.log.read(s) for s in seqs]), seqs[-1])
+        return snap
+
+    def _apply(self, snap: Snapshot, seqs: list[int]) -> Snapshot:
+        """``snap`` plus log entries ``seqs``; a ``restore`` entry brings back the state of the
+        version it names."""
+        pending: list[pa.Table] = []
+        for seq in seqs:
+            table = self.log.read(seq)
+            commit = Commit.from_schema(table.schema)
+            if commit.operation == "restore" and commit.restore_to is not None:
+                if pending:
+                    snap = snap.extend(pa.concat_tables(pending, promote_options="default"), seq - 1)
+                    pending = []
+                snap = replace(self._at(commit.restore_to, limit=seq - 1), last_seq=seq, _cache={})
+            else:
+                pending.append(table)
+        if pending:
+            snap = snap.extend(pa.concat_tables(pending, promote_options="default"), seqs[-1])
+        return snap
 
     @staticmethod
     def _check_contiguous(seqs: list[int], after: int) -> None:
@@ -156,31 +209,106 @@ class CollectionStore:
             self._blocks[rel] = table
         return table
 
-    # -- writing -------------------------------------------------------------------------
-    def write(self, plan: Callable[[Snapshot, int], pa.Table | None], *, bulk: bool = False) -> Snapshot:
-        """Run ``plan(snapshot, seq)`` under the write lock and log the rows it returns.
+    # -- the past ----------------------------------------------------------------------------
+    def snapshot_at(self, version: int) -> Snapshot:
+        """The state right after commit ``version`` (0: before the first). ValueError when the
+        collection never had that version or vacuum removed it."""
+        current = self.snapshot()
+        if not isinstance(version, int) or isinstance(version, bool) or version < 0 or version > current.last_seq:
+            raise ValueError(f"Collection [{self.collection_id}] has no version {version!r}: "
+                             f"its versions go up to {current.last_seq}")
+        if version == current.last_seq:
+            return current
+        return self._at(version, limit=current.last_seq)
 
-        ``bulk`` (an ingest): the log grows to a full blockfile before it is compacted, so each
-        row is written twice (log, then a full blockfile that no merge rewrites) instead of once
-        per tier of merges on the way there."""
-        # The file lock serialises writers (threads included); the mutex is held only to swap the
-        # cached snapshot, so reads never wait for a write's fsync.
-        with self._write_lock():
-            with self._mutex:
-                snap = self._locked_snapshot()
-            seq = snap.last_seq + 1
-            rows = plan(snap, seq)
-            if rows is None or rows.num_rows == 0:
-                return snap
-            self.log.append(seq, rows)
-            if bulk:
-                rows = self.log.mapped(seq)
-            snap = snap.extend(rows, seq)
+    def _at(self, version: int, *, limit: int) -> Snapshot:
+        with self._mutex:
+            found = self._past.get(version)
+            if found is not None:
+                self._past.move_to_end(version)
+                return found
+        base = self._base_for(version)
+        if base is None or any(not self.log.has(seq) for seq in range(base.log_upto + 1, version + 1)):
+            raise ValueError(f"version {version} of collection [{self.collection_id}] is no longer kept "
+                             "(vacuum removed it); collection.versions() lists the versions kept")
+        snap = self._from_manifest(base)
+        if version > base.log_upto:
+            snap = self._apply(snap, list(range(base.log_upto + 1, version + 1)))
+        with self._mutex:
+            self._past[version] = snap
+            while len(self._past) > _AT_CACHE:
+                self._past.popitem(last=False)
+        return snap
+
+    def _base_for(self, version: int) -> Optional[Manifest]:
+        """The kept manifest that folds the most of the log without going past ``version``."""
+        best: Optional[Manifest] = None
+        numbers = self.manifests.numbers()
+        for number in reversed(numbers):
+            try:
+                manifest = self._manifest(number)
+            except FileNotFoundError:
+                continue
+            if manifest.log_upto <= version:
+                best = manifest
+                break
+        if best is None and not numbers:
+            legacy = self._manifest(None)
+            best = legacy if legacy.log_upto <= version else None
+        return best
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, plan: Callable[[Snapshot, int], pa.Table | None], *, bulk: bool = False,
+              operation: str = "write") -> Snapshot:
+        """Commit the rows ``plan(snapshot, seq)`` returns as log entry ``seq``.
+
+        Optimistic: when another writer (any process, any machine) commits ``seq`` first, the
+        plan runs again on the newer state. ``bulk`` (an ingest): the log grows to a full
+        blockfile before it is compacted, so each row is written twice (log, then a full
+        blockfile that no merge rewrites) instead of once per tier of merges on the way there."""
+        with self._writing:
+            for attempt in range(_COMMIT_ATTEMPTS):
+                snap = self.snapshot()
+                seq = snap.last_seq + 1
+                rows = plan(snap, seq)
+                if rows is None or rows.num_rows == 0:
+                    return snap
+                new = snap.extend(rows, seq)
+                if self.log.append(seq, rows, Commit(operation, new.count)):
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
+            else:
+                raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
+                                    f"committed first {_COMMIT_ATTEMPTS} times in a row")
+            if bulk:  # the tail held for readers: mapped from the entry just written, not on the heap
+                tail = self.log.mapped(seq)
+                if snap.tail is not None:
+                    tail = pa.concat_tables([snap.tail.table, upgrade_table(tail)])
+                new = replace(new, tail=Segment(upgrade_table(tail), new.base_rows, new.dimension or 0), _cache={})
             with self._mutex:
                 current = self._snapshot
-                if current is None or current.manifest_version != snap.manifest_version or current.last_seq <= seq:
-                    self._snapshot = snap
-            return self._compact_after_commit(snap, bulk)
+                if current is None or current.last_seq < seq:
+                    self._snapshot = new
+            return self._compact_after_commit(new, bulk)
+
+    def restore(self, version: int) -> Snapshot:
+        """Make the state of ``version`` current again, as a new commit (nothing is rewritten)."""
+        past = self.snapshot_at(version)
+
+        with self._writing:
+            for attempt in range(_COMMIT_ATTEMPTS):
+                snap = self.snapshot()
+                template = past.table if past.table is not None else snap.table
+                if template is None:  # nothing was ever written: every version is the same
+                    return snap
+                seq = snap.last_seq + 1
+                if self.log.append(seq, template.slice(0, 0), Commit("restore", past.count, restore_to=version)):
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
+            else:
+                raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
+                                    f"committed first {_COMMIT_ATTEMPTS} times in a row")
+        return self.snapshot()
 
     def _compact_after_commit(self, snap: Snapshot, bulk: bool = False) -> Snapshot:
         """Compact past the threshold. The write is already committed, so a failure (a full disk)
@@ -189,7 +317,7 @@ class CollectionStore:
             if not (self._needs_compaction(snap, bulk) and self._compaction_retry.due()):
                 return snap
             with self._mutex:
-                return self._compact_locked(snap)
+                return self._compact(snap)
         except Exception as exc:  # noqa: BLE001 - whatever went wrong, the write itself is durable
             self._compaction_retry.failed()
             logger.warning("compaction of %s failed, will retry later (the write was committed): %s",
@@ -198,89 +326,60 @@ class CollectionStore:
 
     def _needs_compaction(self, snap: Snapshot, bulk: bool = False) -> bool:
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
-        files = snap.last_seq - read_manifest(self.storage, self.prefix).log_upto
+        files = snap.last_seq - self._upto
         threshold = full_rows(snap.dimension) if bulk else self.compaction_threshold_rows
         return tail >= threshold or files >= MAX_LOG_FILES
 
     def compact(self, *, merge_open: bool = False) -> Snapshot:
         """Fold the log into blockfiles now. ``merge_open``: and every blockfile that is not full
         with it (after a bulk load: fewer, larger blockfiles, one graph each, are faster to query)."""
-        with self._write_lock(), self._mutex:
-            return self._compact_locked(self._locked_snapshot(), merge_open)
+        with self._writing, self._mutex:
+            return self._compact(self.snapshot(), merge_open)
 
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """Hold the collection's write lock; NotFoundError when the collection was deleted.
-
-        Deleting a collection moves its folder away under this lock, and the lock is never
-        taken on a file that was moved away, so a holder writes into a live collection.
-        """
-        try:
-            with lock.exclusive(self._lock_path):
-                yield
-        except FileNotFoundError:
-            if self.storage.exists(self.prefix):
-                raise
-            raise NotFoundError(f"Collection [{self.collection_id}] does not exist.") from None
-
-    def _locked_snapshot(self) -> Snapshot:
-        """The snapshot, under the write lock; restores the version marker of collections
-        written by older versions (only a lock holder may create one: no compaction can race)."""
-        snap = self.snapshot()
-        marker = version_marker(self.prefix, snap.manifest_version)
-        if not self.storage.exists(marker):
-            publish_version(self.storage, self.prefix, snap.manifest_version)
-        return snap
-
-    def _compact_locked(self, snap: Snapshot, merge_open: bool = False) -> Snapshot:
-        manifest = read_manifest(self.storage, self.prefix)
-        keep = self._merge_from(snap, manifest, merge_open)
+    def _compact(self, snap: Snapshot, merge_open: bool = False) -> Snapshot:
+        keep = self._merge_from(snap, merge_open)
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
-        if not tail and (not merge_open or keep >= len(snap.base) - 1):  # nothing to fold or merge
-            return snap
+        if not tail and (not merge_open or keep >= len(snap.base) - 1) and snap.last_seq == self._upto:
+            return snap  # nothing to fold or merge
         segments = snap.segments[keep:]
-        if keep == 0:  # everything rewritten: only live rows, no tombstones
+        if not segments:
+            kept = snap.live  # nothing to write: a restore's blockfiles become the manifest's
+        elif keep == 0:  # everything rewritten: only live rows, no tombstones
             kept = snap.live
         else:  # the newest blockfiles and the tail; their tombstones still shadow older blockfiles
             ids = pa.concat_tables([seg.table.select(["id"]) for seg in segments]).column("id")
             kept = np.concatenate([np.zeros(segments[0].start, bool), resolve_latest(ids)])
         # Streamed, one slice at a time: a merge never holds a copy of what it merges. The rows go
         # into blockfiles of at most full_rows(): a graph is built per blockfile, in memory.
-        schema = segments[-1].table.schema
-        cap = full_rows(snap.dimension)
         written: list[BlockRef] = []
+        if segments:
+            schema = segments[-1].table.schema
+            cap = full_rows(snap.dimension)
+            try:
+                for lo, hi in _runs(kept, segments[0].start, cap):
+                    metadata: list[pa.ChunkedArray] = []  # of the rows written: their typed columns go next to them
+                    ref = write_blockfile(self.storage, self.prefix, _slices(segments, kept, lo, hi, metadata), schema)
+                    written.append(ref)
+                    self._write_typed(ref, metadata)
+            except BaseException:
+                for ref in written:
+                    self._discard_block(ref)
+                raise
+        blockfiles: tuple[str, ...] = tuple(cast(str, seg.name) for seg in snap.base[:keep]) + tuple(written)
+        number = (self._anchor if self._anchor is not None else snap.manifest_version) + 1
+        new = Manifest(version=number, log_upto=snap.last_seq, dimension=snap.dimension, records=snap.count,
+                       blockfiles=blockfiles, operation="compact")
         try:
-            for lo, hi in _runs(kept, segments[0].start, cap):
-                metadata: list[pa.ChunkedArray] = []  # of the rows written: their typed columns go next to them
-                ref = write_blockfile(self.storage, self.prefix, _slices(segments, kept, lo, hi, metadata), schema)
-                written.append(ref)
-                self._write_typed(ref, metadata)
+            won = create_manifest(self.storage, self.prefix, new)
         except BaseException:
+            if not self._listed(number):  # else it may be ours after all: its blockfiles must stay
+                for ref in written:
+                    self._discard_block(ref)
+            raise
+        if not won:  # another process compacted first: its manifest stands, ours is dropped
             for ref in written:
                 self._discard_block(ref)
-            raise
-        blockfiles = manifest.blockfiles[:keep] + tuple(written)
-        new = Manifest(
-            version=manifest.version + 1,
-            log_upto=snap.last_seq,
-            dimension=snap.dimension,
-            blockfiles=blockfiles,
-        )
-        try:
-            publish_version(self.storage, self.prefix, new.version)  # before readers can see it
-            write_manifest(self.storage, self.prefix, new)
-        except BaseException:
-            for ref in written:
-                self._discard_block(ref)  # the previous manifest and every log entry stay
-            raise
-        try:
-            # Readers learn of the compaction from their version's marker disappearing, so the
-            # markers go before any log entry (if this fails, the log entries stay).
-            retire_versions(self.storage, self.prefix, keep=new.version)
-            self.log.remove_through(snap.last_seq)
-            self._remove_unlisted_blocks(set(blockfiles))
-        except OSError as exc:  # the compaction is committed: the next one removes what is left
-            logger.warning("compaction of %s could not remove folded files: %s", self.prefix, exc)
+            return self.snapshot()
         self._blocks = {rel: t for rel, t in self._blocks.items() if rel in blockfiles}  # the new one: mapped on read
         self._typed = {rel: t for rel, t in self._typed.items() if rel in blockfiles}
         self.index.forget(set(blockfiles))
@@ -288,6 +387,11 @@ class CollectionStore:
         snap = self.snapshot()
         self.sparse_index.after_compaction(snap, set(blockfiles))
         self._compaction_retry.succeeded()
+        if self.after_compaction is not None:
+            try:
+                self.after_compaction(self)
+            except Exception as exc:  # noqa: BLE001 - history is swept again after the next compaction
+                logger.warning("could not sweep the history of %s: %s", self.prefix, exc)
         return snap
 
     def _write_typed(self, rel: str, metadata: list[pa.ChunkedArray]) -> None:
@@ -301,17 +405,22 @@ class CollectionStore:
         except Exception as exc:  # noqa: BLE001 - the blockfile is what matters
             logger.warning("could not write the typed columns of %s/%s: %s", self.prefix, rel, exc)
 
-    def _discard_block(self, rel: str) -> None:
-        """Remove the blockfile of a failed compaction, unless the manifest on disk lists it after
-        all (a manifest renamed into place whose folder sync failed and could not be taken back)."""
+    def _listed(self, number: int) -> bool:
         try:
-            if rel not in read_manifest(self.storage, self.prefix).blockfiles:
-                self.storage.delete_file(f"{self.prefix}/{rel}")
-        except Exception as exc:  # noqa: BLE001 - left for the next compaction's sweep of unlisted blocks
+            return self.manifests.has(number)
+        except OSError:
+            return True  # cannot tell: keep the blockfiles (vacuum removes them if unlisted)
+
+    def _discard_block(self, rel: str) -> None:
+        """Remove the blockfile (and companions) of a compaction that did not commit."""
+        try:
+            self.storage.delete_file(f"{self.prefix}/{rel}")
+            self.storage.delete_file(f"{self.prefix}/{typed_path(rel)}")
+        except Exception as exc:  # noqa: BLE001 - vacuum removes files no version lists
             logger.warning("could not remove %s/%s after a failed compaction: %s", self.prefix, rel, exc)
 
     @staticmethod
-    def _merge_from(snap: Snapshot, manifest: Manifest, merge_open: bool = False) -> int:
+    def _merge_from(snap: Snapshot, merge_open: bool = False) -> int:
         """How many leading blockfiles a compaction keeps; the rest are merged with the tail.
 
         Size-tiered, as LSM trees do: new blockfiles accumulate until there are too many, then the
@@ -322,8 +431,6 @@ class CollectionStore:
         compaction touches. Many dead rows (deletes, updates) make it merge everything to drop them.
         """
         sizes = [seg.table.num_rows for seg in snap.base]
-        if len(sizes) != len(manifest.blockfiles):
-            return 0
         dead = snap.base_rows - int(snap.live[: snap.base_rows].sum())
         if dead > 0.25 * max(snap.base_rows, 1):
             return 0
@@ -338,42 +445,41 @@ class CollectionStore:
             keep = sealed
         return keep
 
-    def _remove_unlisted_blocks(self, keep: set[str]) -> None:
-        # A kept blockfile keeps its companions (graphs, postings): files named <uuid>.<anything>.
-        kept = {rel.rsplit("/", 1)[-1].split(".", 1)[0] for rel in keep}
-        for name in self.storage.list_names(f"{self.prefix}/{BLOCK_DIR}"):
-            if name.split(".", 1)[0] not in kept:
-                self.storage.delete_file(f"{self.prefix}/{BLOCK_DIR}/{name}")
-
     # -- creating and deleting ----------------------------------------------------------
     @staticmethod
-    def create_files(storage: Storage, collection_id: str) -> None:
-        """Make a new collection's folder; the only place it is made (nothing recreates it)."""
+    def create_files(storage: Storage, collection_id: str, first: Optional[Manifest] = None) -> None:
+        """Make a new collection's files (its first manifest: ``first``, else an empty one); the
+        only place they are made (nothing recreates them)."""
         prefix = f"collections/{collection_id}"
         storage.makedirs(f"{prefix}/{LOG_DIR}")
-        publish_version(storage, prefix, 0)
+        storage.makedirs(f"{prefix}/{MANIFESTS_DIR}")
+        create_manifest(storage, prefix, first or Manifest(version=0, operation="create"))
 
     @contextmanager
     def deleting(self) -> Iterator[bool]:
-        """Hold the write lock while the collection is removed from the catalog; yields False
-        when its folder is already gone (nothing to lock or move)."""
-        with ExitStack() as stack:
-            try:
-                stack.enter_context(self._write_lock())
-            except NotFoundError:
-                yield False
-            else:
-                yield True
+        """Around the catalog's removal of the collection; yields False when its files are
+        already gone (nothing to remove)."""
+        yield self.storage.exists(self.prefix)
 
     def move_to_trash(self) -> None:
-        """Move the folder out of ``collections/`` in one rename (call inside :meth:`deleting`):
-        writers waiting for the lock then find the collection gone; :func:`empty_trash` removes it."""
+        """Remove the collection's files (call inside :meth:`deleting`, after the catalog let go of
+        it). On a local disk the folder leaves ``collections/`` in one rename, so a writer finds
+        the collection gone at once; :func:`empty_trash` removes it. Blockfiles that forks still
+        list stay, for vacuum to remove once no fork needs them."""
         with self._mutex:
             self._snapshot = None
             self._blocks = {}
             self._typed = {}
-        self.storage.makedirs(TRASH_DIR)
         try:
+            if forks_of(self.storage, self.collection_id, SHARERS_DIR):
+                for folder in (MANIFESTS_DIR, LOG_DIR):
+                    self.storage.delete_dir(f"{self.prefix}/{folder}")
+                self.storage.delete_file(f"{self.prefix}/{MANIFEST}")
+                return
+            if not self.storage.is_local:
+                self.storage.delete_dir(self.prefix)
+                return
+            self.storage.makedirs(TRASH_DIR)
             self.storage.fs.move(self.storage.path(self.prefix),
                                  self.storage.path(f"{TRASH_DIR}/{self.collection_id}.{uuid.uuid4().hex}"))
         except FileNotFoundError:
@@ -383,7 +489,18 @@ class CollectionStore:
             try:
                 self.storage.delete_dir(self.prefix)
             except OSError as again:
-                logger.warning("could not delete %s (doctor --repair removes it): %s", self.prefix, again)
+                logger.warning("could not delete %s (vacuum or doctor --repair removes it): %s", self.prefix, again)
+
+
+FORKS_DIR = "forks"  # collections/<id>/forks/<fork id>: an empty file per collection forked from this one
+SHARERS_DIR = "sharers"  # collections/<id>/sharers/<id>: an empty file per collection listing its blockfiles
+
+
+def forks_of(storage: Storage, collection_id: str, folder: str = FORKS_DIR) -> list[str]:
+    """Ids of the collections forked from this one (``folder=SHARERS_DIR``: that list some of
+    its blockfiles) whose files still exist."""
+    found = storage.list_names(f"collections/{collection_id}/{folder}")
+    return [fid for fid in found if storage.exists(f"collections/{fid}/{MANIFESTS_DIR}")]
 
 
 def empty_trash(storage: Storage, attempts: int = 5) -> None:

@@ -52,13 +52,15 @@ class FrameMethods:
     # -- out -----------------------------------------------------------------------------
     def to_arrow(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
                  include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None, *,
-                 ids: Any = None, limit: Optional[int] = None, offset: Optional[int] = None) -> pa.Table:
+                 ids: Any = None, limit: Optional[int] = None, offset: Optional[int] = None,
+                 as_of: Any = None) -> pa.Table:
         """The records (filtered like ``get``) as an Arrow table, in ``get``'s order.
 
         ``include`` takes ``get``'s items (documents, uris, metadatas, embeddings; default: all);
-        ``columns`` names output columns instead (``"metadata"`` is the stored long form).
+        ``columns`` names output columns instead (``"metadata"`` is the stored long form);
+        ``as_of`` reads a past version (see ``versions()``).
         """
-        snap = self._engine.snapshot()
+        snap = self._engine.at(as_of).snapshot()
         lay = tb.layout(snap)
         names = self._columns(lay, include, columns)
         return tb.build(snap, self._positions(snap, ids, where, where_document, limit, offset), names, lay)
@@ -72,16 +74,17 @@ class FrameMethods:
     def to_pandas(self, where: Optional[dict] = None, where_document: Optional[dict] = None,
                   include: Optional[Sequence[str]] = None, columns: Optional[Sequence[str]] = None, *,
                   ids: Any = None, limit: Optional[int] = None, offset: Optional[int] = None,
-                  **to_pandas_kwargs: Any) -> "pandas.DataFrame":
+                  as_of: Any = None, **to_pandas_kwargs: Any) -> "pandas.DataFrame":
         """:meth:`to_arrow` as a pandas DataFrame (``embedding`` holds float32 numpy arrays).
 
         Extra keyword arguments go to ``pyarrow.Table.to_pandas`` (e.g. ``types_mapper``).
         """
-        table = self.to_arrow(where, where_document, include, columns, ids=ids, limit=limit, offset=offset)
+        table = self.to_arrow(where, where_document, include, columns, ids=ids, limit=limit, offset=offset,
+                              as_of=as_of)
         return table.to_pandas(**to_pandas_kwargs)
 
-    def scan(self, batch_size: int = SCAN_BATCH) -> "polars.LazyFrame":
-        """A Polars LazyFrame over this collection as of now.
+    def scan(self, batch_size: int = SCAN_BATCH, *, as_of: Any = None) -> "polars.LazyFrame":
+        """A Polars LazyFrame over this collection as of now (or as of a past version).
 
         Projections are pushed down (unused columns, embeddings included, are never built) and so
         are predicates: each batch first builds only the predicate's columns, then the projected
@@ -90,7 +93,7 @@ class FrameMethods:
         import polars as pl
         from polars.io.plugins import register_io_source
 
-        snap = self._engine.snapshot()
+        snap = self._engine.at(as_of).snapshot()
         lay = tb.layout(snap)
         names = lay.default_columns()
         schema = _polars(lay.schema(names).empty_table()).schema

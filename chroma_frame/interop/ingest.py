@@ -133,7 +133,8 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
                 with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
                     embedded += embed_missing(batch, embedder.dense, skip)
                     fill_sparse(batch, embedder.sparse_target, skip)
-                snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False, bulk=True)
+                snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False, bulk=True,
+                                    operation=f"ingest:{mode}")
             committed = read
             written += done[0]
             skipped += len(batch) - done[0] if mode == "add" else 0

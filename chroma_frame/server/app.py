@@ -224,18 +224,22 @@ def _routes(svc: Service) -> APIRouter:  # noqa: C901 - one short function per e
     async def search(tenant: str, database: str, collection_id: str, body: s.SearchRequestPayload) -> Response:
         return await call(svc.search, tenant, database, collection_id, body, deadline=svc.request_timeout)
 
-    # -- Chroma Cloud / distributed only: Chroma's single-node server answers 501 too ---------
+    # -- Chroma Cloud's fork (copy-on-write here too, see docs/storage.md "Versions") ---------
     @r.post(C + "/{collection_id}/fork", include_in_schema=False)
     async def fork(tenant: str, database: str, collection_id: str, body: s.ForkCollectionPayload) -> Response:
         return await call(svc.fork, tenant, database, collection_id, body.new_name)
 
+    @r.get(C + "/{collection_id}/fork_count", include_in_schema=False)
+    async def fork_count(tenant: str, database: str, collection_id: str) -> Response:
+        return await call(svc.fork_count, tenant, database, collection_id)
+
+    # -- Chroma Cloud / distributed only: Chroma's single-node server answers 501 too ---------
 
     @r.get(C + "/{collection_id}/indexing_status", include_in_schema=False)
     async def indexing_status(tenant: str, database: str, collection_id: str) -> Response:
         return await call(svc.indexing_status, tenant, database, collection_id)
 
     for method, path, message in (
-        ("GET", C + "/{collection_id}/fork_count", "Count forks is unsupported for local chroma"),
         ("POST", C + "/{collection_id}/functions/attach", "Functions are unsupported for local chroma"),
         ("GET", C + "/{collection_id}/functions/{name}", "Functions are unsupported for local chroma"),
         ("POST", C + "/{collection_id}/attached_functions/{name}/detach", "Functions are unsupported for local chroma"),

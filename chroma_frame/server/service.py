@@ -239,9 +239,12 @@ class Service:
         out["metadatas"] = wire_metadatas(result["metadatas"])
         return out
 
-    # -- Chroma Cloud only: the library says so (NotImplementedError -> 501) --------------------
+    # -- Chroma Cloud's forks; indexing status is Cloud only (NotImplementedError -> 501) -------
     def fork(self, tenant: str, database: str, collection_id: str, new_name: str) -> dict:
         return codec.collection_json(self._collection(tenant, database, collection_id).fork(new_name).get_model())
+
+    def fork_count(self, tenant: str, database: str, collection_id: str) -> dict:
+        return {"count": self._collection(tenant, database, collection_id).fork_count()}
 
     def indexing_status(self, tenant: str, database: str, collection_id: str) -> Any:
         return self._collection(tenant, database, collection_id).get_indexing_status()

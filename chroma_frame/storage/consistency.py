@@ -7,7 +7,7 @@ would silently hide or garble records, so the reader refuses with :class:`Incons
 
 A concurrent compaction can make a reader see a new log with an old manifest for a moment; an
 anomaly therefore only counts when the manifest, read again, is still the same one (compaction
-writes the new manifest before it deletes anything).
+creates the new manifest before vacuum deletes anything).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from chroma_frame.errors import InternalError
 from chroma_frame.storage.blockfile import BLOCK_DIR
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
-from chroma_frame.storage.manifest import MANIFEST, Manifest, read_manifest
+from chroma_frame.storage.manifest import Manifest, manifest_path, read_manifest
 
 
 class InconsistentCollection(CorruptFileError):
@@ -44,7 +44,7 @@ def manifest_problems(storage: Storage, prefix: str, manifest: Manifest, seqs: S
     upto = manifest.log_upto
     if upto > 0 and not manifest.blockfiles:
         reasons.append(f"lists no blockfiles but says log entries 1..{upto} were folded into blockfiles")
-    if upto == 0 and manifest.blockfiles:
+    if upto == 0 and manifest.blockfiles and manifest.forked_from is None:  # a fork starts from blockfiles
         reasons.append("lists blockfiles but says no log entry was folded into them (log_upto 0)")
     if seqs and seqs[0] != upto + 1:
         gap = f"entry {upto + 1} is" if seqs[0] == upto + 2 else f"entries {upto + 1}..{seqs[0] - 1} are"
@@ -79,8 +79,9 @@ def check_manifest(storage: Storage, prefix: str, manifest: Manifest, seqs: Sequ
     if not reasons:
         return
     if read_manifest(storage, prefix) != manifest:
-        raise FileNotFoundError(f"{prefix}/{MANIFEST} changed under a reader")
-    raise InconsistentCollection(storage.path(f"{prefix}/{MANIFEST}"), "; ".join(reasons), storage.root)
+        raise FileNotFoundError(f"{prefix}'s manifest changed under a reader")
+    number = manifest.version if manifest.format >= 3 else None
+    raise InconsistentCollection(storage.path(manifest_path(prefix, number)), "; ".join(reasons), storage.root)
 
 
 def unlisted_blockfiles(storage: Storage, prefix: str, manifest: Manifest) -> list[str]:

@@ -11,10 +11,10 @@ A failed write raises :class:`~chroma_frame.errors.DiskFullError` (no space, quo
 and a file renamed into place whose folder could not be synced is taken back out.
 
 A ``pyarrow.fs.PyFileSystem`` whose handler has ``is_local = True`` is treated as a view of the
-local disk (same paths): it is fsynced through the handler's ``fsync(path)`` and may use
-local-only features (the index builder process). :func:`wrap_local_filesystem` makes
-:meth:`Storage.local` use such a wrapper for one root, which is how the fault-injection tests run
-the real client over a failing disk.
+local disk (same paths): it is fsynced through the handler's ``fsync(path)``, links through its
+``link(src, dest)`` when it has one, and may use local-only features (the index builder process).
+:func:`wrap_local_filesystem` makes :meth:`Storage.local` use such a wrapper for one root, which is
+how the fault-injection tests run the real client over a failing disk.
 """
 
 from __future__ import annotations
@@ -107,6 +107,15 @@ def fsync_path(abs_path: str) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class FileEntry:
+    """A file found by :meth:`Storage.list_entries`: its name, size and modification time."""
+
+    name: str
+    size: Optional[int]
+    mtime: Optional[float]  # seconds since the epoch
+
+
 class Created:
     """What :meth:`Storage.create_output` yields: the stream to write, then whether it won."""
 
@@ -192,6 +201,17 @@ class Storage:
         infos = self.fs.get_file_info(pafs.FileSelector(self.path(rel_dir), allow_not_found=True))
         return [info.base_name for info in infos]
 
+    def list_entries(self, rel_dir: str) -> list[FileEntry]:
+        """The files directly inside ``rel_dir``, with size and modification time."""
+        infos = self.fs.get_file_info(pafs.FileSelector(self.path(rel_dir), allow_not_found=True))
+        return [FileEntry(i.base_name, i.size, i.mtime.timestamp() if i.mtime is not None else None)
+                for i in infos if i.type == pafs.FileType.File]
+
+    def size(self, rel: str) -> Optional[int]:
+        """The size of the file at ``rel``; None when there is none."""
+        info = self.fs.get_file_info(self.path(rel))
+        return info.size if info.type == pafs.FileType.File else None
+
     # -- writing -------------------------------------------------------------------------
     def makedirs(self, rel_dir: str) -> None:
         target = self.path(rel_dir)
@@ -236,7 +256,8 @@ class Storage:
                     created.stream = out
                     yield created
                 self._fsync(tmp)
-                os.link(tmp, target)
+                link: Callable[[str, str], None] = getattr(self._handler, "link", os.link)
+                link(tmp, target)
             finally:
                 try:
                     self.fs.delete_file(tmp)
@@ -397,6 +418,18 @@ class S3Storage(Storage):
             return self.objects.list_children(self._key(rel_dir))
         except OSError as exc:
             raise read_error(exc, self.uri(rel_dir)) from exc
+
+    def list_entries(self, rel_dir: str) -> list[FileEntry]:
+        try:
+            return [FileEntry(name, size, mtime) for name, size, mtime in self.objects.list_objects(self._key(rel_dir))]
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel_dir)) from exc
+
+    def size(self, rel: str) -> Optional[int]:
+        try:
+            return self.objects.size(self._key(rel))
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
 
     # -- writing -------------------------------------------------------------------------
     def makedirs(self, rel_dir: str) -> None:

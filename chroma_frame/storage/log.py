@@ -1,8 +1,11 @@
 """The write-ahead log of a collection: one Arrow IPC stream file per acknowledged write.
 
-``log/<seq>.arrow`` holds one record batch of after-images (see docs/internals.md). A file is
-written to a temporary name, fsynced and renamed, so after a crash it is either whole or absent;
-temporary leftovers are ignored by readers and removed by the next writer.
+``log/<seq>.arrow`` holds one record batch of after-images (see docs/internals.md): one commit,
+whose number is the collection's version after it. A file is created once, whole, by a
+create-if-absent write, so after a crash it is either whole or absent, and of two writers that
+both try number ``seq`` exactly one succeeds (the other re-plans on the newer state). The
+entry's schema metadata describes the commit (:class:`Commit`). Entries stay after compaction
+folds them, as the collection's history, until vacuum removes them.
 
 Each file is the Arrow stream followed by a 16-byte seal (length, CRC-32C; see
 :mod:`chroma_frame.storage.integrity`): Arrow readers stop at the stream's end marker and ignore
@@ -12,6 +15,11 @@ damaged seal cannot pass an entry off as an old one.
 """
 
 from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import pyarrow as pa
 
@@ -23,6 +31,35 @@ from chroma_frame.storage.sink import ChecksumSink
 
 LOG_DIR = "log"
 SUFFIX = ".arrow"
+COMMIT_KEY = b"chroma_frame.commit"
+
+
+@dataclass(frozen=True)
+class Commit:
+    """What one log entry did: when, which operation, the record count after it, and for a
+    ``restore`` the version whose state it brings back."""
+
+    operation: str
+    records: Optional[int] = None
+    time: Optional[float] = None
+    restore_to: Optional[int] = None
+
+    def to_metadata(self) -> dict[bytes, bytes]:
+        doc: dict[str, Any] = {"operation": self.operation, "records": self.records,
+                               "time": self.time if self.time is not None else time.time()}
+        if self.restore_to is not None:
+            doc["restore_to"] = self.restore_to
+        return {COMMIT_KEY: json.dumps(doc).encode()}
+
+    @classmethod
+    def from_schema(cls, schema: pa.Schema) -> "Commit":
+        raw = (schema.metadata or {}).get(COMMIT_KEY)
+        if raw is None:  # written before commits were described
+            return cls("write")
+        doc = json.loads(raw)
+        restore_to = doc.get("restore_to")
+        return cls(str(doc.get("operation", "write")), doc.get("records"), doc.get("time"),
+                   int(restore_to) if restore_to is not None else None)
 
 
 def log_name(seq: int) -> str:
@@ -49,18 +86,29 @@ class Log:
         """Whether entry ``seq`` is there: one stat, where :meth:`sequences` lists the folder."""
         return self.storage.exists(f"{self.dir}/{log_name(seq)}")
 
-    def append(self, seq: int, rows: pa.Table) -> None:
-        """Durably write ``rows`` as log entry ``seq``; returns once it is on disk."""
-        if seq == 1 and not manifests.exists(self.storage, self.prefix):
-            # a new collection: its manifest says from the start that every entry is sealed
-            manifests.write_manifest(self.storage, self.prefix, manifests.Manifest())
+    def append(self, seq: int, rows: pa.Table, commit: Optional[Commit] = None) -> bool:
+        """Durably create log entry ``seq`` holding ``rows``: True once it is on disk, False when
+        entry ``seq`` exists already (another writer committed first: nothing was written)."""
         rel = f"{self.dir}/{log_name(seq)}"
+        if commit is not None:
+            rows = rows.replace_schema_metadata({**(rows.schema.metadata or {}), **commit.to_metadata()})
         # streamed to its file: no second copy in memory
-        with self.storage.atomic_output(rel) as out:
-            sink = ChecksumSink(out)
+        with self.storage.create_output(rel) as created:
+            sink = ChecksumSink(created.stream)
             with pa.ipc.new_stream(sink, rows.schema) as writer:
                 writer.write_table(rows)
-            out.write(SEAL.pack(sink.size, sink.crc32c, SEAL_MAGIC))
+            created.stream.write(SEAL.pack(sink.size, sink.crc32c, SEAL_MAGIC))
+        return created.done
+
+    def commit(self, seq: int) -> Commit:
+        """What entry ``seq`` did, from its schema alone (the rows are not read)."""
+        with self.storage.open_input(f"{self.dir}/{log_name(seq)}") as f:
+            try:
+                schema = pa.ipc.open_stream(f).schema
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise CorruptFileError(self.storage.path(f"{self.dir}/{log_name(seq)}"),
+                                       f"not a readable Arrow stream ({exc})") from None
+        return Commit.from_schema(schema)
 
     def mapped(self, seq: int) -> pa.Table:
         """Entry ``seq`` as just appended, its buffers memory-mapped from the file (zero copy;
@@ -92,9 +140,7 @@ class Log:
             raise CorruptFileError(path, reason)
         return table
 
-    def remove_through(self, seq: int) -> None:
-        """Delete entries up to ``seq`` (already folded into blockfiles) and stale temporaries."""
-        for name in self.storage.list_names(self.dir):
-            stem = name[: -len(SUFFIX)] if name.endswith(SUFFIX) else ""
-            if (stem.isdigit() and int(stem) <= seq) or name.endswith(".tmp"):
-                self.storage.delete_file(f"{self.dir}/{name}")
+    def remove(self, seqs: list[int]) -> None:
+        """Delete entries ``seqs`` (history that vacuum let go)."""
+        for seq in seqs:
+            self.storage.delete_file(f"{self.dir}/{log_name(seq)}")

@@ -1,25 +1,37 @@
 """The manifest: which blockfiles make up a collection and how much of the log they cover.
 
-``manifest.json`` is replaced atomically (write new, fsync, rename) at each compaction, so a
-reader sees the old set of blockfiles or the new one, never a mix. Since format 2 it carries a
-``crc32c`` over its content and lists each blockfile with its row count, size and CRC-32C, which
-the reader checks before trusting the blockfile's bytes. Format 1 manifests (plain paths, no
-checksum) are still read.
+Manifests are numbered and immutable: ``manifests/<n>.json`` is created once, whole, by a
+create-if-absent write (:mod:`chroma_frame.storage.series`), and the newest is the current one. A
+compaction that finds its number taken lost a race to another compaction and gives up. Each
+carries a ``crc32c`` over its content and lists each blockfile with its row count, size and
+CRC-32C, which the reader checks before trusting the blockfile's bytes.
+
+Collections written before format 3 have one ``manifest.json``, replaced in place at each
+compaction; it is read as the manifest of its version until the first new one is created.
+Format 1 manifests (plain paths, no checksum) are still read.
+
+A blockfile of another collection (a fork's, shared, never written) is listed as
+``../<collection id>/blocks/<name>.arrow``.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from chroma_frame.errors import InternalError
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError, json_with_checksum, load_checked_json
+from chroma_frame.storage.series import WIDTH, Series
 
-MANIFEST = "manifest.json"
-FORMAT = 2  # 2: checksummed manifest, blockfile entries with size and crc32c, sealed log entries
+MANIFEST = "manifest.json"  # before format 3: the one manifest, replaced in place
+MANIFESTS_DIR = "manifests"
+FORMAT = 3  # 3: numbered immutable manifests; 2: checksummed, blockfiles with size and crc32c, sealed log entries
 LEGACY_FORMAT = 1
+_SHARED = re.compile(r"\.\./[A-Za-z0-9_-]+/blocks/[^/]+\.arrow")
 
 
 class BlockRef(str):
@@ -57,20 +69,63 @@ class Manifest:
     dimension: int | None = None
     blockfiles: tuple[str, ...] = field(default_factory=tuple)  # BlockRef when read or written by us
     format: int = FORMAT
+    created: float | None = None  # seconds since the epoch
+    operation: str = "compact"  # "create", "compact", "fork"
+    records: int | None = None  # live records of the state it describes
+    forked_from: dict[str, Any] | None = None  # {"collection": id, "version": n} for a fork's first manifest
 
     def to_json(self) -> bytes:
         blockfiles = [b.to_json() if isinstance(b, BlockRef) else str(b) for b in self.blockfiles]
-        return json_with_checksum({"version": self.version, "log_upto": self.log_upto, "dimension": self.dimension,
-                                   "blockfiles": blockfiles, "format": self.format})
+        doc: dict[str, Any] = {"version": self.version, "log_upto": self.log_upto, "dimension": self.dimension,
+                               "blockfiles": blockfiles, "format": self.format, "operation": self.operation,
+                               "created": self.created if self.created is not None else time.time()}
+        if self.forked_from is not None:
+            doc["forked_from"] = self.forked_from
+        if self.records is not None:
+            doc["records"] = self.records
+        return json_with_checksum(doc)
 
 
-def read_manifest(storage: Storage, prefix: str) -> Manifest:
+def manifests(storage: Storage, prefix: str) -> Series:
+    return Series(storage, f"{prefix}/{MANIFESTS_DIR}", ".json")
+
+
+def newest_number(storage: Storage, prefix: str, seen: int | None = None) -> int | None:
+    """The number of the current manifest (``seen``: one this process saw, to walk forward
+    from); None when the collection has only a legacy ``manifest.json`` or none."""
+    return manifests(storage, prefix).latest(seen)
+
+
+def read_manifest(storage: Storage, prefix: str, seen: int | None = None) -> Manifest:
+    """The current manifest: the newest numbered one, else the legacy ``manifest.json``, else an
+    empty one (version 0)."""
+    number = newest_number(storage, prefix, seen)
+    if number is not None:
+        try:
+            return read_manifest_number(storage, prefix, number)
+        except FileNotFoundError:  # removed since (vacuum keeps the newest: a newer one exists)
+            return read_manifest(storage, prefix)
     rel = f"{prefix}/{MANIFEST}"
     try:
         data = storage.read_bytes(rel)
     except FileNotFoundError:
         return Manifest()
     return parse_manifest(data, storage.path(rel))
+
+
+def read_manifest_number(storage: Storage, prefix: str, number: int) -> Manifest:
+    """Manifest ``number``; FileNotFoundError when it is not there (never made, or vacuumed)."""
+    series = manifests(storage, prefix)
+    rel = series.name(number)
+    manifest = parse_manifest(series.read(number), storage.path(rel))
+    if manifest.version != number:
+        raise CorruptFileError(storage.path(rel), f"says it is version {manifest.version}")
+    return manifest
+
+
+def manifest_path(prefix: str, number: int | None) -> str:
+    """Where manifest ``number`` lives (None: the legacy file), for messages."""
+    return f"{prefix}/{MANIFEST}" if number is None else f"{prefix}/{MANIFESTS_DIR}/{number:0{WIDTH}d}.json"
 
 
 def parse_manifest(data: bytes, path: str) -> Manifest:
@@ -91,9 +146,15 @@ def parse_manifest(data: bytes, path: str) -> Manifest:
         dimension = raw.get("dimension")
         dimension = None if dimension is None else _int(dimension)
         blocks = tuple(_block(b, dimension) for b in raw.get("blockfiles", ()))
+        created = raw.get("created")
+        forked = raw.get("forked_from")
         # unknown keys of a known format are optional additions: ignored
         return Manifest(version=_int(raw.get("version", 0)), log_upto=_int(raw.get("log_upto", 0)),
-                        dimension=dimension, blockfiles=blocks, format=fmt)
+                        dimension=dimension, blockfiles=blocks, format=fmt,
+                        created=float(created) if isinstance(created, (int, float)) else None,
+                        operation=str(raw.get("operation", "compact")),
+                        records=raw["records"] if isinstance(raw.get("records"), int) else None,
+                        forked_from=forked if isinstance(forked, dict) else None)
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise CorruptFileError(path, f"unexpected content ({exc})") from None
 
@@ -115,41 +176,30 @@ def _block(entry: Any, dimension: int | None) -> BlockRef:
 
 
 def _block_path(path: Any) -> str:
-    if not isinstance(path, str) or not path.startswith("blocks/") or ".." in path or not path.endswith(".arrow"):
+    if not isinstance(path, str) or not (
+            (path.startswith("blocks/") and ".." not in path and path.endswith(".arrow"))
+            or _SHARED.fullmatch(path)):
         raise ValueError(f"blockfile path {path!r}")
     return path
 
 
-def write_manifest(storage: Storage, prefix: str, manifest: Manifest) -> None:
-    storage.write_atomic(f"{prefix}/{MANIFEST}", manifest.to_json())
+def is_shared(rel: str) -> bool:
+    """Whether a blockfile belongs to another collection (a fork lists its source's)."""
+    return str(rel).startswith("../")
+
+
+def create_manifest(storage: Storage, prefix: str, manifest: Manifest) -> bool:
+    """Create manifest ``manifest.version``; False when that number exists (a lost race)."""
+    series = manifests(storage, prefix)
+    try:
+        return series.create(manifest.version, manifest.to_json())
+    except FileNotFoundError:  # a collection of an older chroma-frame gets the folder; a deleted one does not
+        if not storage.exists(f"{prefix}/log"):
+            raise
+        storage.makedirs(series.folder)
+        return series.create(manifest.version, manifest.to_json())
 
 
 def exists(storage: Storage, prefix: str) -> bool:
-    return storage.exists(f"{prefix}/{MANIFEST}")
-
-
-# -- version markers: one stat tells a reader whether a compaction happened since it looked ------
-VERSIONS_DIR = "versions"
-
-
-def version_marker(prefix: str, version: int) -> str:
-    """``versions/<version>``: an empty file that exists while ``version`` is the current one.
-
-    A compaction creates the new version's marker before it publishes the manifest, and deletes
-    every other marker before it deletes any log entry it folded: a reader that, after looking at
-    the log, still finds the marker of the version it holds has missed no compaction (and the
-    collection still exists).
-    """
-    return f"{prefix}/{VERSIONS_DIR}/{version:020d}"
-
-
-def publish_version(storage: Storage, prefix: str, version: int) -> None:
-    storage.makedirs(f"{prefix}/{VERSIONS_DIR}")
-    storage.write_atomic(version_marker(prefix, version), b"")
-
-
-def retire_versions(storage: Storage, prefix: str, keep: int) -> None:
-    """Delete every version marker but ``keep``'s (call before deleting folded log entries)."""
-    for name in storage.list_names(f"{prefix}/{VERSIONS_DIR}"):
-        if name != f"{keep:020d}":
-            storage.delete_file(f"{prefix}/{VERSIONS_DIR}/{name}")
+    """Whether the collection has a manifest (numbered or legacy)."""
+    return newest_number(storage, prefix) is not None or storage.exists(f"{prefix}/{MANIFEST}")

@@ -187,6 +187,25 @@ class S3Objects:
         cut = len(key) + 1 if key else 0
         return [name for name in (p[cut:] for p in paths) if name and "/" not in name]
 
+    def list_objects(self, key: str) -> list[tuple[str, int, float]]:
+        """(name, size, modification time) of the objects directly under ``key/``."""
+        try:
+            found = obstore.list_with_delimiter(self.store, key or None)
+        except Exception as exc:
+            raise _oserror(exc) from exc
+        cut = len(key) + 1 if key else 0
+        return [(meta["path"][cut:], int(meta["size"]), meta["last_modified"].timestamp())
+                for meta in found["objects"] if "/" not in meta["path"][cut:]]
+
+    def size(self, key: str) -> Optional[int]:
+        """The size of object ``key``; None when there is none (one HEAD)."""
+        try:
+            return int(obstore.head(self.store, key)["size"])
+        except FileNotFoundError:
+            return None
+        except Exception as exc:
+            raise _oserror(exc) from exc
+
     def delete(self, key: str) -> None:
         """Delete ``key``; a missing key is fine (S3 answers 204 either way)."""
         try:

@@ -21,6 +21,7 @@ from chroma_frame.sparse.rows import SparseRows
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import json_with_checksum
 from chroma_frame.storage.manifest import read_manifest
+from tests.layout import manifest_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -80,7 +81,10 @@ def _flip(file: Path, at: float = 0.5) -> None:
 
 
 def _log(path: Path, cid: str) -> list[Path]:
-    return sorted((path / "collections" / cid / "log").glob("*.arrow"))
+    """The log entries not yet folded into blockfiles (older ones are kept as history)."""
+    folder = path / "collections" / cid
+    upto = json.loads(manifest_path(folder).read_bytes())["log_upto"]
+    return [p for p in sorted((folder / "log").glob("*.arrow")) if int(p.name.split(".")[0]) > upto]
 
 
 def test_repair_rebuilds_a_lost_catalog_with_every_collection(tmp_path):
@@ -178,10 +182,10 @@ def test_a_damaged_entry_before_good_ones_is_not_repaired(tmp_path):
 def test_inconsistent_manifest_is_reported_and_unlisted_blockfiles_are_kept(tmp_path):
     ids = _populate(tmp_path)
     folder = tmp_path / "collections" / ids["alpha"]
-    doc = json.loads((folder / "manifest.json").read_bytes())
+    doc = json.loads(manifest_path(folder).read_bytes())
     doc.pop("crc32c")
     doc["blockfiles"] = []
-    (folder / "manifest.json").write_bytes(json_with_checksum(doc))
+    manifest_path(folder).write_bytes(json_with_checksum(doc))
     fixed = doctor.repair(tmp_path)
     assert not fixed.healthy
     assert any("inconsistent manifest" in p.message and "no blockfiles" in p.message for p in fixed.errors)

@@ -43,7 +43,7 @@ def _state(col):
 def _live_file(path: Path, col) -> Path:
     folder = path / "collections" / str(col.id)
     version = read_manifest(col._store.storage, col._store.prefix).version
-    return folder / "versions" / f"{version:020d}.live"
+    return folder / "manifests" / f"{version:020d}.live"
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.layout import manifest_path
+
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "fuzzed"
 DIM = 8
@@ -107,7 +109,7 @@ def files_of(path: Path) -> dict[str, list[Path]]:
     return {
         "log": sorted((folder / "log").glob("*.arrow")),
         "blockfile": [p for p in blocks if p.name.count(".") == 1],
-        "manifest": [folder / "manifest.json"],
+        "manifest": [manifest_path(folder)],
         "catalog": [path / "catalog.json"],
         "collection.json": [p for p in [folder / "collection.json"] if p.exists()],
         "graph": [p for p in blocks if p.name.endswith(".graph.npz")],

@@ -9,7 +9,7 @@ raises the OSError a failing disk would:
 | `write`   | a write to an output stream (path: the temporary file)  | enospc, edquot, eio, short     |
 | `open`    | creating an output stream                               | enospc, edquot, eio            |
 | `fsync`   | fsync of a written file before its rename               | eio, enospc                    |
-| `move`    | the rename of a temporary file (path: the source)       | eio, enospc                    |
+| `move`    | the rename or hard link of a temporary file into place (path: the source) | eio, enospc  |
 | `dirsync` | fsync of the folder after a rename (path: the file renamed into it) | eio                |
 | `read`    | opening a file to read                                  | eio                            |
 
@@ -146,6 +146,12 @@ class FaultHandler(pafs.FileSystemHandler):
     def move(self, src: str, dest: str) -> None:
         self._maybe_fail("move", src)
         self.local.move(src, dest)
+        self._moved_into[os.path.dirname(dest)] = dest
+
+    def link(self, src: str, dest: str) -> None:
+        """``Storage.create_output``'s publication: a hard link that fails when ``dest`` exists."""
+        self._maybe_fail("move", src)
+        os.link(src, dest)
         self._moved_into[os.path.dirname(dest)] = dest
 
     def copy_file(self, src: str, dest: str) -> None:

@@ -13,6 +13,7 @@ import pytest
 import chroma_frame
 from chroma_frame.errors import InternalError
 from chroma_frame.storage.integrity import CorruptFileError, json_with_checksum
+from tests.layout import manifest_path
 
 
 def _client(path: Path) -> chroma_frame.Client:
@@ -37,10 +38,10 @@ def _files(path: Path) -> dict[str, float]:
 
 def _rewrite_manifest(folder: Path, **changes) -> None:
     """Change fields of a manifest and re-seal it: a consistent checksum over wrong content."""
-    doc = json.loads((folder / "manifest.json").read_bytes())
+    doc = json.loads(manifest_path(folder).read_bytes())
     doc.pop("crc32c", None)
     doc.update(changes)
-    (folder / "manifest.json").write_bytes(json_with_checksum(doc))
+    manifest_path(folder).write_bytes(json_with_checksum(doc))
 
 
 def test_missing_catalog_refuses_to_open_and_writes_nothing(tmp_path):
@@ -98,18 +99,18 @@ def test_manifest_listing_no_blockfiles_is_refused(tmp_path):
     col = _client(tmp_path).get_collection("alpha")
     with pytest.raises(InternalError) as err:
         col.count()  # before: 2, the 20 compacted records silently gone
-    assert "manifest.json" in str(err.value) and "no blockfiles" in str(err.value)
+    assert "manifests/" in str(err.value) and "no blockfiles" in str(err.value)
 
 
 def test_manifest_with_a_wrong_log_upto_is_refused(tmp_path):
     cid = _populate(tmp_path)
     folder = tmp_path / "collections" / cid
-    upto = json.loads((folder / "manifest.json").read_bytes())["log_upto"]
+    upto = json.loads(manifest_path(folder).read_bytes())["log_upto"]
     _rewrite_manifest(folder, log_upto=upto - 1)
     col = _client(tmp_path).get_collection("alpha")
     with pytest.raises(InternalError) as err:
         col.get()
-    assert "manifest.json" in str(err.value) and "log" in str(err.value)
+    assert "manifests/" in str(err.value) and "log" in str(err.value)
 
 
 def test_manifest_with_a_wrong_dimension_is_refused(tmp_path):
@@ -118,5 +119,5 @@ def test_manifest_with_a_wrong_dimension_is_refused(tmp_path):
     col = _client(tmp_path).get_collection("alpha")
     with pytest.raises(InternalError) as err:
         col.query(query_embeddings=[[1.0, 2.0, 3.0]], n_results=3)
-    assert "manifest.json" in str(err.value) and "dimension" in str(err.value)
+    assert "manifests/" in str(err.value) and "dimension" in str(err.value)
 

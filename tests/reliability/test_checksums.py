@@ -16,6 +16,7 @@ import chroma_frame
 from chroma_frame.errors import InternalError
 from chroma_frame.storage.integrity import CorruptFileError, json_with_checksum
 from tests.conftest import run_python
+from tests.layout import manifest_path
 
 DIM = 4
 
@@ -73,7 +74,7 @@ def test_a_flipped_bit_in_a_blockfile_is_an_error_naming_it(tmp_path):
 
 def test_a_flipped_bit_in_a_log_entry_is_an_error_naming_it(tmp_path):
     col = _fill(tmp_path)
-    (entry,) = (_folder(tmp_path, col) / "log").glob("*.arrow")
+    entry = sorted((_folder(tmp_path, col) / "log").glob("*.arrow"))[-1]  # the one not compacted
     _flip(entry, _embedding_offset(entry.read_bytes(), 4.0))
     with pytest.raises(CorruptFileError, match=entry.name):
         _client(tmp_path).get_collection("checked").get(ids=["b1"], include=["embeddings"])
@@ -81,7 +82,7 @@ def test_a_flipped_bit_in_a_log_entry_is_an_error_naming_it(tmp_path):
 
 def test_a_log_entry_that_lost_its_seal_is_not_taken_for_an_old_one(tmp_path):
     col = _fill(tmp_path)
-    (entry,) = (_folder(tmp_path, col) / "log").glob("*.arrow")
+    entry = sorted((_folder(tmp_path, col) / "log").glob("*.arrow"))[-1]  # the one not compacted
     entry.write_bytes(entry.read_bytes()[:-16])  # still a complete Arrow stream, without the seal
     with pytest.raises(CorruptFileError, match=f"{entry.name}.*no checksum"):
         _client(tmp_path).get_collection("checked").count()
@@ -89,22 +90,22 @@ def test_a_log_entry_that_lost_its_seal_is_not_taken_for_an_old_one(tmp_path):
 
 def test_a_damaged_manifest_is_an_error_naming_it(tmp_path):
     col = _fill(tmp_path)
-    manifest = _folder(tmp_path, col) / "manifest.json"
+    manifest = manifest_path(_folder(tmp_path, col))
     manifest.write_bytes(manifest.read_bytes().replace(b'"log_upto": 1', b'"log_upto": 3'))
-    with pytest.raises(CorruptFileError, match="manifest.json.*checksum"):
+    with pytest.raises(CorruptFileError, match=f"{manifest.name}.*checksum"):
         _client(tmp_path).get_collection("checked").count()
 
 
 def test_unknown_manifest_keys_are_ignored_and_a_newer_format_is_refused(tmp_path):
     col = _fill(tmp_path)
     before = _everything(col)
-    path = _folder(tmp_path, col) / "manifest.json"
+    path = manifest_path(_folder(tmp_path, col))
     document = json.loads(path.read_bytes())
     path.write_bytes(json_with_checksum({**document, "written_by": "chroma-frame 9.9", "stats": {"rows": 42}}))
     col = _client(tmp_path).get_collection("checked")
     assert _everything(col) == before  # the older reader used to fail with a TypeError
-    path.write_bytes(json_with_checksum({**document, "format": 3}))
-    with pytest.raises(InternalError, match=r"newer chroma-frame \(format 3\); this version reads up to 2"):
+    path.write_bytes(json_with_checksum({**document, "format": 4}))
+    with pytest.raises(InternalError, match=r"newer chroma-frame \(format 4\); this version reads up to 3"):
         _client(tmp_path).get_collection("checked").count()
 
 
@@ -113,7 +114,7 @@ def test_unknown_manifest_keys_are_ignored_and_a_newer_format_is_refused(tmp_pat
 
 def _as_previous_version(folder: Path) -> None:
     """Rewrite a collection's files as the previous chroma-frame wrote them (its writers, inlined)."""
-    manifest = json.loads((folder / "manifest.json").read_bytes())
+    manifest = json.loads(manifest_path(folder).read_bytes())
     for entry in (folder / "log").glob("*.arrow"):  # Log.append: a bare Arrow stream
         table = pa.ipc.open_stream(entry.read_bytes()).read_all()
         with pa.OSFile(str(entry), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
@@ -123,7 +124,7 @@ def _as_previous_version(folder: Path) -> None:
     old = {"version": manifest["version"], "log_upto": manifest["log_upto"], "dimension": manifest["dimension"],
            "blockfiles": [b["path"] for b in manifest["blockfiles"]], "format": 1}
     (folder / "manifest.json").write_text(json.dumps(old, indent=1))  # Manifest.to_json of then
-    shutil.rmtree(folder / "versions", ignore_errors=True)  # files the previous version did not have
+    shutil.rmtree(folder / "manifests", ignore_errors=True)  # files the previous version did not have
     for name in ("collection.json",):
         if (folder / name).exists():
             os.remove(folder / name)
@@ -139,9 +140,9 @@ def test_a_collection_of_the_previous_version_reads_identically_and_upgrades(tmp
     col.add(ids=["c0"], embeddings=[[0, 0, 0, 1]])  # a new, sealed entry among old ones
     before = _everything(_client(tmp_path).get_collection("checked"))
     assert before["count"] == 42
-    col.compact()  # writes format 2: from now on every entry must be sealed
-    manifest = json.loads((_folder(tmp_path, col) / "manifest.json").read_bytes())
-    assert manifest["format"] == 2 and set(manifest["blockfiles"][-1]) == {"path", "rows", "bytes", "crc32c"}
+    col.compact()  # writes format 3: from now on every entry must be sealed
+    manifest = json.loads(manifest_path(_folder(tmp_path, col)).read_bytes())
+    assert manifest["format"] == 3 and set(manifest["blockfiles"][-1]) == {"path", "rows", "bytes", "crc32c"}
     assert _everything(_client(tmp_path).get_collection("checked")) == before
 
 

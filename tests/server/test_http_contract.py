@@ -103,7 +103,11 @@ def test_library_errors_map_to_chroma_statuses(http, collection_id):
     assert "already exists" in _error(http.post(V2 + "/tenants", json={"name": "default_tenant"}), 409, "ChromaError")
     _error(http.get(V2 + "/tenants/nope-nope"), 404, "NotFoundError")
     _error(http.get(V2 + "/tenants/default_tenant/databases/nope-nope"), 404, "NotFoundError")
-    _error(http.post(f"{C}/{collection_id}/fork", json={"new_name": "forked"}), 501, "ChromaError")
+    forked = http.post(f"{C}/{collection_id}/fork", json={"new_name": "forked"})
+    assert forked.status_code == 200 and forked.json()["name"] == "forked", forked.text
+    assert http.get(f"{C}/{collection_id}/fork_count").json() == {"count": 1}
+    assert "already exists" in _error(http.post(f"{C}/{collection_id}/fork", json={"new_name": "forked"}), 409,
+                                      "ChromaError")
     _error(http.get(V2 + "/no/such/route"), 404, "NotFoundError")
     assert http.get("/api/v1/heartbeat").json() == {"error": "Unimplemented",
                                                     "message": "The v1 API is deprecated. Please use /v2 apis"}

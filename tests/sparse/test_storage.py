@@ -157,13 +157,19 @@ def _rewrite_in_old_format(storage, prefix: str) -> int:
             writer.write_table(table)
         storage.write_atomic(f"{prefix}/{rel}", sink.getvalue())
 
-    blocks = read_manifest(storage, prefix).blockfiles
-    logs = [f"{LOG_DIR}/{name}" for name in storage.list_names(f"{prefix}/{LOG_DIR}")]
+    manifest = read_manifest(storage, prefix)
+    blocks = manifest.blockfiles
+    logs = []
+    for name in storage.list_names(f"{prefix}/{LOG_DIR}"):  # the old format kept only the unfolded entries
+        if int(name.split(".")[0]) <= manifest.log_upto:
+            storage.delete_file(f"{prefix}/{LOG_DIR}/{name}")
+        else:
+            logs.append(f"{LOG_DIR}/{name}")
     for rel in blocks:
         rewrite(rel, pa.ipc.open_file, pa.ipc.new_file)
     for rel in logs:
         rewrite(rel, pa.ipc.open_stream, pa.ipc.new_stream)
-    manifest = read_manifest(storage, prefix)  # and the manifest of then: format 1, paths only, no checksum
+    storage.delete_dir(f"{prefix}/manifests")  # and the manifest of then: format 1, paths only, no checksum
     storage.write_atomic(f"{prefix}/manifest.json", json.dumps(
         {"version": manifest.version, "log_upto": manifest.log_upto, "dimension": manifest.dimension,
          "blockfiles": [str(b) for b in manifest.blockfiles], "format": 1}).encode())

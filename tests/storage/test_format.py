@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 import chroma_frame
 from chroma_frame.storage.records import decode_metadata, encode_metadata
 from tests.conftest import ROOT
+from tests.layout import manifest_path
 
 scalars = st.one_of(st.text(max_size=5), st.integers(-(2**63), 2**63 - 1), st.booleans(),
                     st.floats(allow_nan=False, allow_infinity=False))
@@ -50,10 +51,10 @@ def test_log_entries_are_arrow_ipc_streams_and_blockfiles_arrow_files(tmp_path):
     col = _fill(str(tmp_path))
     root = _collection_dir(str(tmp_path), col)
     logs = sorted(glob.glob(f"{root}/log/*.arrow"))
-    assert [os.path.basename(p) for p in logs] == [f"{s:020d}.arrow" for s in (2, 3, 4)]
-    first = pa.ipc.open_stream(open(logs[0], "rb").read()).read_all()
+    assert [os.path.basename(p) for p in logs] == [f"{s:020d}.arrow" for s in (1, 2, 3, 4)]  # 1: history
+    first = pa.ipc.open_stream(open(logs[1], "rb").read()).read_all()
     assert first.column("id").to_pylist() == ["a"] and first.schema.field("embedding").type == pa.list_(pa.float32(), 2)
-    manifest = json.load(open(f"{root}/manifest.json"))
+    manifest = json.load(open(manifest_path(root)))
     assert manifest["log_upto"] == 1 and manifest["dimension"] == 2
     block = pa.ipc.open_file(f"{root}/{manifest['blockfiles'][0]['path']}").read_all()
     assert sorted(block.column("id").to_pylist()) == ["a", "b", "c"]
@@ -63,7 +64,7 @@ def test_stale_temporary_files_are_ignored(tmp_path):
     col = _fill(str(tmp_path))
     root = _collection_dir(str(tmp_path), col)
     open(f"{root}/log/{99:020d}.arrow.deadbeef.tmp", "wb").write(b"half a write")
-    open(f"{root}/manifest.json.cafe.tmp", "wb").write(b"{")
+    open(f"{manifest_path(root)}.cafe.tmp", "wb").write(b"{")
     chroma_frame.Client.clear_system_cache()
     again = chroma_frame.PersistentClient(path=str(tmp_path)).get_collection("coll", embedding_function=None)
     assert again.get()["ids"] == ["a", "c", "d"]
