@@ -50,12 +50,13 @@ def _existing_root(path: str) -> None:
     """Commands that only read (or change what exists) never create a storage root."""
     import os
 
-    from chroma_frame.storage.catalog import CATALOG
+    from chroma_frame.storage.catalog import CATALOG, CATALOG_DIR
 
     if not os.path.isdir(path):
         raise CLIError(f"{path} does not exist: no chroma-frame storage there (nothing was created)")
-    if not os.path.exists(os.path.join(path, CATALOG)):
-        raise CLIError(f"{path} is not a chroma-frame storage root: it has no {CATALOG} (nothing was created; "
+    if not (os.path.isdir(os.path.join(path, CATALOG_DIR)) or os.path.exists(os.path.join(path, CATALOG))):
+        raise CLIError(f"{path} is not a chroma-frame storage root: it has no {CATALOG_DIR}/ nor {CATALOG} "
+                       "(nothing was created; "
                        "if the catalog was lost, `chroma-frame doctor --repair` rebuilds it)")
 
 

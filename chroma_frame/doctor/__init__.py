@@ -1,10 +1,10 @@
 """``chroma-frame doctor``: verify every file under a path, and repair what can be repaired.
 
 :func:`check` is read-only. :func:`repair` rebuilds a missing or damaged catalog from the
-collection folders, drops a damaged end of a log (reporting the acknowledged writes lost),
-deletes damaged derived files (graphs, postings: rebuilt when next needed) and crash debris
-(temporary files, unlisted blockfiles). It cannot repair a damaged blockfile, manifest or a
-damaged log entry followed by good ones: those need a backup. See docs/reliability.md.
+collection folders (as a new catalog version), drops a damaged end of a log (reporting the
+acknowledged writes lost), deletes damaged derived files (graphs, postings: rebuilt when next
+needed) and crash debris (temporary files, unlisted blockfiles). It cannot repair a damaged
+blockfile, manifest or a damaged log entry followed by good ones: those need a backup. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -45,9 +45,8 @@ def repair(path: str | os.PathLike) -> Report:
     found = check(path)
     storage = _storage(path)
     report = Report(storage.root, found=found.problems)
-    with lock.exclusive(storage.path("catalog.lock")):
-        acc = account(storage, Report(storage.root))
-        keep = repair_catalog(storage, acc, report)
+    acc = account(storage, Report(storage.root))
+    keep = repair_catalog(storage, acc, report)  # a new catalog version, created only if none was meanwhile
     for cid in keep:
         prefix = f"{COLLECTIONS_DIR}/{cid}"
         with lock.exclusive(storage.path(f"{prefix}/write.lock")):

@@ -20,19 +20,23 @@ from chroma_frame.errors import InternalError
 from chroma_frame.storage.blockfile import BLOCK_DIR
 from chroma_frame.storage.catalog import (
     CATALOG,
+    CATALOG_DIR,
     COLLECTIONS_DIR,
+    catalog_name,
     collection_dirs_with_data,
     collection_folders,
+    commit_catalog,
     description_path,
-    load_catalog,
+    newest_version,
     read_description,
-    write_catalog,
+    read_version,
     write_description,
 )
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
 
 REBUILD = "rebuild the catalog from the collection folders"
+MISSING = f"no {CATALOG_DIR}/<n>.json, nor a legacy {CATALOG}"
 
 
 class DoctorError(InternalError):
@@ -45,6 +49,7 @@ class Accounting:
 
     catalog: dict[str, Any] | None
     catalog_damaged: bool = False
+    version: int | None = None  # the current catalog version's number (damaged or not), None when none
     folders: list[str] = field(default_factory=list)
     descriptions: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # None: none or damaged
     with_data: set[str] = field(default_factory=set)
@@ -52,22 +57,23 @@ class Accounting:
 
 def account(storage: Storage, report: Report) -> Accounting:
     """Check the catalog and the folders against each other, adding problems to ``report``. Read-only."""
-    catalog_path = storage.path(CATALOG)
+    catalog_path = storage.path(CATALOG_DIR)
     acc = Accounting(None)
     try:
-        acc.catalog = load_catalog(storage)
+        acc.version = newest_version(storage)
+        if acc.version is not None:
+            acc.catalog = read_version(storage, acc.version)
     except CorruptFileError as exc:
         acc.catalog_damaged = True
         report.add(ERROR, exc.path, f"damaged catalog: {exc.reason}",
-                   f"{REBUILD} (the damaged file is kept as {CATALOG}.damaged; tenants and databases "
+                   f"{REBUILD} (written as a new catalog version, the damaged one kept; tenants and databases "
                    "without collections are not recovered)")
     except InternalError as exc:  # a newer format: nothing here can be judged
         raise DoctorError(str(exc)) from None
     if acc.catalog is not None or acc.catalog_damaged:
         report.checked["catalog"] += 1
-    for name in storage.list_names(""):
-        if name.endswith(".tmp"):
-            report.add(WARNING, storage.path(name), "temporary file left by an interrupted write", "delete it")
+    for rel in _temporary_files(storage):
+        report.add(WARNING, storage.path(rel), "temporary file left by an interrupted write", "delete it")
 
     for name in storage.list_names(TRASH_DIR):
         report.add(WARNING, storage.path(f"{TRASH_DIR}/{name}"), "folder of a deleted collection not yet removed",
@@ -86,10 +92,10 @@ def account(storage: Storage, report: Report) -> Accounting:
 
     if acc.catalog is None and not acc.catalog_damaged:
         if acc.with_data:
-            report.add(ERROR, catalog_path, f"missing, but {len(acc.with_data)} collection folder(s) hold data: "
-                       "the library refuses to open this path", REBUILD)
+            report.add(ERROR, catalog_path, f"missing ({MISSING}), but {len(acc.with_data)} collection folder(s) "
+                       "hold data: the library refuses to open this path", REBUILD)
         else:
-            report.add(WARNING, catalog_path, "missing (an empty path, or not a chroma-frame path)")
+            report.add(WARNING, catalog_path, f"missing ({MISSING}: an empty path, or not a chroma-frame path)")
     if acc.catalog is None:
         return acc
 
@@ -131,20 +137,18 @@ def account(storage: Storage, report: Report) -> Accounting:
 
 
 def repair_catalog(storage: Storage, acc: Accounting, report: Report) -> list[str]:
-    """Make the catalog account for every folder; returns the ids of the folders to keep.
-
-    Call under ``catalog.lock``.
-    """
-    for name in storage.list_names(""):
-        if name.endswith(".tmp"):
-            storage.delete_file(name)
-            report.actions.append(f"{storage.path(name)}: deleted")
+    """Make the catalog account for every folder (writing a new catalog version when it has to
+    change); returns the ids of the folders to keep. Run it while no other process uses the path:
+    a catalog changed meanwhile makes it raise :class:`DoctorError`, nothing written."""
+    for rel in _temporary_files(storage):
+        storage.delete_file(rel)
+        report.actions.append(f"{storage.path(rel)}: deleted")
     for name in storage.list_names(TRASH_DIR):
         storage.delete_dir(f"{TRASH_DIR}/{name}")
         report.actions.append(f"{storage.path(f'{TRASH_DIR}/{name}')}: deleted")
     if acc.catalog_damaged:
-        storage.fs.move(storage.path(CATALOG), storage.path(f"{CATALOG}.damaged"))
-        report.actions.append(f"{storage.path(CATALOG)}: damaged copy kept as {CATALOG}.damaged")
+        damaged = storage.path(catalog_name(storage, acc.version or 0))
+        report.actions.append(f"{damaged}: damaged, kept for inspection (the rebuilt catalog is the next version)")
     rebuilding = acc.catalog is None
     state = acc.catalog if acc.catalog is not None else {"tenants": [], "databases": [], "collections": []}
     listed = {c["id"] for c in state["collections"]}
@@ -169,8 +173,11 @@ def repair_catalog(storage: Storage, acc: Accounting, report: Report) -> list[st
     if rebuilding and changed:
         _ensure_database(state, DEFAULT_DATABASE, DEFAULT_TENANT, None)
     if changed:
-        write_catalog(storage, state)
-        report.actions.append(f"{storage.path(CATALOG)}: {'rebuilt' if rebuilding else 'updated'} "
+        if not commit_catalog(storage, state, acc.version):
+            raise DoctorError(f"the catalog of {storage.root} changed during the repair: another process is "
+                              "using this path; run the repair again when none is (nothing was written)")
+        written = catalog_name(storage, (acc.version or 0) + 1)
+        report.actions.append(f"{storage.path(written)}: {'rebuilt' if rebuilding else 'updated'} "
                               f"({len(state['collections'])} collection(s))")
     databases = {(d["tenant"], d["name"]): d["id"] for d in state["databases"]}
     for record in state["collections"]:
@@ -183,6 +190,12 @@ def repair_catalog(storage: Storage, acc: Accounting, report: Report) -> list[st
             write_description(storage, record, database_id=databases.get((record["tenant"], record["database"])))
             report.actions.append(f"{storage.path(description_path(record['id']))}: written from the catalog")
     return keep
+
+
+def _temporary_files(storage: Storage) -> list[str]:
+    """Leftovers of interrupted writes at the root and among the catalog versions."""
+    return [f"{folder}/{name}" if folder else name for folder in ("", CATALOG_DIR)
+            for name in storage.list_names(folder) if name.endswith(".tmp")]
 
 
 def _add(state: dict[str, Any], record: dict[str, Any], database_id: str | None) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from chroma_frame.sparse.provider import SparseIndexes
 from chroma_frame.storage.blockfile import read_blockfile, write_blockfile
 from chroma_frame.storage.consistency import check_manifest
 from chroma_frame.storage.fs import Storage
-from chroma_frame.storage.log import LOG_DIR, Commit, Log
+from chroma_frame.storage.log import LOG_DIR, Commit, Log, log_name
 from chroma_frame.storage.manifest import (
     MANIFEST,
     MANIFESTS_DIR,
@@ -298,17 +298,31 @@ class CollectionStore:
         with self._writing:
             for attempt in range(_COMMIT_ATTEMPTS):
                 snap = self.snapshot()
-                template = past.table if past.table is not None else snap.table
-                if template is None:  # nothing was ever written: every version is the same
+                empty = self._empty_entry(snap, past)
+                if empty is None:  # nothing was ever written: every version is the same
                     return snap
                 seq = snap.last_seq + 1
-                if self.log.append(seq, template.slice(0, 0), Commit("restore", past.count, restore_to=version)):
+                if self.log.append(seq, empty, Commit("restore", past.count, restore_to=version)):
                     break
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
             else:
                 raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
                                     f"committed first {_COMMIT_ATTEMPTS} times in a row")
         return self.snapshot()
+
+    def _empty_entry(self, snap: Snapshot, past: Snapshot) -> Optional[pa.Table]:
+        """No rows, with the collection's record schema (a restore entry's body): taken from a
+        state that has rows, else from the newest log entry (a state emptied by deletes)."""
+        for state in (past, snap):
+            if state.table is not None:
+                return state.table.slice(0, 0)
+        for seq in range(snap.last_seq, 0, -1):
+            try:
+                with self.storage.open_input(f"{self.log.dir}/{log_name(seq)}") as f:
+                    return pa.ipc.open_stream(f).schema.empty_table()
+            except FileNotFoundError:
+                continue  # vacuumed
+        return None
 
     def _compact_after_commit(self, snap: Snapshot, bulk: bool = False) -> Snapshot:
         """Compact past the threshold. The write is already committed, so a failure (a full disk)
@@ -352,6 +366,11 @@ class CollectionStore:
         # Streamed, one slice at a time: a merge never holds a copy of what it merges. The rows go
         # into blockfiles of at most full_rows(): a graph is built per blockfile, in memory.
         written: list[BlockRef] = []
+        if not segments and not snap.base:  # a restore of an empty state: an empty blockfile says so
+            empty = self._empty_entry(snap, snap)
+            if empty is None:
+                return snap
+            written.append(write_blockfile(self.storage, self.prefix, [empty], empty.schema))
         if segments:
             schema = segments[-1].table.schema
             cap = full_rows(snap.dimension)

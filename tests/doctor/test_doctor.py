@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -80,6 +81,11 @@ def _flip(file: Path, at: float = 0.5) -> None:
     file.write_bytes(bytes(data))
 
 
+def _newest_catalog(path: Path) -> Path:
+    """The file of the current catalog version."""
+    return sorted((path / "catalog").glob("*.json"))[-1]
+
+
 def _log(path: Path, cid: str) -> list[Path]:
     """The log entries not yet folded into blockfiles (older ones are kept as history)."""
     folder = path / "collections" / cid
@@ -91,7 +97,7 @@ def test_repair_rebuilds_a_lost_catalog_with_every_collection(tmp_path):
     _populate(tmp_path)
     before = _state(tmp_path)
     assert len(before) == 3
-    (tmp_path / "catalog.json").unlink()
+    shutil.rmtree(tmp_path / "catalog")
     files = sorted(p for p in tmp_path.rglob("*"))
 
     found = cli(tmp_path)
@@ -112,11 +118,12 @@ def test_a_folder_without_description_comes_back_as_recovered(tmp_path):
     ids = _populate(tmp_path)
     records = _records(_client(tmp_path).get_collection("alpha"))
     (tmp_path / "collections" / ids["alpha"] / "collection.json").unlink()  # as made by an older version
-    _flip(tmp_path / "catalog.json", at=0.3)  # and the catalog damaged
+    damaged = _newest_catalog(tmp_path)
+    _flip(damaged, at=0.3)  # and the catalog damaged
     fixed = cli(tmp_path, "--repair")
     assert fixed.returncode == 0, fixed.stdout
     assert f"recovered as collection 'recovered-{ids['alpha']}'" in fixed.stdout
-    assert (tmp_path / "catalog.json.damaged").exists()  # kept for inspection
+    assert damaged.exists()  # kept for inspection
     client = _client(tmp_path)
     assert _records(client.get_collection(f"recovered-{ids['alpha']}")) == records
     assert client.get_collection("beta").metadata == {"renamed": True}

@@ -1,7 +1,7 @@
 """Corruption fuzz: damage one file of a collection, reopen it in a fresh process, compare answers.
 
 A fixture collection (a blockfile with its graph and sparse postings, a few log entries, the
-manifest, ``catalog.json`` and ``collection.json``) is built once. Each case copies it, damages one
+manifest, the current catalog version and ``collection.json``) is built once. Each case copies it, damages one
 file (a single-bit flip, a few overwritten bytes, or a truncation at a random offset), then a
 worker process (``python -m tests.reliability.corruption worker ...``) opens the copy with a new
 client and runs count / get / a filtered get / a dense query / a sparse top-k. The outcome must be
@@ -110,7 +110,7 @@ def files_of(path: Path) -> dict[str, list[Path]]:
         "log": sorted((folder / "log").glob("*.arrow")),
         "blockfile": [p for p in blocks if p.name.count(".") == 1],
         "manifest": [manifest_path(folder)],
-        "catalog": [path / "catalog.json"],
+        "catalog": sorted((path / "catalog").glob("*.json"))[-1:],  # the current version
         "collection.json": [p for p in [folder / "collection.json"] if p.exists()],
         "graph": [p for p in blocks if p.name.endswith(".graph.npz")],
         "postings": [p for p in blocks if ".sparse." in p.name],

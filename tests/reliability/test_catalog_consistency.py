@@ -5,6 +5,7 @@ garbled collections, and must never write an empty catalog over existing data.""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,11 @@ def _files(path: Path) -> dict[str, float]:
     return {str(p.relative_to(path)): p.stat().st_mtime_ns for p in path.rglob("*")}
 
 
+def _newest_catalog(path: Path) -> Path:
+    """The file of the current catalog version."""
+    return sorted((path / "catalog").glob("*.json"))[-1]
+
+
 def _rewrite_manifest(folder: Path, **changes) -> None:
     """Change fields of a manifest and re-seal it: a consistent checksum over wrong content."""
     doc = json.loads(manifest_path(folder).read_bytes())
@@ -46,7 +52,7 @@ def _rewrite_manifest(folder: Path, **changes) -> None:
 
 def test_missing_catalog_refuses_to_open_and_writes_nothing(tmp_path):
     _populate(tmp_path)
-    (tmp_path / "catalog.json").unlink()
+    shutil.rmtree(tmp_path / "catalog")
     before = _files(tmp_path)
     with pytest.raises(InternalError) as err:
         _client(tmp_path)
@@ -56,23 +62,25 @@ def test_missing_catalog_refuses_to_open_and_writes_nothing(tmp_path):
     with pytest.raises(InternalError):  # and again: still refused, never "fixed" by the first attempt
         _client(tmp_path)
     fresh = _client(tmp_path / "new")  # a path without collections still gets its catalog
-    assert fresh.list_collections() == [] and (tmp_path / "new" / "catalog.json").exists()
+    assert fresh.list_collections() == [] and _newest_catalog(tmp_path / "new").exists()
 
 
 def test_damaged_catalog_is_refused_not_misread(tmp_path):
     _populate(tmp_path)
-    raw = (tmp_path / "catalog.json").read_bytes()
+    newest = _newest_catalog(tmp_path)
+    raw = newest.read_bytes()
     assert b'"alpha"' in raw
-    (tmp_path / "catalog.json").write_bytes(raw.replace(b'"alpha"', b'"alphb"'))  # still valid JSON
+    newest.write_bytes(raw.replace(b'"alpha"', b'"alphb"'))  # still valid JSON
     with pytest.raises(CorruptFileError) as err:
         _client(tmp_path)
-    assert "catalog.json" in str(err.value) and "checksum" in str(err.value)
+    assert str(newest) in str(err.value) and "checksum" in str(err.value)
 
 
 def test_catalog_format_older_is_read_newer_is_refused(tmp_path):
     _populate(tmp_path)
-    doc = json.loads((tmp_path / "catalog.json").read_bytes())
+    doc = json.loads(_newest_catalog(tmp_path).read_bytes())
     doc.pop("crc32c")
+    shutil.rmtree(tmp_path / "catalog")  # the single catalog.json of an older version, below
     (tmp_path / "catalog.json").write_text(json.dumps({**doc, "format": 1}))  # as an older version wrote it
     assert _client(tmp_path).get_collection("alpha").count() == 22
     (tmp_path / "catalog.json").write_bytes(json_with_checksum({**doc, "format": 99}))

@@ -58,7 +58,7 @@ def test_hostile_names(clients, name):
         assert outcome(lambda: getattr(admin, create)(name)) == outcome(lambda: getattr(their_admin, create)(name))
     assert admin.get_tenant(name)["name"] == name
     assert sorted(os.listdir(root.parent)) == before
-    assert set(os.listdir(root)) <= {"catalog.json", "catalog.lock", "collections"}
+    assert set(os.listdir(root)) <= {"catalog", "catalog.json", "catalog.lock", "collections"}
 
 
 # -- records --------------------------------------------------------------------------------

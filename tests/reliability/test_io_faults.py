@@ -33,7 +33,7 @@ PATTERNS = {
     "log": r"/log/\d{20}\.arrow",
     "blockfile": r"/blocks/[0-9a-f]{32}\.arrow(\.|$)",
     "manifest": r"/manifests/\d{20}\.json",
-    "catalog": r"/catalog\.json",
+    "catalog": r"/catalog(/\d{20}\.json|$)",  # a version (its temporary file), or their folder (dirsync)
     "graph": r"\.graph\.npz",
     "postings": r"\.sparse\.[0-9a-f]{16}\.arrow",
 }
@@ -161,15 +161,21 @@ def compaction_site(site: str):
     return run
 
 
+def current_catalog(path: str) -> bytes | None:
+    """The bytes of the current catalog version."""
+    versions = sorted(os.listdir(f"{path}/catalog"))
+    return read_or_none(f"{path}/catalog/{versions[-1]}") if versions else None
+
+
 def catalog_site(path: str, handler: FaultHandler, fault: str, caplog) -> None:
     client = faulty_client(path, handler)
     client.create_collection("kept").add(**batch("a", 3, 1))
-    catalog = read_or_none(f"{path}/catalog.json")
+    catalog = current_catalog(path)
     handler.inject(*_op(fault, "catalog"))
     with pytest.raises(ChromaError) as info:
         client.create_collection("added")
-    check_error(info.value, fault, "/catalog.json")
-    assert read_or_none(f"{path}/catalog.json") == catalog
+    check_error(info.value, fault, "/catalog/")
+    assert current_catalog(path) == catalog
     assert [c.name for c in client.list_collections()] == ["kept"]
     assert not tmp_files(path)
     handler.clear()
@@ -257,14 +263,14 @@ def test_fault_at_write_site(db, site, fault, caplog):
 
 
 def test_failed_folder_sync_takes_a_replaced_file_back(db):
-    """The catalog renamed into place but its folder not synced: the old catalog is put back, so
-    the failed create_collection is not half there."""
+    """A collection's description renamed into place but its folder not synced: the old description
+    is put back, and the failed rename is not half there."""
     handler = FaultHandler()
     client = faulty_client(db, handler)
     client.create_collection("kept")
-    handler.inject("dirsync", PATTERNS["catalog"], "eio")
+    handler.inject("dirsync", r"/collection\.json$", "eio")
     with pytest.raises(StorageWriteError):
-        client.create_collection("added")
+        client.get_collection("kept").modify(name="added")
     assert [c.name for c in fresh_client(db).list_collections()] == ["kept"]
 
 

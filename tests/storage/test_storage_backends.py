@@ -24,17 +24,6 @@ from tests.conftest import ROOT, run_python
 from tests.reliability.faultfs import FaultHandler
 
 
-@pytest.fixture(params=["local", "s3"])
-def backend(request, tmp_path):
-    """(storage, url, settings): the storage and what ``Storage.for_path`` needs to open it again."""
-    if request.param == "local":
-        url = str(tmp_path / "db")
-        return Storage.for_path(url), url, {}
-    endpoint = request.getfixturevalue("s3_endpoint")
-    url = endpoint.url(uuid.uuid4().hex)
-    return Storage.for_path(url, **endpoint.settings), url, endpoint.settings
-
-
 @pytest.fixture
 def storage(backend):
     return backend[0]

@@ -165,7 +165,7 @@ def _write(col, op: str, ids: list[str], seed: int) -> None:
                          documents=[f"d{seed}"] * len(ids))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
 def test_as_of_restore_and_fork_match_a_model_of_the_history(tmp_path_factory, ops):
     path = tmp_path_factory.mktemp("model")
