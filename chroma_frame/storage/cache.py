@@ -178,7 +178,9 @@ class FileCache:
             return None
         if record.get("identity") == list(identity):
             return _Verified(identity, expected)
-        if crc32c(mapped.read_buffer()) != expected:
+        actual = crc32c(mapped.read_buffer())  # zero copy, but it moves the position: back to 0
+        mapped.seek(0)
+        if actual != expected:
             return None
         self._write_record(rel, size, expected, record.get("etag"), identity)
         return _Verified(identity, expected)
