@@ -214,6 +214,8 @@ class FileCache:
             if size != fetched.size:
                 raise OSError(f"{rel}: received {size} bytes of {fetched.size}")
             mapped = pa.memory_map(tmp)  # the download is served even if the rename fails
+            # recorded first (an opener meanwhile checks the CRC-32C instead of finding no record)
+            self._write_record(rel, size, crc, fetched.etag, None)
             os.replace(tmp, path)
         except OSError:
             _remove(tmp)
@@ -227,8 +229,9 @@ class FileCache:
             pass
         return mapped
 
-    def _write_record(self, rel: str, size: int, crc: int, etag: Optional[str], identity: tuple[int, ...]) -> None:
-        record = {"size": size, "file_crc32c": f"{crc:08x}", "etag": etag, "identity": list(identity)}
+    def _write_record(self, rel: str, size: int, crc: int, etag: Optional[str],
+                      identity: Optional[tuple[int, ...]]) -> None:
+        record = {"size": size, "file_crc32c": f"{crc:08x}", "etag": etag, "identity": identity and list(identity)}
         target = self.path(rel) + META
         tmp = f"{target}.{uuid.uuid4().hex}{TMP}"
         try:
