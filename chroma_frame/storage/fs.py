@@ -27,12 +27,13 @@ import threading
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
 from chroma_frame.errors import DiskFullError, StorageIOError, StorageWriteError
+from chroma_frame.storage.cache import Fetched, FileCache, cache_for, cache_key
 
 if TYPE_CHECKING:
     from chroma_frame.storage.s3 import S3Objects
@@ -146,9 +147,16 @@ class Storage:
     @classmethod
     def for_path(cls, path: str | os.PathLike[str], *, endpoint_url: Optional[str] = None, region: Optional[str] = None,
                  access_key_id: Optional[str] = None, secret_access_key: Optional[str] = None,
-                 session_token: Optional[str] = None, durable: bool = True) -> "Storage":
+                 session_token: Optional[str] = None, durable: bool = True,
+                 cache_dir: str | os.PathLike[str] | bool | None = None,
+                 cache_bytes: Optional[int] = None) -> "Storage":
         """The storage for ``path``: ``s3://bucket/prefix`` is object storage (each setting from
-        its keyword, else the standard AWS environment variables), anything else a local folder."""
+        its keyword, else the standard AWS environment variables), anything else a local folder.
+
+        On S3, immutable files are read through a local cache (:mod:`chroma_frame.storage.cache`)
+        in ``cache_dir`` (default ``$XDG_CACHE_HOME/chroma-frame/s3/<bucket>/<hash>``; False: no
+        cache) of at most ``cache_bytes`` (default ``$CHROMA_FRAME_CACHE_BYTES`` or 10 GiB; 0: no
+        cache)."""
         path = os.fspath(path)
         found = _URL_SCHEME.match(path)
         scheme = found.group(1).lower() if found else ""
@@ -157,7 +165,8 @@ class Storage:
 
             config = S3Config.from_url(path, endpoint_url=endpoint_url, region=region, access_key_id=access_key_id,
                                        secret_access_key=secret_access_key, session_token=session_token)
-            return S3Storage(arrow_filesystem(config), config.root, objects=S3Objects(config))
+            cache = cache_for(config.bucket, f"{config.endpoint_url or 'aws'} {config.prefix}", cache_dir, cache_bytes)
+            return S3Storage(arrow_filesystem(config), config.root, objects=S3Objects(config), cache=cache)
         if scheme and scheme != "file":
             raise ValueError(f"unsupported storage URL {path!r}: a local path or s3://bucket/prefix")
         return cls.local(path[len("file://"):] if scheme else path, durable=durable)
@@ -380,10 +389,15 @@ class S3Storage(Storage):
     access, by ranged GETs). Everything else goes through ``objects`` (obstore): whole-object
     reads, puts, conditional puts, listings, existence checks and deletes. There are no folders
     (no marker objects); a write is one put, published when it completes, so fsync is moot.
+
+    With a ``cache``, files that are never rewritten (:func:`~chroma_frame.storage.cache.cache_key`)
+    are read from local copies (downloaded whole on first use, memory-mapped), and the ones this
+    process uploads are kept there too, so reading them back costs no request.
     """
 
     durable: bool = False
     objects: "S3Objects" = field(kw_only=True, repr=False)
+    cache: Optional[FileCache] = field(default=None, kw_only=True, repr=False)
 
     def uri(self, rel: str) -> str:
         return f"s3://{self.path(rel)}"
@@ -397,15 +411,48 @@ class S3Storage(Storage):
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:
         try:
+            cached = self._cached(rel)
+            if cached is not None:
+                with cached:
+                    return cached.read()
             return self.objects.get(self._key(rel))  # one GET (a pyarrow stream would range-read it)
         except OSError as exc:
             raise read_error(exc, self.uri(rel)) from exc
 
     def open_input(self, rel: str) -> pa.NativeFile:
         try:
+            cached = self._cached(rel)
+            if cached is not None:
+                return cached
             return self.fs.open_input_file(self.path(rel))  # random access by ranged GETs
         except OSError as exc:
             raise read_error(exc, self.uri(rel)) from exc
+
+    def _cached(self, rel: str) -> Optional[pa.MemoryMappedFile]:
+        """``rel`` memory-mapped from the cache (downloaded first on a miss), or None when it is
+        not cached: rewritable, too large, or no cache."""
+        key = cache_key(rel)
+        if self.cache is None or key is None:
+            return None
+        return self.cache.open(key, lambda: Fetched(*self.objects.get_stream(self._key(rel))))
+
+    def _keep(self, rel: str, size: int, chunks: Iterable[bytes | pa.Buffer]) -> None:
+        """After an upload: keep a copy of the bytes in the cache when ``rel`` is cacheable (a
+        log entry just appended, a blockfile just compacted is read back next), else make sure
+        no stale copy stays."""
+        key = cache_key(rel)
+        if self.cache is not None and key is not None:
+            mapped = self.cache.store(key, Fetched(size, None, chunks))
+            if mapped is None:
+                self.cache.discard(key)
+            else:
+                mapped.close()
+
+    def vouches(self, rel: str, checksum: str) -> bool:
+        """Whether the cache verified its copy of ``rel`` and downloaded it with CRC-32C ``checksum``
+        (see :func:`~chroma_frame.storage.integrity.verified_before`)."""
+        key = cache_key(rel)
+        return self.cache is not None and key is not None and self.cache.vouches(key, checksum)
 
     def exists(self, rel: str) -> bool:
         try:
@@ -440,6 +487,7 @@ class S3Storage(Storage):
             self.objects.put(self._key(rel), data)
         except OSError as exc:
             raise write_error(exc, self.uri(rel)) from exc
+        self._keep(rel, len(data), [data])
 
     @contextmanager
     def atomic_output(self, rel: str) -> Iterator[pa.NativeFile]:
@@ -449,8 +497,11 @@ class S3Storage(Storage):
         try:
             with tempfile.SpooledTemporaryFile(max_size=_SPILL_SIZE) as spool:
                 yield pa.PythonFile(spool, mode="w")
+                size = spool.seek(0, os.SEEK_END)
                 spool.seek(0)
                 self.objects.put(self._key(rel), spool)
+                spool.seek(0)
+                self._keep(rel, size, iter(lambda: spool.read(_SPILL_SIZE), b""))
         except OSError as exc:
             raise write_error(exc, self.uri(rel)) from exc
 
@@ -462,13 +513,19 @@ class S3Storage(Storage):
             self.objects.delete(self._key_of(tmp_abs))
         except OSError as exc:
             raise write_error(exc, f"s3://{target_abs}") from exc
+        key = cache_key(target_abs[len(self.root) + 1:]) if target_abs.startswith(f"{self.root}/") else None
+        if self.cache is not None and key is not None:
+            self.cache.discard(key)
 
     def put_if_absent(self, rel: str, data: bytes | pa.Buffer) -> bool:
         """One conditional put (``If-None-Match: *``): S3 creates the object whole or answers 412."""
         try:
-            return self.objects.put_if_absent(self._key(rel), data)
+            created = self.objects.put_if_absent(self._key(rel), data)
         except OSError as exc:
             raise write_error(exc, self.uri(rel)) from exc
+        if created:
+            self._keep(rel, len(data), [data])
+        return created
 
     @contextmanager
     def create_output(self, rel: str) -> Iterator[Created]:
@@ -492,9 +549,14 @@ class S3Storage(Storage):
             self.objects.delete(self._key(rel))
         except OSError as exc:
             raise write_error(exc, self.uri(rel)) from exc
+        key = cache_key(rel)
+        if self.cache is not None and key is not None:
+            self.cache.discard(key)
 
     def delete_dir(self, rel_dir: str) -> None:
         try:
             self.objects.delete_prefix(self._key(rel_dir))
         except OSError as exc:
             raise write_error(exc, self.uri(rel_dir)) from exc
+        if self.cache is not None:
+            self.cache.discard_dir(rel_dir)

@@ -17,7 +17,7 @@ import random
 import re
 import time
 from dataclasses import dataclass, field
-from typing import IO, Mapping, Optional, Union
+from typing import IO, Iterable, Iterator, Mapping, Optional, Union
 from urllib.parse import urlsplit
 
 import pyarrow as pa
@@ -34,6 +34,7 @@ DEFAULT_REGION = "us-east-1"
 _CONFLICT = re.compile(r"\b409\b")  # object_store reports S3's 409 (a concurrent conditional write) as "exists"
 _CONFLICT_RETRIES = 8
 _DELETE_BATCH = 1000  # DeleteObjects takes up to 1,000 keys
+_STREAM_CHUNK = 8 << 20
 
 Body = Union[bytes, pa.Buffer, IO[bytes]]
 
@@ -127,6 +128,16 @@ class S3Objects:
             return bytes(obstore.get(self.store, key).bytes())
         except Exception as exc:
             raise _oserror(exc) from exc
+
+    def get_stream(self, key: str) -> tuple[int, Optional[str], Iterator[bytes]]:
+        """One GET, streamed: the object's size and ETag (from the response headers) and its
+        bytes in chunks of 8 MB; the body is transferred only as the chunks are read."""
+        try:
+            result = obstore.get(self.store, key)
+        except Exception as exc:
+            raise _oserror(exc) from exc
+        meta = result.meta
+        return meta["size"], meta.get("e_tag"), _oserrors(result.stream(min_chunk_size=_STREAM_CHUNK))
 
     def put(self, key: str, body: Body) -> None:
         """Write the whole object (one PUT, multipart past obstore's 5 MB chunk): all of it or nothing."""
@@ -236,6 +247,13 @@ class S3Objects:
         except Exception as exc:
             raise _oserror(exc) from exc
         return False
+
+
+def _oserrors(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except Exception as exc:
+        raise _oserror(exc) from exc
 
 
 def _putable(body: Body) -> Union[bytes, memoryview, IO[bytes]]:
