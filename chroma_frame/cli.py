@@ -52,6 +52,14 @@ def _existing_root(path: str) -> None:
 
     from chroma_frame.storage.catalog import CATALOG, CATALOG_DIR
 
+    if "://" in path:  # object storage: the storage layer says whether anything is there
+        from chroma_frame.storage.fs import Storage
+
+        storage = Storage.for_path(path, cache_dir=False)
+        if not (storage.list_names(CATALOG_DIR) or storage.has_file(CATALOG)):
+            raise CLIError(f"{path} holds no chroma-frame storage (no {CATALOG_DIR}/ nor {CATALOG}; "
+                           "nothing was created)")
+        return
     if not os.path.isdir(path):
         raise CLIError(f"{path} does not exist: no chroma-frame storage there (nothing was created)")
     if not (os.path.isdir(os.path.join(path, CATALOG_DIR)) or os.path.exists(os.path.join(path, CATALOG))):
@@ -129,6 +137,27 @@ def cmd_index(args: argparse.Namespace) -> int:
         built[name] = collection.build_index(progress=False if args.json else None)
     _emit(args, {"built": built}, "\n".join(f"{n}: built {b} graph(s)" for n, b in built.items()))
     return 0
+
+
+def cmd_vacuum(args: argparse.Namespace) -> int:
+    client = _client(args)
+    freed = client.vacuum(older_than=args.older_than)
+    _emit(args, freed, f"deleted {freed['versions']} version(s) and {freed['files']} file(s): "
+                       f"{freed['bytes'] / 2**20:.1f} MB freed")
+    return 0
+
+
+def duration(text: str) -> float:
+    """Seconds from ``90``, ``90s``, ``30m``, ``12h`` or ``7d`` (argparse type)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+    value, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(value) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 30m, 12h, 7d)") from None
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"a duration cannot be negative: {text!r}")
+    return seconds
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -287,6 +316,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this collection (repeatable; default: all)")
     _common(p, db=True)
     p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("vacuum", help="delete old versions of every collection and the files nothing needs",
+                       description="Delete the versions superseded more than --older-than ago (never a "
+                                   "current one) and every file no kept version lists; safe while others read "
+                                   "and write. See docs/storage.md, \"Vacuum\".")
+    p.add_argument("--path", default=DEFAULT_PATH, help="storage root: a folder or s3://bucket/prefix (default: ./chroma)")
+    p.add_argument("--older-than", type=duration, default=7 * 86400.0, metavar="AGE",
+                   help="keep versions superseded less than AGE ago: 90s, 30m, 12h, 7d (default: 7d; 0: only current)")
+    p.add_argument("--tenant", default="default_tenant", help=argparse.SUPPRESS)
+    _json_flag(p)
+    p.set_defaults(func=cmd_vacuum)
 
     p = sub.add_parser("doctor", help="verify every file under a path (exit 1 on errors); --repair fixes what it can",
                        description="Check the catalog and every collection file (manifest, log entries, blockfiles, "

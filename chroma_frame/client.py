@@ -105,27 +105,34 @@ _systems_lock = threading.Lock()
 _ephemeral_dirs: list[str] = []
 
 
-def _refuse_url(path: str) -> None:
-    """A URL (``s3://bucket/prefix``) is not a folder: without this it became a local folder
-    named ``s3:``. The storage layer reaches S3 already; clients over it are not built yet."""
+def _is_url(path: str) -> bool:
     scheme, sep, _ = str(path).partition("://")
-    if sep and scheme.isidentifier():
-        raise ValueError(f"persist_directory {path!r}: {scheme}:// paths are not supported yet; "
-                         f"use a local folder")
+    return bool(sep) and scheme.isidentifier()
+
+
+def _storage_for(settings: Settings, key: str) -> Storage:
+    """The storage of a persistent client: a local folder, or ``s3://bucket/prefix`` (endpoint and
+    credentials from the ``s3_*`` settings, else the standard AWS environment variables)."""
+    if not _is_url(key):
+        return Storage.local(key, durable=settings.durable)
+    return Storage.for_path(key, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
+                            access_key_id=settings.s3_access_key_id,
+                            secret_access_key=settings.s3_secret_access_key, cache_dir=settings.s3_cache_dir,
+                            cache_bytes=settings.s3_cache_bytes)
 
 
 def system_for(settings: Settings) -> System:
     """The process's one :class:`System` for the storage root of ``settings``."""
     if settings.is_persistent:
-        _refuse_url(settings.persist_directory)
-        key = os.path.realpath(os.path.abspath(settings.persist_directory))
+        path = str(settings.persist_directory)
+        key = path.rstrip("/") if _is_url(path) else os.path.realpath(os.path.abspath(path))
     else:
         key = ":ephemeral:"
     with _systems_lock:
         system = _systems.get(key)
         if system is None:
             if settings.is_persistent:
-                storage = Storage.local(key, durable=settings.durable)
+                storage = _storage_for(settings, key)
             else:
                 tmp = tempfile.mkdtemp(prefix="chroma-frame-ephemeral-")
                 _ephemeral_dirs.append(tmp)

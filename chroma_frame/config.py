@@ -46,6 +46,13 @@ class Settings:
     # at once) or "manual" (only by collection.build_index(), wait_for_index() or `chroma-frame index`)
     index_build_policy: str = "background"
     durable: bool = True
+    # object storage (persist_directory "s3://bucket/prefix"); unset: the AWS environment variables
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_cache_dir: str | None = None  # local copies of immutable objects (default: under $XDG_CACHE_HOME)
+    s3_cache_bytes: int | None = None  # their bound (default: $CHROMA_FRAME_CACHE_BYTES or 10 GiB; 0: no cache)
     # seconds a superseded version stays readable (as_of, restore, fork) before the sweep that
     # follows each compaction deletes it; 0 keeps only the current version
     history_retention: float = 7 * 86400.0

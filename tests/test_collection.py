@@ -5,7 +5,14 @@ import pytest
 
 import chroma_frame
 from chroma_frame.errors import InvalidArgumentError, NotFoundError
+from tests.conftest import open_backend
 from tests.layout import manifest_path
+
+
+@pytest.fixture(params=["local", "s3"])
+def client(request, tmp_path):
+    """The verbs on a local disk and on S3 (moto)."""
+    return open_backend(request.param, request, tmp_path / "db")
 
 
 @pytest.fixture

@@ -159,19 +159,17 @@ def vacuum(store: CollectionStore, older_than: float = DEFAULT_RETENTION, *, now
         base = _base(store, numbers, min(targets))
     kept = [n for n in numbers if n >= base.version]
     dropped = [n for n in numbers if n < base.version]
+    if dropped:  # versions oldest.log_upto .. base.log_upto - 1 can no longer be read
+        done.versions = base.log_upto - store._manifest(numbers[0]).log_upto
     listed = _stems(store._manifest(n).blockfiles for n in kept)
     listed |= _stems_forks_list(storage, store.collection_id)
     superseded = _stems(store._manifest(n).blockfiles for n in dropped) - listed  # committed once: no age rule
     for n in dropped:  # oldest first: see the module's docstring
         for rel in (store.manifests.name(n), store.manifests.name(n).removesuffix(".json") + ".live"):
             done.add(_delete(storage, rel, storage.size(rel)))
-        done.versions += 1
     for name, entry in log.items():
         seq = _seq(name)
-        if seq is not None and seq <= base.log_upto:
-            done.add(_delete(storage, f"{store.log.dir}/{name}", entry.size))
-            done.versions += 1
-        elif name.endswith(".tmp") and entry.mtime is not None and now - entry.mtime > in_flight:
+        if (seq is not None and seq <= base.log_upto) or (name.endswith(".tmp") and entry.mtime is not None and now - entry.mtime > in_flight):
             done.add(_delete(storage, f"{store.log.dir}/{name}", entry.size))
     for entry in storage.list_entries(f"{prefix}/{BLOCK_DIR}"):
         stem = entry.name.split(".", 1)[0]

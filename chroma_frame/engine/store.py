@@ -472,7 +472,7 @@ class CollectionStore:
         prefix = f"collections/{collection_id}"
         storage.makedirs(f"{prefix}/{LOG_DIR}")
         storage.makedirs(f"{prefix}/{MANIFESTS_DIR}")
-        create_manifest(storage, prefix, first or Manifest(version=0, operation="create"))
+        create_manifest(storage, prefix, first or Manifest(version=0, operation="create", records=0))
 
     @contextmanager
     def deleting(self) -> Iterator[bool]:

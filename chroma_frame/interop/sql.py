@@ -16,7 +16,7 @@ import os
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 
 import numpy as np
 import pyarrow as pa
@@ -75,15 +75,18 @@ class SQLMethods:
 
         def get_collection(self, name: str) -> Collection: ...
 
-    def sql(self, query: str, params: Any = None) -> Optional["duckdb.DuckDBPyRelation"]:
+    def sql(self, query: str, params: Any = None, *,
+            as_of: Optional[Mapping[str, Any]] = None) -> Optional["duckdb.DuckDBPyRelation"]:
         """Run DuckDB SQL where each collection of the current database is a view.
 
-        ``params`` binds ``?`` / ``$name`` placeholders. Polars, pandas and Arrow frames in the
+        ``params`` binds ``?`` / ``$name`` placeholders. ``as_of`` maps collection names to a past
+        version (a number from ``collection.versions()``, or a timestamp): their views show that
+        version (``knn`` searches the current state). Polars, pandas and Arrow frames in the
         caller's scope can be named as tables (DuckDB replacement scans). Returns a DuckDB relation
         (``.arrow()``, ``.pl()``, ``.df()``, ``.fetchall()``), or None for a statement without a result.
         """
         con, state = self._sql_state()
-        self._sync_views(con, state, query)
+        self._sync_views(con, state, query, dict(as_of or {}))
         if not params:
             return con.sql(query)  # a lazy relation: DuckDB runs it with the GIL released
         return _run_bound(con, query, params)
@@ -138,7 +141,7 @@ class SQLMethods:
             local.con, local.state, local.parser = con, {"": parser}, parser
         return local.con, local.state
 
-    def _sync_views(self, con, state: dict, query: str) -> None:
+    def _sync_views(self, con, state: dict, query: str, as_of: dict[str, Any]) -> None:
         import duckdb
 
         from chroma_frame.interop.view import SnapshotView
@@ -150,9 +153,15 @@ class SQLMethods:
             named = {n.lower() for n in state[""].get_table_names(query)}
         except duckdb.Error:
             named = set(by_name)
+        past = {name.lower(): version for name, version in as_of.items()}
+        unknown = sorted(set(past) - set(by_name))
+        if unknown:
+            raise ValueError(f"sql(as_of=...): no collection named {', '.join(unknown)}")
         for lower in named & set(by_name):
             record = by_name[lower]
-            snap = self._snapshot_of(self.get_collection(record["name"]))
+            collection = self.get_collection(record["name"])
+            snap = (collection._engine.at(past[lower]).snapshot() if lower in past
+                    else self._snapshot_of(collection))
             key = (record["id"], snap.manifest_version, snap.last_seq)
             if state.get(lower) != key:
                 con.register(record["name"], SnapshotView(snap))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import re
 import tempfile
 import threading
@@ -97,6 +98,12 @@ def wrap_local_filesystem(path: str, wrap: Callable[[pafs.FileSystem], pafs.File
     finally:
         with _wrappers_lock:
             _wrappers.pop(key, None)
+
+
+def _normal(rel: str) -> str:
+    """``rel`` without ``..`` steps (a fork lists its source's blockfiles as ``../<id>/...``;
+    object stores take keys literally)."""
+    return posixpath.normpath(rel) if ".." in rel else rel
 
 
 def fsync_path(abs_path: str) -> None:
@@ -180,7 +187,7 @@ class Storage:
         return isinstance(self.fs, pafs.LocalFileSystem) or bool(getattr(self._handler, "is_local", False))
 
     def path(self, rel: str) -> str:
-        return f"{self.root}/{rel}" if rel else self.root
+        return f"{self.root}/{_normal(rel)}" if rel else self.root
 
     # -- reading -------------------------------------------------------------------------
     def read_bytes(self, rel: str) -> bytes:

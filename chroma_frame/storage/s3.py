@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 import random
 import re
 import time
@@ -88,6 +89,8 @@ class S3Config:
     def key(self, rel: str) -> str:
         """The object key of ``rel``, a path relative to the root."""
         rel = rel.strip("/")
+        if ".." in rel:  # a fork's ../<id>/blocks/...: keys are taken literally
+            rel = posixpath.normpath(rel)
         return f"{self.prefix}/{rel}" if self.prefix and rel else (self.prefix or rel)
 
 

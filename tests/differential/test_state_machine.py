@@ -294,6 +294,18 @@ def _frame_path() -> str:
     return _clients["path"]
 
 
+@pytest.fixture(autouse=True)
+def _s3(request):
+    """The S3 server the S3 variant of the machine runs on (moto, on loopback)."""
+    if "CollectionS3" in request.node.nodeid:
+        endpoint = request.getfixturevalue("s3_endpoint")
+        _clients["s3"] = {"url": endpoint.url(f"differential-{uuid.uuid4().hex[:8]}"),
+                          "settings": {"s3_endpoint_url": endpoint.endpoint_url, "s3_access_key_id": "testing",
+                                       "s3_secret_access_key": "testing",
+                                       "s3_cache_dir": request.getfixturevalue("s3_cache_dir")}}
+    yield
+
+
 def _copy(kwargs: dict) -> dict:
     """A deep copy, so that neither library can see what the other did to its arguments."""
     def cp(v):
@@ -321,7 +333,7 @@ class DifferentialCollection(RuleBasedStateMachine):
         """Create the collection on both sides, and most of the time add a first batch."""
         config = {"hnsw": {"space": space}}
         self.chroma_col = _chroma().create_collection(self.name, configuration=config, embedding_function=None)
-        self.frame_client = chroma_frame.PersistentClient(path=_frame_path(), settings=_FRAME_SETTINGS())
+        self.frame_client = self._open()
         self.frame_col = self.frame_client.create_collection(self.name, configuration=config, embedding_function=None)
         if seed is not None:
             self.write("add", seed)
@@ -336,6 +348,9 @@ class DifferentialCollection(RuleBasedStateMachine):
             run(_chroma().delete_collection, self.name)
         if self.frame_client is not None:
             run(self.frame_client.delete_collection, self.name)
+
+    def _open(self):
+        return chroma_frame.PersistentClient(path=_frame_path(), settings=_FRAME_SETTINGS())
 
     # -- plumbing ---------------------------------------------------------------------------
     def both(self, method: str, kwargs: dict, label: str = "") -> tuple[Outcome, Outcome, bool]:
@@ -429,7 +444,7 @@ class DifferentialCollection(RuleBasedStateMachine):
     def reopen(self) -> None:
         """Drop chroma_frame's in-process caches and read the collection back from disk."""
         chroma_frame.Client.clear_system_cache()
-        self.frame_client = chroma_frame.PersistentClient(path=_frame_path(), settings=_FRAME_SETTINGS())
+        self.frame_client = self._open()
         self.frame_col = self.frame_client.get_collection(self.name, embedding_function=None)
 
     # -- after every step --------------------------------------------------------------------
@@ -458,3 +473,15 @@ DifferentialCollection.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 TestDifferentialCollection = DifferentialCollection.TestCase
+
+
+class DifferentialCollectionS3(DifferentialCollection):
+    """The same machine with chroma-frame's collection on S3 (moto): the same answers."""
+
+    def _open(self):
+        s3 = _clients["s3"]
+        return chroma_frame.PersistentClient(path=s3["url"], settings=chroma_frame.Settings(**s3["settings"]))
+
+
+DifferentialCollectionS3.TestCase.settings = settings(DifferentialCollection.TestCase.settings, max_examples=20)
+TestDifferentialCollectionS3 = DifferentialCollectionS3.TestCase

@@ -23,16 +23,18 @@ from chroma_frame.execution.expression import (
     Select,
     Val,
 )
+from tests.conftest import open_backend
 from tests.execution import reference
 
 DIM, SPACE = 4, "l2"
 WORDS = ["alpha", "beta", "gamma", "delta", "omega"]
 
 
-@pytest.fixture(scope="module")
-def collection(tmp_path_factory):
+@pytest.fixture(scope="module", params=["local", "s3"])
+def collection(tmp_path_factory, request):
+    """The searched collection, on a local disk and on S3 (moto): the same answers from both."""
     rng = np.random.default_rng(7)
-    client = chroma_frame.PersistentClient(path=str(tmp_path_factory.mktemp("search") / "db"))
+    client = open_backend(request.param, request, tmp_path_factory.mktemp("search") / "db")
     col = client.create_collection("searchable", embedding_function=None)
 
     def batch(start: int, stop: int) -> dict:

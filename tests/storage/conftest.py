@@ -3,14 +3,6 @@ import uuid
 import pytest
 
 from chroma_frame.storage.fs import Storage
-from tests.storage.s3_server import moto_s3
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint():
-    """moto's S3 server for the whole session (started on first use, stopped at the end)."""
-    with moto_s3() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -22,4 +14,5 @@ def backend(request, tmp_path):
         return Storage.for_path(url), url, {}
     endpoint = request.getfixturevalue("s3_endpoint")
     url = endpoint.url(uuid.uuid4().hex)
-    return Storage.for_path(url, **endpoint.settings), url, endpoint.settings
+    settings = {**endpoint.settings, "cache_dir": request.getfixturevalue("s3_cache_dir")}
+    return Storage.for_path(url, **settings), url, settings

@@ -282,12 +282,22 @@ def test_importing_chroma_frame_loads_no_s3_client():
     assert res.stdout.strip() == "[]"
 
 
-def test_a_client_on_an_s3_url_is_refused_not_made_a_local_folder(tmp_path, monkeypatch):
-    """``PersistentClient(path="s3://bucket/x")`` used to create a local folder named ``s3:``;
-    until clients run over object storage it is a clear error that writes nothing."""
+def test_a_client_on_an_s3_url_works_there_and_writes_nothing_locally(tmp_path, monkeypatch, s3_endpoint):
+    """``PersistentClient(path="s3://bucket/x")`` used to create a local folder named ``s3:``; now
+    it reads and writes the bucket, with the endpoint and credentials of the AWS environment."""
     import chroma_frame
 
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match="s3:// paths are not supported yet"):
-        chroma_frame.PersistentClient(path="s3://bucket/prefix")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    url = s3_endpoint.url(uuid.uuid4().hex)
+    settings = chroma_frame.Settings(s3_cache_dir=str(tmp_path.parent / f"{tmp_path.name}-cache"))
+    col = chroma_frame.PersistentClient(path=url, settings=settings).create_collection("remote", embedding_function=None)
+    col.add(ids=["a", "b"], embeddings=[[1, 0], [0, 1]], documents=["x", "y"])
+    chroma_frame.Client.clear_system_cache()
+    again = chroma_frame.PersistentClient(path=url + "/", settings=settings).get_collection("remote")
+    assert again.get()["documents"] == ["x", "y"]
     assert list(tmp_path.iterdir()) == []
+    assert s3_endpoint.storage(url.split("/", 3)[3]).list_names("") == ["catalog", "collections"]

@@ -4,7 +4,7 @@ pure-Python model of the version history (hypothesis) and on the files."""
 from __future__ import annotations
 
 import datetime as dt
-import os
+import json
 import time
 
 import numpy as np
@@ -14,12 +14,18 @@ from hypothesis import strategies as st
 
 import chroma_frame
 from chroma_frame.errors import InvalidArgumentError
+from tests.conftest import open_backend, run_python
 
 IDS = [f"r{i}" for i in range(8)]
 
 
-def _client(path, **settings_kwargs) -> chroma_frame.ClientAPI:
-    return chroma_frame.PersistentClient(path=str(path), settings=chroma_frame.Settings(**settings_kwargs))
+@pytest.fixture
+def opener(backend_kind, request):
+    """``open(folder, **settings)``: a client on ``folder``, on a local disk or on S3 (moto)."""
+    def open_client(path, **settings_kwargs):
+        return open_backend(backend_kind, request, path, **settings_kwargs)
+    open_client.kind = backend_kind
+    return open_client
 
 
 def _emb(seed: int) -> list[float]:
@@ -31,8 +37,8 @@ def _state(col, as_of=None) -> dict:
     return {i: (tuple(np.asarray(e).tolist()), d) for i, e, d in zip(got["ids"], got["embeddings"], got["documents"])}
 
 
-def test_versions_as_of_restore(tmp_path):
-    col = _client(tmp_path).create_collection("versioned", embedding_function=None)
+def test_versions_as_of_restore(tmp_path, opener):
+    col = opener(tmp_path).create_collection("versioned", embedding_function=None)
     col.add(ids=["a", "b"], embeddings=[[1, 0], [0, 1]], documents=["A", "B"])
     t1 = dt.datetime.now(dt.timezone.utc)
     time.sleep(0.01)
@@ -40,7 +46,7 @@ def test_versions_as_of_restore(tmp_path):
     col.delete(ids=["a"])
     listed = col.versions()
     assert [(v["version"], v["operation"], v["records"]) for v in listed] == [
-        (0, "create", None), (1, "add", 2), (2, "upsert", 3), (3, "delete", 2)]
+        (0, "create", 0), (1, "add", 2), (2, "upsert", 3), (3, "delete", 2)]
     assert all(isinstance(v["time"], dt.datetime) for v in listed)
     assert _state(col, as_of=1) == {"a": ((1.0, 0.0), "A"), "b": ((0.0, 1.0), "B")}
     assert _state(col, as_of=t1) == _state(col, as_of=1)  # a timestamp: the version current then
@@ -61,16 +67,17 @@ def test_versions_as_of_restore(tmp_path):
     col.compact()  # a compaction folds the restore like any commit
     assert sorted(_state(col)) == ["a", "b", "d"]
     chroma_frame.Client.clear_system_cache()
-    again = _client(tmp_path).get_collection("versioned")
+    again = opener(tmp_path).get_collection("versioned")
     assert sorted(_state(again)) == ["a", "b", "d"] and _state(again, as_of=2) == _state(col, as_of=2)
 
 
-def test_fork_shares_files_and_writes_stay_apart(tmp_path):
-    client = _client(tmp_path, compaction_threshold_rows=10)
+def test_fork_shares_files_and_writes_stay_apart(tmp_path, opener):
+    client = opener(tmp_path, compaction_threshold_rows=10)
+    storage = client._system.storage
     col = client.create_collection("source", embedding_function=None, metadata={"topic": "x"})
     col.add(ids=[f"s{i}" for i in range(25)], embeddings=[_emb(i) for i in range(25)])  # compacted: blockfiles
     col.add(ids=["tail"], embeddings=[[9, 9, 9]])  # and a log tail
-    blocks = lambda c: sorted(os.listdir(tmp_path / "collections" / str(c.id) / "blocks"))  # noqa: E731
+    blocks = lambda c: sorted(storage.list_names(f"collections/{c.id}/blocks"))  # noqa: E731
     before = blocks(col)
     fork = col.fork("forked")
     assert fork.name == "forked" and fork.metadata == {"topic": "x"} and fork.id != col.id
@@ -96,15 +103,17 @@ def test_fork_shares_files_and_writes_stay_apart(tmp_path):
     assert _state(client.get_collection("from-the-past")) == _state(old)
 
 
-def test_vacuum_frees_history_and_keeps_what_is_current(tmp_path):
-    client = _client(tmp_path, compaction_threshold_rows=5)
+def test_vacuum_frees_history_and_keeps_what_is_current(tmp_path, opener):
+    client = opener(tmp_path, compaction_threshold_rows=5)
+    storage = client._system.storage
     col = client.create_collection("vac", embedding_function=None)
     for i in range(6):
         col.upsert(ids=[f"v{j}" for j in range(5)], embeddings=[_emb(i + j) for j in range(5)])
     col.compact()
     current = _state(col)
-    folder = tmp_path / "collections" / str(col.id)
-    size = lambda: sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())  # noqa: E731
+    prefix = f"collections/{col.id}"
+    size = lambda: sum(e.size for sub in ("", "/log", "/blocks", "/manifests")  # noqa: E731
+                       for e in storage.list_entries(prefix + sub))
     kept = client.vacuum()  # default retention: a week
     assert kept == {"versions": 0, "files": 0, "bytes": 0} and len(col.versions()) == 7
     before = size()
@@ -114,15 +123,15 @@ def test_vacuum_frees_history_and_keeps_what_is_current(tmp_path):
     with pytest.raises(ValueError, match="no longer kept"):
         col.get(as_of=3)
     chroma_frame.Client.clear_system_cache()
-    assert _state(_client(tmp_path).get_collection("vac")) == current
+    assert _state(opener(tmp_path).get_collection("vac")) == current
 
 
-def test_history_retention_zero_sweeps_after_each_compaction(tmp_path):
-    client = _client(tmp_path, compaction_threshold_rows=4, history_retention=0)
+def test_history_retention_zero_sweeps_after_each_compaction(tmp_path, opener):
+    client = opener(tmp_path, compaction_threshold_rows=4, history_retention=0)
     col = client.create_collection("swept", embedding_function=None)
     for i in range(12):
         col.add(ids=[f"w{i}"], embeddings=[_emb(i)])
-    logs = os.listdir(tmp_path / "collections" / str(col.id) / "log")
+    logs = client._system.storage.list_names(f"collections/{col.id}/log")
     assert len(logs) < 12 and col.count() == 12  # folded entries were let go
 
 
@@ -165,11 +174,11 @@ def _write(col, op: str, ids: list[str], seed: int) -> None:
                          documents=[f"d{seed}"] * len(ids))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
-def test_as_of_restore_and_fork_match_a_model_of_the_history(tmp_path_factory, ops):
+def test_as_of_restore_and_fork_match_a_model_of_the_history(tmp_path_factory, opener, ops):
     path = tmp_path_factory.mktemp("model")
-    client = _client(path, compaction_threshold_rows=3)
+    client = opener(path, compaction_threshold_rows=3)
     col = client.create_collection("model", embedding_function=None)
     history = {col.name: [{}]}  # collection -> its states, by version
     handles = {col.name: col}
@@ -199,3 +208,27 @@ def test_as_of_restore_and_fork_match_a_model_of_the_history(tmp_path_factory, o
             assert _state(col, as_of=version) == state, (name, version)
             assert col.versions()[version]["records"] in (None, len(state))
         assert _state(col) == states[-1]
+
+
+def test_sql_reads_a_past_version_and_the_cli_vacuums(tmp_path):
+    client = chroma_frame.PersistentClient(path=str(tmp_path))
+    col = client.create_collection("sqlpast", embedding_function=None)
+    for i in range(4):
+        col.upsert(ids=["a", f"n{i}"], embeddings=[[float(i), 1.0]] * 2)
+    query = "SELECT id, embedding[1] AS x FROM sqlpast ORDER BY id"
+    assert client.sql(query).fetchall() == [("a", 3.0), ("n0", 0.0), ("n1", 1.0), ("n2", 2.0), ("n3", 3.0)]
+    assert client.sql(query, as_of={"sqlpast": 2}).fetchall() == [("a", 1.0), ("n0", 0.0), ("n1", 1.0)]
+    assert client.sql(query).fetchall()[0] == ("a", 3.0)  # the current view again
+    with pytest.raises(ValueError, match="no collection named nope"):
+        client.sql(query, as_of={"nope": 1})
+    col.compact()
+    kept = run_python("from chroma_frame.cli import main; import sys; sys.exit(main(sys.argv[1:]))",
+                      "vacuum", "--path", str(tmp_path), "--older-than", "7d", "--json")
+    assert kept.returncode == 0 and json.loads(kept.stdout)["versions"] == 0, kept.stderr
+    freed = run_python("from chroma_frame.cli import main; import sys; sys.exit(main(sys.argv[1:]))",
+                       "vacuum", "--path", str(tmp_path), "--older-than", "0")
+    assert freed.returncode == 0 and freed.stdout.startswith("deleted 4 version(s)"), (freed.stdout, freed.stderr)
+    assert [v["version"] for v in col.versions()] == [4] and col.count() == 5
+    bad = run_python("from chroma_frame.cli import main; import sys; sys.exit(main(sys.argv[1:]))",
+                     "vacuum", "--path", str(tmp_path), "--older-than", "soon")
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
