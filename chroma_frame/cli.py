@@ -321,7 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Delete the versions superseded more than --older-than ago (never a "
                                    "current one) and every file no kept version lists; safe while others read "
                                    "and write. See docs/storage.md, \"Vacuum\".")
-    p.add_argument("--path", default=DEFAULT_PATH, help="storage root: a folder or s3://bucket/prefix (default: ./chroma)")
+    p.add_argument("--path", default=DEFAULT_PATH,
+                   help="storage root: a folder or s3://bucket/prefix (default: ./chroma)")
     p.add_argument("--older-than", type=duration, default=7 * 86400.0, metavar="AGE",
                    help="keep versions superseded less than AGE ago: 90s, 30m, 12h, 7d (default: 7d; 0: only current)")
     p.add_argument("--tenant", default="default_tenant", help=argparse.SUPPRESS)

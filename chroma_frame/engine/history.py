@@ -169,7 +169,9 @@ def vacuum(store: CollectionStore, older_than: float = DEFAULT_RETENTION, *, now
             done.add(_delete(storage, rel, storage.size(rel)))
     for name, entry in log.items():
         seq = _seq(name)
-        if (seq is not None and seq <= base.log_upto) or (name.endswith(".tmp") and entry.mtime is not None and now - entry.mtime > in_flight):
+        folded = seq is not None and seq <= base.log_upto
+        stale = name.endswith(".tmp") and entry.mtime is not None and now - entry.mtime > in_flight
+        if folded or stale:
             done.add(_delete(storage, f"{store.log.dir}/{name}", entry.size))
     for entry in storage.list_entries(f"{prefix}/{BLOCK_DIR}"):
         stem = entry.name.split(".", 1)[0]
