@@ -293,7 +293,7 @@ class CollectionEngine:
 
         index, params = self.store.index, self.config.index
         index.cancel_build()
-        built = build_missing(self.store.storage.root, self.store.collection_id, params, retry_failed=True,
+        built = build_missing(self.store.storage, self.store.collection_id, params, retry_failed=True,
                               progress=progress, wait_lock=BUILD_LOCK_WAIT)
         kernels(wait=True)
         index.forget_missing()

@@ -10,9 +10,11 @@ build abandoned at exit or killed leaves no partial file, and the next open buil
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import traceback
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 
@@ -20,6 +22,9 @@ from chroma_frame.index.failures import append_log, clear_marker, failure_of, re
 from chroma_frame.index.graph import CorruptIndex, Graph, graph_nodes, index_path, load_graph, save_graph
 from chroma_frame.index.params import IndexParams
 from chroma_frame.index.progress import Cancelled, Progress
+
+if TYPE_CHECKING:
+    from chroma_frame.storage.fs import Storage
 
 
 def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.ndarray] = None,
@@ -122,7 +127,15 @@ def _matrix(table) -> np.ndarray:
     return matrix
 
 
-def build_missing(root: str, collection_id: str, params: IndexParams, *, retry_failed: bool = False,
+def _note(storage: "Storage", prefix: str, text: str) -> None:
+    """Into the collection's ``index.log`` on a local disk; the Python log on object storage."""
+    if storage.is_local:
+        append_log(storage.root, prefix, text)
+    else:
+        logging.getLogger(__name__).warning("%s/%s: %s", storage.root, prefix, text)
+
+
+def build_missing(root: "str | Storage", collection_id: str, params: IndexParams, *, retry_failed: bool = False,
                   progress: Optional[Progress] = None, cancel: Optional[threading.Event] = None,
                   wait_lock: float = 0.1) -> int:
     """Build every missing or unusable graph of the collection; returns how many were built.
@@ -139,12 +152,15 @@ def build_missing(root: str, collection_id: str, params: IndexParams, *, retry_f
     from chroma_frame.storage.fs import Storage
     from chroma_frame.storage.manifest import read_manifest
 
-    storage = Storage.local(root)
+    storage = root if isinstance(root, Storage) else Storage.local(root)
     prefix = f"collections/{collection_id}"
     built = 0
     tried: set[str] = set()  # each graph at most once per run, whatever happens
+    # On a local disk one builder per collection at a time; on object storage, where there is no
+    # lock, two machines may build the same graph: each writes it whole, either one serves.
+    ctx: Any = lock.exclusive(storage.path(f"{prefix}/index.lock"), timeout=wait_lock) if storage.is_local \
+        else contextlib.nullcontext()
     try:
-        ctx = lock.exclusive(storage.path(f"{prefix}/index.lock"), timeout=wait_lock)
         ctx.__enter__()
     except Exception:
         return 0  # another builder is at work on this collection
@@ -164,7 +180,7 @@ def build_missing(root: str, collection_id: str, params: IndexParams, *, retry_f
                     continue  # merged away meanwhile
                 except Exception as exc:  # a damaged blockfile: nothing to build from (the doctor says so)
                     tried.add(str(rel))
-                    append_log(root, prefix, f"cannot read {rel} to build its graph: {exc}")
+                    _note(storage, prefix, f"cannot read {rel} to build its graph: {exc}")
                     continue
                 nodes = graph_nodes(table)
                 if not params.wants_graph(len(nodes)):
@@ -227,7 +243,7 @@ def _build_one(storage, prefix: str, rel: str, table, nodes: np.ndarray, dimensi
         return False
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
-        append_log(storage.root, prefix, f"building the {space} graph of {rel} failed (attempt {attempt}): "
+        _note(storage, prefix, f"building the {space} graph of {rel} failed (attempt {attempt}): "
                    f"{error}\n{traceback.format_exc()}")
         try:
             storage.delete_file(f"{prefix}/{index_path(rel, space)}")
@@ -236,7 +252,7 @@ def _build_one(storage, prefix: str, rel: str, table, nodes: np.ndarray, dimensi
         try:
             write_marker(storage, prefix, rel, space, attempts=attempt, error=error)
         except Exception as record_exc:  # the disk refuses even that: say so where a user looks
-            append_log(storage.root, prefix, f"cannot record the failure: {record_exc}")
+            _note(storage, prefix, f"cannot record the failure: {record_exc}")
         return False
     finally:
         _current.pop(threading.get_ident(), None)

@@ -198,7 +198,7 @@ class IndexManager:
         For graphs that stay missing (another process's builder holds the collection, a build
         was abandoned) the requests are spaced out, 1 s then doubling up to a minute; new
         blockfiles get one at once."""
-        if not (self.auto_build or force) or not self.storage.is_local:
+        if not (self.auto_build or force):
             return
         with self._mutex:
             now = time.monotonic()
@@ -210,7 +210,7 @@ class IndexManager:
                 return
             self._next_spawn = now + self._backoff
             self._backoff = min(self._backoff * 2, MAX_BACKOFF)
-            self._builder = worker().submit(self.storage.root, self.collection_id, params)
+            self._builder = worker().submit(self.storage, self.collection_id, params)
             self.builds_started += 1
 
     def wait_for_builder(self, timeout: Optional[float] = None) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
-from typing import Optional
+from typing import Any, Optional
 
 from chroma_frame.index.params import IndexParams
 
@@ -27,7 +27,7 @@ EXIT_GRACE = 2.0  # seconds the exit hook waits for the build in progress to not
 class BuildTicket:
     """One requested build of a collection's missing graphs (the handle ``wait_for_index`` waits on)."""
 
-    def __init__(self, root: str, collection_id: str, params: IndexParams) -> None:
+    def __init__(self, root: Any, collection_id: str, params: IndexParams) -> None:  # a Storage, or a local path
         self.root, self.collection_id, self.params = root, collection_id, params
         self.cancel = threading.Event()
         self.finished = threading.Event()
@@ -56,7 +56,7 @@ class BuildWorker:
         self._running: Optional[BuildTicket] = None
         self._closed = False
 
-    def submit(self, root: str, collection_id: str, params: IndexParams) -> BuildTicket:
+    def submit(self, root: Any, collection_id: str, params: IndexParams) -> BuildTicket:
         """Queue a build of the collection's missing graphs (joined with a queued one for the same
         collection and parameters)."""
         with self._cond:
