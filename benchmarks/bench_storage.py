@@ -101,6 +101,15 @@ def run_backend(kind: str, endpoint, work: Path, data: ClusteredData, queries: n
         col.query(query_embeddings=[q.tolist()], n_results=10)
         times.append(time.perf_counter() - t)
     out["query_p50_ms"] = ms(statistics.median(times))
+    chroma_frame.Client.clear_system_cache()
+    relaxed = client(path, settings, refresh_interval=1.0).get_collection("bench")
+    relaxed.query(query_embeddings=[queries[0].tolist()], n_results=10)
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        relaxed.query(query_embeddings=[q.tolist()], n_results=10)
+        times.append(time.perf_counter() - t)
+    out["query_relaxed_p50_ms"] = ms(statistics.median(times))
 
     chroma_frame.Client.clear_system_cache()
     colds = {}
@@ -159,6 +168,7 @@ def markdown(report: dict) -> str:
              "| --- | " + " | ".join("---" for _ in report["results"]) + " |"]
     rows = [("ingest (s)", lambda r: r["ingest_s"]), ("ingest rows/s", lambda r: f"{r['ingest_rows_s']:,}"),
             ("graphs built (s)", lambda r: r["index_s"]), ("query p50, warm (ms)", lambda r: r["query_p50_ms"]),
+            ("query p50, warm, refresh_interval=1 s (ms)", lambda r: r["query_relaxed_p50_ms"]),
             ("new process: open + first query (s)",
              lambda r: "; ".join(f"{k} {v['open_and_first_query_s']}" for k, v in r["cold"].items())),
             ("commit p50 / p95 (ms)", lambda r: f"{r['commit_p50_ms']} / {r['commit_p95_ms']}"),

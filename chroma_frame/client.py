@@ -52,6 +52,7 @@ class System:
                 store = self._stores[collection_id] = CollectionStore(
                     self.storage, collection_id,
                     compaction_threshold_rows=self.settings.compaction_threshold_rows,
+                    refresh_interval=self.settings.refresh_interval,
                 )
                 store.index.auto_build = self.settings.index_build_policy == "background"
                 store.after_compaction = self._sweep

@@ -53,6 +53,10 @@ class Settings:
     s3_secret_access_key: str | None = None
     s3_cache_dir: str | None = None  # local copies of immutable objects (default: under $XDG_CACHE_HOME)
     s3_cache_bytes: int | None = None  # their bound (default: $CHROMA_FRAME_CACHE_BYTES or 10 GiB; 0: no cache)
+    # seconds a read may reuse the last check for other processes' commits (0: every read checks:
+    # one or two existence checks, which on object storage are requests); this process's own
+    # writes are always visible
+    refresh_interval: float = 0.0
     # seconds a superseded version stays readable (as_of, restore, fork) before the sweep that
     # follows each compaction deletes it; 0 keeps only the current version
     history_retention: float = 7 * 86400.0

@@ -63,13 +63,16 @@ logger = logging.getLogger(__name__)
 
 
 class CollectionStore:
-    def __init__(self, storage: Storage, collection_id: str, *, compaction_threshold_rows: int = 50_000) -> None:
+    def __init__(self, storage: Storage, collection_id: str, *, compaction_threshold_rows: int = 50_000,
+                 refresh_interval: float = 0.0) -> None:
         self.storage = storage
         self.collection_id = collection_id
         self.prefix = f"collections/{collection_id}"  # created with the collection (create_files), never here
         self.log = Log(storage, self.prefix)
         self.manifests = manifests(storage, self.prefix)
         self.compaction_threshold_rows = compaction_threshold_rows
+        self.refresh_interval = refresh_interval  # seconds a read may reuse the last check of the files
+        self._checked = 0.0
         self._mutex = threading.RLock()
         self._writing = threading.Lock()  # this process's writers queue here instead of racing each other
         self._snapshot: Snapshot | None = None
@@ -85,12 +88,18 @@ class CollectionStore:
         self.after_compaction: Callable[["CollectionStore"], None] | None = None  # the history's sweep
 
     # -- reading -------------------------------------------------------------------------
-    def snapshot(self) -> Snapshot:
-        """The state including every write acknowledged before this call."""
+    def snapshot(self, *, fresh: bool = False) -> Snapshot:
+        """The state including every write acknowledged before this call (with
+        ``refresh_interval`` > 0 and not ``fresh``: by other processes, before the last check, at
+        most that many seconds ago; this process's own writes are always in)."""
         with self._mutex:
+            if (not fresh and self._snapshot is not None and self.refresh_interval
+                    and time.monotonic() - self._checked < self.refresh_interval):
+                return self._snapshot
             for _ in range(_RETRIES):
                 try:
                     self._snapshot = self._refresh(self._snapshot)
+                    self._checked = time.monotonic()
                     return self._snapshot
                 except FileNotFoundError:
                     self._snapshot = None  # a file went away under the reader (vacuum, deletion): start over
@@ -118,10 +127,14 @@ class CollectionStore:
             seqs = self.log.sequences(after=current.last_seq)
             if not _contiguous(seqs, current.last_seq):
                 return None
+        # both after the log (on object storage, sent together: one round trip)
         if self._anchor is None:
-            if self.manifests.has(self._legacy_number() + 1) or not self.storage.has_file(f"{self.prefix}/{MANIFEST}"):
-                return None
-        elif self.manifests.has(self._anchor + 1) or not self.manifests.has(self._anchor):
+            newer, there = self.storage.has_files([self.manifests.name(self._legacy_number() + 1),
+                                                   f"{self.prefix}/{MANIFEST}"])
+        else:
+            newer, there = self.storage.has_files([self.manifests.name(self._anchor + 1),
+                                                   self.manifests.name(self._anchor)])
+        if newer or not there:
             return None
         if not seqs:
             return current
@@ -268,7 +281,7 @@ class CollectionStore:
         blockfile that no merge rewrites) instead of once per tier of merges on the way there."""
         with self._writing:
             for attempt in range(_COMMIT_ATTEMPTS):
-                snap = self.snapshot()
+                snap = self.snapshot(fresh=True)
                 seq = snap.last_seq + 1
                 rows = plan(snap, seq)
                 if rows is None or rows.num_rows == 0:
@@ -297,7 +310,7 @@ class CollectionStore:
 
         with self._writing:
             for attempt in range(_COMMIT_ATTEMPTS):
-                snap = self.snapshot()
+                snap = self.snapshot(fresh=True)
                 empty = self._empty_entry(snap, past)
                 if empty is None:  # nothing was ever written: every version is the same
                     return snap
@@ -348,7 +361,7 @@ class CollectionStore:
         """Fold the log into blockfiles now. ``merge_open``: and every blockfile that is not full
         with it (after a bulk load: fewer, larger blockfiles, one graph each, are faster to query)."""
         with self._writing, self._mutex:
-            return self._compact(self.snapshot(), merge_open)
+            return self._compact(self.snapshot(fresh=True), merge_open)
 
     def _compact(self, snap: Snapshot, merge_open: bool = False) -> Snapshot:
         keep = self._merge_from(snap, merge_open)

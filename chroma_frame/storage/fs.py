@@ -37,6 +37,8 @@ from chroma_frame.errors import DiskFullError, StorageIOError, StorageWriteError
 from chroma_frame.storage.cache import Fetched, FileCache, cache_for, cache_key
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from chroma_frame.storage.s3 import S3Objects
 
 _DISK_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
@@ -98,6 +100,19 @@ def wrap_local_filesystem(path: str, wrap: Callable[[pafs.FileSystem], pafs.File
     finally:
         with _wrappers_lock:
             _wrappers.pop(key, None)
+
+
+_pool: Optional["ThreadPoolExecutor"] = None
+
+
+def _requests() -> "ThreadPoolExecutor":
+    """Threads for object-store requests sent together (they wait on the network, not the GIL)."""
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool = ThreadPoolExecutor(8, thread_name_prefix="chroma-frame-s3")
+    return _pool
 
 
 def _normal(rel: str) -> str:
@@ -216,6 +231,15 @@ class Storage:
         """Names of the entries directly inside ``rel_dir`` (empty when it does not exist)."""
         infos = self.fs.get_file_info(pafs.FileSelector(self.path(rel_dir), allow_not_found=True))
         return [info.base_name for info in infos]
+
+    def list_names_after(self, rel_dir: str, after: str) -> list[str]:
+        """Names inside ``rel_dir`` that sort after ``after``, ascending (on S3 one listing that
+        starts there)."""
+        return sorted(name for name in self.list_names(rel_dir) if name > after)
+
+    def has_files(self, rels: list[str]) -> list[bool]:
+        """:meth:`has_file` of each (on S3 the requests go out at once)."""
+        return [self.has_file(rel) for rel in rels]
 
     def list_entries(self, rel_dir: str) -> list[FileEntry]:
         """The files directly inside ``rel_dir``, with size and modification time."""
@@ -472,6 +496,17 @@ class S3Storage(Storage):
             return self.objects.list_children(self._key(rel_dir))
         except OSError as exc:
             raise read_error(exc, self.uri(rel_dir)) from exc
+
+    def list_names_after(self, rel_dir: str, after: str) -> list[str]:
+        try:
+            return sorted(self.objects.list_after(self._key(rel_dir), after))
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel_dir)) from exc
+
+    def has_files(self, rels: list[str]) -> list[bool]:
+        if len(rels) < 2:
+            return [self.has_file(rel) for rel in rels]
+        return list(_requests().map(self.has_file, rels))
 
     def list_entries(self, rel_dir: str) -> list[FileEntry]:
         try:

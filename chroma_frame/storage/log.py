@@ -73,9 +73,10 @@ class Log:
         self.dir = f"{prefix}/{LOG_DIR}"  # made with the collection: never here (it may be deleted)
 
     def sequences(self, after: int = 0) -> list[int]:
-        """Sequence numbers of the complete log files above ``after``, ascending."""
+        """Sequence numbers of the complete log files above ``after``, ascending (a listing that
+        starts after ``after``: on S3 its cost follows what is new, not the history kept)."""
         seqs = []
-        for name in self.storage.list_names(self.dir):
+        for name in self.storage.list_names_after(self.dir, log_name(after)):
             if name.endswith(SUFFIX) and name[: -len(SUFFIX)].isdigit():
                 seq = int(name[: -len(SUFFIX)])
                 if seq > after:

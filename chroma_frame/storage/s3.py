@@ -201,6 +201,17 @@ class S3Objects:
         cut = len(key) + 1 if key else 0
         return [name for name in (p[cut:] for p in paths) if name and "/" not in name]
 
+    def list_after(self, key: str, after: str) -> list[str]:
+        """Names of the objects under ``key/`` that sort after ``after`` (S3 lists from there:
+        the cost follows what is new, not the folder's size)."""
+        try:
+            found = [meta["path"] for chunk in obstore.list(self.store, key, offset=f"{key}/{after}", chunk_size=1000)
+                     for meta in chunk]
+        except Exception as exc:
+            raise _oserror(exc) from exc
+        cut = len(key) + 1
+        return [p[cut:] for p in found if "/" not in p[cut:]]
+
     def list_objects(self, key: str) -> list[tuple[str, int, float]]:
         """(name, size, modification time) of the objects directly under ``key/``."""
         try:

@@ -138,3 +138,21 @@ def test_vacuum_never_fails_a_concurrent_reader(backend_kind, request):
     assert int(out.split()[-1]) > started + 5  # it read all along
     kept = client._system.storage.list_names(f"collections/{col.id}/log")
     assert len(kept) < 10 and col.count() == 70  # history was swept (after compactions, then by vacuum)
+
+
+def test_refresh_interval_trades_freshness_for_requests_but_never_own_writes(tmp_path):
+    """With ``refresh_interval`` a read may reuse the last check of the files for that long:
+    another process's commit shows up after it, this process's own writes at once."""
+    settings = {"refresh_interval": 60.0}
+    col = chroma_frame.PersistentClient(path=str(tmp_path), settings=chroma_frame.Settings(**settings)) \
+        .create_collection("relaxed", embedding_function=None)
+    col.add(ids=["mine"], embeddings=[[0, 0, 0, 1]])
+    assert col.count() == 1
+    other = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path), "{}", "relaxed", "o", "1"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert col.count() == 1  # within the interval: the last check stands
+    col.add(ids=["mine2"], embeddings=[[0, 0, 1, 0]])  # a write always looks: it plans on the newest state
+    assert col.count() == 5
+    strict = chroma_frame.PersistentClient(path=str(tmp_path), settings=chroma_frame.Settings(refresh_interval=0))
+    assert strict.get_collection("relaxed").count() == 5
