@@ -32,6 +32,7 @@ class Server:
     port: int = 0
     proc: Optional[subprocess.Popen] = None
     log: Optional[Path] = None
+    storage: Optional[str] = None  # serve this storage root (an s3:// URL) instead of ``path``
 
     @property
     def url(self) -> str:
@@ -41,7 +42,7 @@ class Server:
         self.port = free_port()
         self.log = self.path.parent / f"server-{self.port}.log"
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
-        cmd = [sys.executable, "-m", "chroma_frame", "run", "--path", str(self.path), "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "chroma_frame", "run", "--path", self.storage or str(self.path), "--host", "127.0.0.1",
                "--port", str(self.port), *self.args]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env, stdout=out, stderr=subprocess.STDOUT)
