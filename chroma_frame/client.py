@@ -27,7 +27,8 @@ from chroma_frame.errors import AuthorizationError, InvalidArgumentError, NotFou
 from chroma_frame.interop.sql import SQLMethods
 from chroma_frame.schema import register_schema_functions, schema_json
 from chroma_frame.schema.reconcile import apply_configuration, reconcile, schema_from_configuration
-from chroma_frame.storage.catalog import Catalog
+from chroma_frame.storage.catalog import CATALOG_DIR, Catalog, catalog_name, catalog_versions, delete_catalog_versions
+from chroma_frame.storage.catalog import GRACE as CATALOG_GRACE
 from chroma_frame.storage.fs import Storage
 
 VERSION = "1.5.9"  # the Chroma API version this package speaks
@@ -72,6 +73,11 @@ class System:
             except NotFoundError:  # deleted meanwhile
                 continue
         done.add(vacuum_orphans(self.storage, {r["id"] for r in self.catalog.all_collections()}))
+        sizes = {e.name: e.size or 0 for e in self.storage.list_entries(CATALOG_DIR)}
+        newest = catalog_versions(self.storage)
+        if newest:  # superseded catalog versions (never within GRACE: readers trust "n + 1 is absent" for a while)
+            for number in delete_catalog_versions(self.storage, newest[-1], grace=max(retention, CATALOG_GRACE)):
+                done.add(Vacuumed(files=1, bytes=sizes.get(catalog_name(self.storage, number).rsplit("/", 1)[-1], 0)))
         return done
 
     def collection_model(self, collection_id: Any) -> dict[str, Any]:

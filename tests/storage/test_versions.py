@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 
 import numpy as np
@@ -232,3 +233,19 @@ def test_sql_reads_a_past_version_and_the_cli_vacuums(tmp_path):
     bad = run_python("from chroma_frame.cli import main; import sys; sys.exit(main(sys.argv[1:]))",
                      "vacuum", "--path", str(tmp_path), "--older-than", "soon")
     assert bad.returncode == 2 and "not a duration" in bad.stderr
+
+
+def test_vacuum_lets_old_catalog_versions_go(tmp_path):
+    client = chroma_frame.PersistentClient(path=str(tmp_path))
+    for name in ("one", "two", "three"):
+        client.create_collection(f"cat-{name}", embedding_function=None)
+    versions = sorted((tmp_path / "catalog").glob("*.json"))
+    assert len(versions) >= 3
+    hour_ago = time.time() - 3600
+    for path in versions:
+        os.utime(path, (hour_ago, hour_ago))  # superseded long ago (a version younger than 10 minutes stays)
+    freed = client.vacuum(older_than=0)
+    assert sorted((tmp_path / "catalog").glob("*.json")) == versions[-1:] and freed["files"] >= len(versions) - 1
+    chroma_frame.Client.clear_system_cache()
+    assert sorted(c.name for c in chroma_frame.PersistentClient(path=str(tmp_path)).list_collections()) == [
+        "cat-one", "cat-three", "cat-two"]
