@@ -14,8 +14,6 @@ import os
 from chroma_frame.doctor import collection
 from chroma_frame.doctor.accounting import DoctorError, account, repair_catalog
 from chroma_frame.doctor.report import ERROR, WARNING, Problem, Report
-from chroma_frame.storage import lock
-from chroma_frame.storage.catalog import COLLECTIONS_DIR
 from chroma_frame.storage.fs import Storage
 
 
@@ -47,10 +45,8 @@ def repair(path: str | os.PathLike) -> Report:
     report = Report(storage.root, found=found.problems)
     acc = account(storage, Report(storage.root))
     keep = repair_catalog(storage, acc, report)  # a new catalog version, created only if none was meanwhile
-    for cid in keep:
-        prefix = f"{COLLECTIONS_DIR}/{cid}"
-        with lock.exclusive(storage.path(f"{prefix}/write.lock")):
-            collection.repair(storage, collection.inspect(storage, cid, Report(storage.root)), report)
+    for cid in keep:  # writers take no lock: --repair runs while no other process uses the path
+        collection.repair(storage, collection.inspect(storage, cid, Report(storage.root)), report)
     after = check(path)
     report.problems, report.checked = after.problems, after.checked
     return report
