@@ -18,6 +18,10 @@ from chroma_frame.storage.fs import Storage
 
 
 def _storage(path: str | os.PathLike) -> Storage:
+    """The storage under ``path``: a local folder, or ``s3://bucket/prefix`` read without the
+    local cache (the doctor checks what is stored, not a copy of it)."""
+    if "://" in os.fspath(path):
+        return Storage.for_path(path, cache_dir=False)
     root = os.path.abspath(os.fspath(path))
     if not os.path.isdir(root):  # checked first: Storage.local would create it
         raise DoctorError(f"{root} does not exist or is not a folder: nothing to check")

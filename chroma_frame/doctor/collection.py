@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
 
 from chroma_frame.doctor.report import ERROR, WARNING, Report
 from chroma_frame.errors import InternalError
@@ -101,8 +100,8 @@ def _inspect(storage: Storage, ins: Inspection, report: Report) -> None:
     where = storage.path
     report.checked["collections"] += 1
 
-    infos = storage.fs.get_file_info(pafs.FileSelector(storage.path(prefix), allow_not_found=True))
-    subdirs = [""] + [f"/{i.base_name}" for i in infos if i.type == pafs.FileType.Directory]
+    files = {e.name for e in storage.list_entries(prefix)}
+    subdirs = [""] + [f"/{name}" for name in storage.list_names(prefix) if name not in files]
     for sub in subdirs:
         for name in storage.list_names(prefix + sub):
             if name.endswith(".tmp"):

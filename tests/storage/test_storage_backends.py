@@ -301,3 +301,30 @@ def test_a_client_on_an_s3_url_works_there_and_writes_nothing_locally(tmp_path, 
     assert again.get()["documents"] == ["x", "y"]
     assert list(tmp_path.iterdir()) == []
     assert s3_endpoint.storage(url.split("/", 3)[3]).list_names("") == ["catalog", "collections"]
+
+
+def test_the_doctor_checks_a_store_on_s3(s3_endpoint, s3_cache_dir, monkeypatch):
+    """``chroma-frame doctor --path s3://...`` (credentials from the AWS environment) reads what is
+    stored, not the local cache, and names a damaged object."""
+    import chroma_frame
+    from chroma_frame import doctor
+
+    for name, value in (("AWS_ENDPOINT_URL", s3_endpoint.endpoint_url), ("AWS_ACCESS_KEY_ID", "testing"),
+                        ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
+    url = s3_endpoint.url(uuid.uuid4().hex)
+    settings = chroma_frame.Settings(s3_endpoint_url=s3_endpoint.endpoint_url, s3_access_key_id="testing",
+                                     s3_secret_access_key="testing", s3_cache_dir=s3_cache_dir)
+    col = chroma_frame.PersistentClient(path=url, settings=settings).create_collection("checked", embedding_function=None)
+    col.add(ids=["a", "b"], embeddings=[[1, 0], [0, 1]])
+    col.compact()
+    col.add(ids=["c"], embeddings=[[1, 1]])
+    healthy = doctor.check(url)
+    assert healthy.healthy and healthy.checked["blockfiles"] == 1 and healthy.checked["log entries"] == 2
+    storage = s3_endpoint.storage(url.split("/", 3)[3])
+    entry = f"collections/{col.id}/log/{2:020d}.arrow"
+    data = bytearray(storage.read_bytes(entry))
+    data[40] ^= 0xFF
+    storage.write_atomic(entry, bytes(data))
+    damaged = doctor.check(url)
+    assert not damaged.healthy and any(entry in p.path for p in damaged.errors), damaged.problems
