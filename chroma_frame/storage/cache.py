@@ -72,8 +72,10 @@ def cache_key(rel: str) -> Optional[str]:
 
 def cache_for(bucket: str, scope: str, folder: str | os.PathLike[str] | bool | None = None,
               max_bytes: Optional[int] = None) -> Optional["FileCache"]:
-    """The cache a storage on ``bucket`` uses: ``folder`` (None: :func:`default_folder`; False:
-    none) of ``max_bytes`` (None: :func:`default_bytes`; 0: none)."""
+    """The cache a storage on ``bucket`` uses: under ``folder`` (None: :func:`default_folder`;
+    False: none), in a subfolder of its own (``<bucket>/<hash of scope>``), so that stores sharing
+    a cache folder never serve each other's files (their paths are the same: ``catalog/...``);
+    of ``max_bytes`` (None: :func:`default_bytes`; 0: none)."""
     if folder is False or folder == "":
         return None
     max_bytes = default_bytes() if max_bytes is None else max_bytes
@@ -81,7 +83,9 @@ def cache_for(bucket: str, scope: str, folder: str | os.PathLike[str] | bool | N
         return None
     if folder is None or folder is True:
         folder = default_folder(bucket, scope)
-    return FileCache(os.fspath(folder), max_bytes)
+    else:
+        folder = os.path.join(os.fspath(folder), bucket, hashlib.sha256(scope.encode()).hexdigest()[:16])
+    return FileCache(folder, max_bytes)
 
 
 def default_folder(bucket: str, scope: str) -> str:

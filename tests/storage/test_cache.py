@@ -67,7 +67,8 @@ def place(s3_endpoint, tmp_path):
         return storage
 
     open_storage.url = url
-    open_storage.cache = str(tmp_path / "cache")
+    open_storage.base = str(tmp_path / "cache")
+    open_storage.cache = open_storage().cache.folder  # this store's own subfolder of the cache folder
     return open_storage
 
 
@@ -225,7 +226,7 @@ def test_a_copied_cache_folder_is_checked_then_used(place, requests, tmp_path):
     _upload(place, BLOCK, b"abc" * 1000)
     place().read_bytes(BLOCK)
     copy = str(tmp_path / "copy")
-    shutil.copytree(place.cache, copy)
+    shutil.copytree(place.base, copy)
     storage = place(cache=copy)
     assert storage.open_input(BLOCK).read() == b"abc" * 1000
     assert storage.open_input(BLOCK).read() == b"abc" * 1000
@@ -313,3 +314,15 @@ def _cached_names(folder: str) -> list[str]:
 
 def _cached_bytes(folder: str) -> int:
     return sum(os.path.getsize(p) for p in _all_files(folder) if not p.endswith(META))
+
+
+def test_stores_sharing_a_cache_folder_never_serve_each_others_files(s3_endpoint, tmp_path):
+    """Every store has the same paths (``catalog/...``): one cache folder for two prefixes must keep
+    them apart (it once served one store's catalog version to the other)."""
+    shared = str(tmp_path / "shared-cache")
+    one, two = (Storage.for_path(s3_endpoint.url(uuid.uuid4().hex), cache_dir=shared, **s3_endpoint.settings)
+                for _ in range(2))
+    rel = "catalog/00000000000000000001.json"
+    assert one.put_if_absent(rel, b"one") and two.put_if_absent(rel, b"two")
+    assert one.read_bytes(rel) == b"one" and two.read_bytes(rel) == b"two"
+    assert one.cache.folder != two.cache.folder and one.cache.folder.startswith(shared)
