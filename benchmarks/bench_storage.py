@@ -78,6 +78,16 @@ def backend(kind: str, endpoint, work: Path, tag: str) -> tuple[str, dict]:
         "s3_cache_dir": str(work / f"cache-{tag}")}
 
 
+def query_p50_ms(col, queries: np.ndarray) -> float:
+    """Median time of one query at a time, ten results each."""
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        col.query(query_embeddings=[q.tolist()], n_results=10)
+        times.append(time.perf_counter() - t)
+    return ms(statistics.median(times))
+
+
 def client(path: str, settings: dict, **extra) -> chroma_frame.ClientAPI:
     return chroma_frame.PersistentClient(path=path, settings=chroma_frame.Settings(**settings, **extra))
 
@@ -95,21 +105,11 @@ def run_backend(kind: str, endpoint, work: Path, data: ClusteredData, queries: n
     out["index_s"] = round(time.perf_counter() - t, 2)
     log(f"{kind}: ingest {out['ingest_s']} s, index {out['index_s']} s")
 
-    times = []
-    for q in queries:
-        t = time.perf_counter()
-        col.query(query_embeddings=[q.tolist()], n_results=10)
-        times.append(time.perf_counter() - t)
-    out["query_p50_ms"] = ms(statistics.median(times))
+    out["query_p50_ms"] = query_p50_ms(col, queries)
     chroma_frame.Client.clear_system_cache()
     relaxed = client(path, settings, refresh_interval=1.0).get_collection("bench")
     relaxed.query(query_embeddings=[queries[0].tolist()], n_results=10)
-    times = []
-    for q in queries:
-        t = time.perf_counter()
-        relaxed.query(query_embeddings=[q.tolist()], n_results=10)
-        times.append(time.perf_counter() - t)
-    out["query_relaxed_p50_ms"] = ms(statistics.median(times))
+    out["query_relaxed_p50_ms"] = query_p50_ms(relaxed, queries)
 
     chroma_frame.Client.clear_system_cache()
     colds = {}

@@ -220,11 +220,7 @@ def _first_kept(log: dict[str, FileEntry], last_seq: int, cutoff: float) -> int:
 
 def _base(store: CollectionStore, numbers: list[int], version: int) -> Manifest:
     """The newest manifest at or before ``version`` (the oldest one when none is)."""
-    for number in reversed(numbers):
-        manifest = store._manifest(number)
-        if manifest.log_upto <= version:
-            return manifest
-    return store._manifest(numbers[0])
+    return store._base_for(version, numbers) or store._manifest(numbers[0])
 
 
 def _commits(store: CollectionStore, first: int, last: int) -> Iterable[Commit]:

@@ -202,7 +202,7 @@ class CollectionStore:
                 if pending:
                     snap = snap.extend(pa.concat_tables(pending, promote_options="default"), seq - 1)
                     pending = []
-                snap = replace(self._at(commit.restore_to, limit=seq - 1), last_seq=seq, _cache={})
+                snap = replace(self._at(commit.restore_to), last_seq=seq, _cache={})
             else:
                 pending.append(table)
         if pending:
@@ -232,9 +232,9 @@ class CollectionStore:
                              f"its versions go up to {current.last_seq}")
         if version == current.last_seq:
             return current
-        return self._at(version, limit=current.last_seq)
+        return self._at(version)
 
-    def _at(self, version: int, *, limit: int) -> Snapshot:
+    def _at(self, version: int) -> Snapshot:
         with self._mutex:
             found = self._past.get(version)
             if found is not None:
@@ -253,10 +253,11 @@ class CollectionStore:
                 self._past.popitem(last=False)
         return snap
 
-    def _base_for(self, version: int) -> Optional[Manifest]:
-        """The kept manifest that folds the most of the log without going past ``version``."""
+    def _base_for(self, version: int, numbers: Optional[list[int]] = None) -> Optional[Manifest]:
+        """The kept manifest that folds the most of the log without going past ``version``
+        (``numbers``: the manifests kept, when the caller listed them already)."""
         best: Optional[Manifest] = None
-        numbers = self.manifests.numbers()
+        numbers = self.manifests.numbers() if numbers is None else numbers
         for number in reversed(numbers):
             try:
                 manifest = self._manifest(number)
@@ -279,20 +280,20 @@ class CollectionStore:
         plan runs again on the newer state. ``bulk`` (an ingest): the log grows to a full
         blockfile before it is compacted, so each row is written twice (log, then a full
         blockfile that no merge rewrites) instead of once per tier of merges on the way there."""
+        extended: list[Snapshot] = []  # the state after the entry of the last attempt
+
+        def entry(snap: Snapshot, seq: int) -> Optional[tuple[pa.Table, Commit]]:
+            rows = plan(snap, seq)
+            if rows is None or rows.num_rows == 0:
+                return None
+            extended[:] = [snap.extend(rows, seq)]
+            return rows, Commit(operation, extended[0].count)
+
         with self._writing:
-            for attempt in range(_COMMIT_ATTEMPTS):
-                snap = self.snapshot(fresh=True)
-                seq = snap.last_seq + 1
-                rows = plan(snap, seq)
-                if rows is None or rows.num_rows == 0:
-                    return snap
-                new = snap.extend(rows, seq)
-                if self.log.append(seq, rows, Commit(operation, new.count)):
-                    break
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
-            else:
-                raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
-                                    f"committed first {_COMMIT_ATTEMPTS} times in a row")
+            snap, seq, written = self._commit(entry)
+            if not written:
+                return snap
+            new = extended[0]
             if bulk:  # the tail held for readers: mapped from the entry just written, not on the heap
                 tail = self.log.mapped(seq)
                 if snap.tail is not None:
@@ -308,20 +309,33 @@ class CollectionStore:
         """Make the state of ``version`` current again, as a new commit (nothing is rewritten)."""
         past = self.snapshot_at(version)
 
+        def entry(snap: Snapshot, seq: int) -> Optional[tuple[pa.Table, Commit]]:
+            empty = self._empty_entry(snap, past)
+            if empty is None:  # nothing was ever written: every version is the same
+                return None
+            return empty, Commit("restore", past.count, restore_to=version)
+
         with self._writing:
-            for attempt in range(_COMMIT_ATTEMPTS):
-                snap = self.snapshot(fresh=True)
-                empty = self._empty_entry(snap, past)
-                if empty is None:  # nothing was ever written: every version is the same
-                    return snap
-                seq = snap.last_seq + 1
-                if self.log.append(seq, empty, Commit("restore", past.count, restore_to=version)):
-                    break
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))
-            else:
-                raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
-                                    f"committed first {_COMMIT_ATTEMPTS} times in a row")
+            self._commit(entry)
         return self.snapshot()
+
+    def _commit(self, entry: Callable[[Snapshot, int], Optional[tuple[pa.Table, Commit]]]
+                ) -> tuple[Snapshot, int, bool]:
+        """Create log entry ``seq`` (the newest state's ``last_seq + 1``) from what
+        ``entry(snapshot, seq)`` returns (None: nothing to write). When another writer created
+        ``seq`` first, ``entry`` runs again on the newer state. Returns the state it planned on,
+        ``seq`` and whether the entry was written."""
+        for attempt in range(_COMMIT_ATTEMPTS):
+            snap = self.snapshot(fresh=True)
+            seq = snap.last_seq + 1
+            made = entry(snap, seq)
+            if made is None:
+                return snap, seq, False
+            if self.log.append(seq, *made):
+                return snap, seq, True
+            time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
+        raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
+                            f"committed first {_COMMIT_ATTEMPTS} times in a row")
 
     def _empty_entry(self, snap: Snapshot, past: Snapshot) -> Optional[pa.Table]:
         """No rows, with the collection's record schema (a restore entry's body): taken from a

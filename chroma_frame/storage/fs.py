@@ -440,6 +440,14 @@ class S3Storage(Storage):
         return abs_path.split("/", 1)[1] if "/" in abs_path else ""  # "bucket/key" -> "key"
 
     # -- reading -------------------------------------------------------------------------
+    @contextmanager
+    def _reading(self, rel: str) -> Iterator[None]:
+        """Report an object store's failure while reading ``rel`` as the Chroma error for it."""
+        try:
+            yield
+        except OSError as exc:
+            raise read_error(exc, self.uri(rel)) from exc
+
     def read_bytes(self, rel: str) -> bytes:
         try:
             cached = self._cached(rel)
@@ -486,22 +494,16 @@ class S3Storage(Storage):
         return self.cache is not None and key is not None and self.cache.vouches(key, checksum)
 
     def exists(self, rel: str) -> bool:
-        try:
+        with self._reading(rel):
             return self.objects.exists(self._key(rel))
-        except OSError as exc:
-            raise read_error(exc, self.uri(rel)) from exc
 
     def list_names(self, rel_dir: str) -> list[str]:
-        try:
+        with self._reading(rel_dir):
             return self.objects.list_children(self._key(rel_dir))
-        except OSError as exc:
-            raise read_error(exc, self.uri(rel_dir)) from exc
 
     def list_names_after(self, rel_dir: str, after: str) -> list[str]:
-        try:
+        with self._reading(rel_dir):
             return sorted(self.objects.list_after(self._key(rel_dir), after))
-        except OSError as exc:
-            raise read_error(exc, self.uri(rel_dir)) from exc
 
     def has_files(self, rels: list[str]) -> list[bool]:
         if len(rels) < 2:
@@ -509,16 +511,12 @@ class S3Storage(Storage):
         return list(_requests().map(self.has_file, rels))
 
     def list_entries(self, rel_dir: str) -> list[FileEntry]:
-        try:
+        with self._reading(rel_dir):
             return [FileEntry(name, size, mtime) for name, size, mtime in self.objects.list_objects(self._key(rel_dir))]
-        except OSError as exc:
-            raise read_error(exc, self.uri(rel_dir)) from exc
 
     def size(self, rel: str) -> Optional[int]:
-        try:
+        with self._reading(rel):
             return self.objects.size(self._key(rel))
-        except OSError as exc:
-            raise read_error(exc, self.uri(rel)) from exc
 
     # -- writing -------------------------------------------------------------------------
     def makedirs(self, rel_dir: str) -> None:
@@ -581,10 +579,8 @@ class S3Storage(Storage):
         created.done = self.put_if_absent(rel, data)
 
     def has_file(self, rel: str) -> bool:
-        try:
+        with self._reading(rel):
             return self.objects.exists_object(self._key(rel))
-        except OSError as exc:
-            raise read_error(exc, self.uri(rel)) from exc
 
     def delete_file(self, rel: str) -> None:
         try:

@@ -11,7 +11,7 @@ Finding the newest costs one existence check per number from the last one this p
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Optional
 
 import pyarrow as pa
 
@@ -60,12 +60,6 @@ class Series:
     def create(self, n: int, data: bytes | pa.Buffer) -> bool:
         """Create number ``n``; False when it exists already (another writer took it)."""
         return self.storage.put_if_absent(self.name(n), data)
-
-    def delete(self, n: int) -> None:
-        self.storage.delete_file(self.name(n))
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self.numbers())
 
 
 __all__ = ["Series", "WIDTH"]
