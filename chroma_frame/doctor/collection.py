@@ -20,6 +20,7 @@ from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile
 from chroma_frame.storage.consistency import manifest_problems, unlisted_blockfiles
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
+from chroma_frame.storage.jobs import active_jobs, job_of
 from chroma_frame.storage.log import LOG_DIR, SUFFIX, Log
 from chroma_frame.storage.manifest import (
     BlockRef,
@@ -91,6 +92,15 @@ def _listed_by_kept_versions(storage: Storage, prefix: str) -> set[str]:
         except (FileNotFoundError, *DAMAGE):
             continue
         stems |= {str(ref).rsplit("/", 1)[-1].split(".", 1)[0] for ref in refs if not is_shared(ref)}
+    log = Log(storage, prefix)
+    for seq in log.sequences():  # blockfiles a bulk job's commit attached, before a manifest lists them
+        try:
+            stems |= {str(ref).rsplit("/", 1)[-1].split(".", 1)[0] for ref in log.commit(seq).attach}
+        except (FileNotFoundError, *DAMAGE):
+            continue
+    jobs = active_jobs(storage, prefix)  # a bulk job still running: its blockfiles are not listed yet
+    stems |= {e.name.split(".", 1)[0] for e in storage.list_entries(f"{prefix}/{BLOCK_DIR}")
+              if job_of(e.name.split(".", 1)[0]) in jobs}
     return stems
 
 

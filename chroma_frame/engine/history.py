@@ -29,6 +29,7 @@ from chroma_frame.engine.store import FORKS_DIR, SHARERS_DIR, CollectionStore
 from chroma_frame.storage.blockfile import BLOCK_DIR, write_blockfile
 from chroma_frame.storage.catalog import COLLECTIONS_DIR
 from chroma_frame.storage.fs import FileEntry, Storage
+from chroma_frame.storage.jobs import active_jobs, job_of
 from chroma_frame.storage.log import SUFFIX, Commit
 from chroma_frame.storage.manifest import MANIFEST, BlockRef, Manifest, is_shared
 from chroma_frame.storage.series import WIDTH
@@ -143,6 +144,7 @@ def vacuum(store: CollectionStore, older_than: float = DEFAULT_RETENTION, *, now
     the current one) and delete the files no kept version lists."""
     now = time.time() if now is None else now
     storage, prefix = store.storage, store.prefix
+    jobs = active_jobs(storage, prefix, now)  # before the versions: see storage/jobs.py
     numbers = store.manifests.numbers()
     done = Vacuumed()
     if not numbers:
@@ -152,8 +154,8 @@ def vacuum(store: CollectionStore, older_than: float = DEFAULT_RETENTION, *, now
     keep_from = _first_kept(log, current.last_seq, now - older_than)
     base = _base(store, numbers, keep_from)
     while True:  # a kept restore entry keeps the version it restores (and what that needs)
-        targets = [c.restore_to for c in _commits(store, base.log_upto + 1, current.last_seq)
-                   if c.operation == "restore" and c.restore_to is not None]
+        commits = list(_commits(store, base.log_upto + 1, current.last_seq))
+        targets = [c.restore_to for c in commits if c.operation == "restore" and c.restore_to is not None]
         if not targets or min(targets) >= base.log_upto:
             break
         base = _base(store, numbers, min(targets))
@@ -162,6 +164,7 @@ def vacuum(store: CollectionStore, older_than: float = DEFAULT_RETENTION, *, now
     if dropped:  # versions oldest.log_upto .. base.log_upto - 1 can no longer be read
         done.versions = base.log_upto - store._manifest(numbers[0]).log_upto
     listed = _stems(store._manifest(n).blockfiles for n in kept)
+    listed |= _stems(c.attach for c in commits)  # attached by kept entries, before a manifest lists them
     listed |= _stems_forks_list(storage, store.collection_id)
     superseded = _stems(store._manifest(n).blockfiles for n in dropped) - listed  # committed once: no age rule
     for n in dropped:  # oldest first: see the module's docstring
@@ -176,7 +179,7 @@ def vacuum(store: CollectionStore, older_than: float = DEFAULT_RETENTION, *, now
     for entry in storage.list_entries(f"{prefix}/{BLOCK_DIR}"):
         stem = entry.name.split(".", 1)[0]
         young = entry.mtime is None or now - entry.mtime <= in_flight
-        if stem not in listed and (stem in superseded or not young):
+        if stem not in listed and (stem in superseded or not (young or job_of(stem) in jobs)):
             done.add(_delete(storage, f"{prefix}/{BLOCK_DIR}/{entry.name}", entry.size))
     done.add(_drop_legacy(storage, prefix))
     return done

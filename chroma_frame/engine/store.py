@@ -203,11 +203,33 @@ class CollectionStore:
                     snap = snap.extend(pa.concat_tables(pending, promote_options="default"), seq - 1)
                     pending = []
                 snap = replace(self._at(commit.restore_to), last_seq=seq, _cache={})
+            elif commit.attach:
+                if pending:
+                    snap = snap.extend(pa.concat_tables(pending, promote_options="default"), seq - 1)
+                    pending = []
+                snap = self._attached(snap, commit.attach, seq)
+                pending.append(table)
             else:
                 pending.append(table)
         if pending:
             snap = snap.extend(pa.concat_tables(pending, promote_options="default"), seqs[-1])
         return snap
+
+    def _attached(self, snap: Snapshot, blocks: Sequence[BlockRef], seq: int) -> Snapshot:
+        """``snap`` with ``blocks`` after its blockfiles (an attach entry's; its own rows follow).
+
+        Their rows are new ids, or ids the entry's rows write again (a bulk job's commit makes
+        sure of it), so the live mask only grows by them. An attach is committed only on a
+        state a manifest describes whole, so there is no log tail to put them after."""
+        if snap.tail is not None and snap.tail.table.num_rows:
+            raise InternalError(f"log entry {seq} of {self.storage.path(self.prefix)} attaches blockfiles "
+                                "to a state with uncompacted rows, which its writer never does")
+        tables = [(cast(str, seg.name), seg.table) for seg in snap.base] + [(ref, self._read_block(ref))
+                                                                              for ref in blocks]
+        added = sum(table.num_rows for _, table in tables) - snap.base_rows
+        return Snapshot.build(manifest_version=snap.manifest_version, last_seq=seq, dimension=snap.dimension,
+                              blockfiles=tables, tail=[], typed={rel: self._typed.get(rel) for rel, _ in tables},
+                              live=np.concatenate([snap.live, np.ones(added, bool)]))
 
     @staticmethod
     def _check_contiguous(seqs: list[int], after: int) -> None:
@@ -337,6 +359,37 @@ class CollectionStore:
         raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
                             f"committed first {_COMMIT_ATTEMPTS} times in a row")
 
+    def attach(self, blocks: Sequence[BlockRef], fix: Callable[[Snapshot, Snapshot, int], Optional[pa.Table]], *,
+               operation: str) -> Snapshot:
+        """Commit blockfiles written elsewhere (a bulk job's workers) as one version.
+
+        ``fix(before, with_blocks, seq)`` gives the entry's own rows: after-images that follow
+        the blockfiles, for the ids they hold that were already live (an add keeps the old
+        record, an upsert merges it). The entry is planned on a state a manifest describes
+        whole (the log is folded first when it is not), then the result is folded into the next
+        manifest, which keeps the blockfiles as they are: their graphs stay theirs."""
+        with self._writing:
+            for attempt in range(_COMMIT_ATTEMPTS):
+                snap = self.snapshot(fresh=True)
+                if (snap.tail is not None and snap.tail.table.num_rows) or snap.last_seq != self._upto:
+                    with self._mutex:
+                        self._compact(snap, keep_all=True)
+                    continue
+                seq = snap.last_seq + 1
+                after = self._attached(snap, blocks, seq)
+                rows = fix(snap, after, seq)
+                body = rows if rows is not None else self._empty_entry(after, after)
+                assert body is not None  # ``after`` holds the blocks' rows
+                count = after.extend(body, seq).count
+                if self.log.append(seq, body, Commit(operation, count, attach=tuple(blocks))):
+                    break
+                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
+            else:
+                raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
+                                    f"committed first {_COMMIT_ATTEMPTS} times in a row")
+            with self._mutex:
+                return self._compact(self.snapshot(fresh=True), keep_all=True)
+
     def _empty_entry(self, snap: Snapshot, past: Snapshot) -> Optional[pa.Table]:
         """No rows, with the collection's record schema (a restore entry's body): taken from a
         state that has rows, else from the newest log entry (a state emptied by deletes)."""
@@ -377,8 +430,8 @@ class CollectionStore:
         with self._writing, self._mutex:
             return self._compact(self.snapshot(fresh=True), merge_open)
 
-    def _compact(self, snap: Snapshot, merge_open: bool = False) -> Snapshot:
-        keep = self._merge_from(snap, merge_open)
+    def _compact(self, snap: Snapshot, merge_open: bool = False, keep_all: bool = False) -> Snapshot:
+        keep = len(snap.base) if keep_all else self._merge_from(snap, merge_open)
         tail = snap.tail.table.num_rows if snap.tail is not None else 0
         if not tail and (not merge_open or keep >= len(snap.base) - 1) and snap.last_seq == self._upto:
             return snap  # nothing to fold or merge

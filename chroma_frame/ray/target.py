@@ -53,9 +53,12 @@ class Target:
                 found = _clients[key] = PersistentClient(self.path, Settings(**options), self.tenant, self.database)
             return found
 
-    def get(self) -> "Collection":
-        """The collection (NotFoundError, as ``get_collection``, when it does not exist)."""
-        return self.client().get_collection(self.collection)
+    def get(self, embedding_function: Any = None) -> "Collection":
+        """The collection (NotFoundError, as ``get_collection``, when it does not exist), with
+        ``embedding_function`` when given, else the one its configuration names."""
+        if embedding_function is None:
+            return self.client().get_collection(self.collection)
+        return self.client().get_collection(self.collection, embedding_function=embedding_function)
 
 
 def _default(f: Any) -> Any:

@@ -29,17 +29,18 @@ BATCH_VAR_BYTES = 1 << 30  # ... unless its strings pass 1 GiB (Arrow's 32-bit o
 
 
 def write_blockfile(storage: Storage, prefix: str, rows: pa.Table | Iterable[pa.Table],
-                    schema: pa.Schema | None = None) -> BlockRef:
+                    schema: pa.Schema | None = None, stem: str | None = None) -> BlockRef:
     """Write ``rows`` (a table, or tables of ``schema`` one after the other) durably as a new
     blockfile, in record batches of 64k rows; returns its path relative to ``prefix``, with the
-    row count, size and CRC-32C the manifest records."""
+    row count, size and CRC-32C the manifest records. ``stem``: its name (a bulk job's, so that
+    a retried task replaces its own file), else a fresh one."""
     if isinstance(rows, pa.Table):
         schema = rows.schema
         rows = [rows]
     if schema is None:
         raise TypeError("write_blockfile: tables given one after the other need their schema")
     storage.makedirs(f"{prefix}/{BLOCK_DIR}")
-    rel = f"{BLOCK_DIR}/{uuid.uuid4().hex}{SUFFIX}"
+    rel = f"{BLOCK_DIR}/{stem or uuid.uuid4().hex}{SUFFIX}"
     total = 0
     with storage.atomic_output(f"{prefix}/{rel}") as out:
         sink = ChecksumSink(out)

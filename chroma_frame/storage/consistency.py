@@ -20,6 +20,7 @@ from chroma_frame.errors import InternalError
 from chroma_frame.storage.blockfile import BLOCK_DIR
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import CorruptFileError
+from chroma_frame.storage.jobs import job_of
 from chroma_frame.storage.manifest import Manifest, manifest_path, read_manifest
 
 
@@ -53,7 +54,9 @@ def manifest_problems(storage: Storage, prefix: str, manifest: Manifest, seqs: S
     elif seqs and seqs[-1] - seqs[0] + 1 != len(seqs):
         missing = next(a + 1 for a, b in zip(seqs, seqs[1:]) if b != a + 1)
         reasons.append(f"log entry {missing} is missing (the log has a gap)")
-    if not manifest.blockfiles and not seqs and unlisted_blockfiles(storage, prefix, manifest):
+    # (a bulk job's blockfiles are unlisted until its commit: they say nothing about the manifest)
+    if not manifest.blockfiles and not seqs and [rel for rel in unlisted_blockfiles(storage, prefix, manifest)
+                                                 if job_of(rel.rsplit("/", 1)[-1].split(".", 1)[0]) is None]:
         reasons.append(f"lists no blockfiles and the log is empty, but {BLOCK_DIR}/ holds blockfiles")
     for rel in manifest.blockfiles:
         try:

@@ -26,7 +26,7 @@ import pyarrow as pa
 from chroma_frame.storage import manifest as manifests
 from chroma_frame.storage.fs import Storage
 from chroma_frame.storage.integrity import SEAL, SEAL_MAGIC, SEAL_SIZE, CorruptFileError, is_sealed, unseal
-from chroma_frame.storage.records import check_record_table
+from chroma_frame.storage.records import check_record_table, dimension_of
 from chroma_frame.storage.sink import ChecksumSink
 
 LOG_DIR = "log"
@@ -36,19 +36,24 @@ COMMIT_KEY = b"chroma_frame.commit"
 
 @dataclass(frozen=True)
 class Commit:
-    """What one log entry did: when, which operation, the record count after it, and for a
-    ``restore`` the version whose state it brings back."""
+    """What one log entry did: when, which operation, the record count after it, for a
+    ``restore`` the version whose state it brings back, and for a bulk write from several
+    machines (``chroma_frame.ray``) the blockfiles it ``attach``-es: they join the state before
+    the entry's own rows, which go after them."""
 
     operation: str
     records: Optional[int] = None
     time: Optional[float] = None
     restore_to: Optional[int] = None
+    attach: tuple[manifests.BlockRef, ...] = ()
 
     def to_metadata(self) -> dict[bytes, bytes]:
         doc: dict[str, Any] = {"operation": self.operation, "records": self.records,
                                "time": self.time if self.time is not None else time.time()}
         if self.restore_to is not None:
             doc["restore_to"] = self.restore_to
+        if self.attach:
+            doc["attach"] = [ref.to_json() for ref in self.attach]
         return {COMMIT_KEY: json.dumps(doc).encode()}
 
     @classmethod
@@ -58,8 +63,11 @@ class Commit:
             return cls("write")
         doc = json.loads(raw)
         restore_to = doc.get("restore_to")
+        attach = tuple(manifests.block_ref(entry, dimension_of(schema)) for entry in doc.get("attach", ()))
+        if any(not ref.checked for ref in attach):
+            raise ValueError("an attached blockfile without its size and checksum")
         return cls(str(doc.get("operation", "write")), doc.get("records"), doc.get("time"),
-                   int(restore_to) if restore_to is not None else None)
+                   int(restore_to) if restore_to is not None else None, attach)
 
 
 def log_name(seq: int) -> str:
@@ -109,7 +117,7 @@ class Log:
             except (pa.ArrowException, OSError, ValueError) as exc:
                 raise CorruptFileError(self.storage.path(f"{self.dir}/{log_name(seq)}"),
                                        f"not a readable Arrow stream ({exc})") from None
-        return Commit.from_schema(schema)
+        return _commit_of(schema, self.storage.path(f"{self.dir}/{log_name(seq)}"))
 
     def mapped(self, seq: int) -> pa.Table:
         """Entry ``seq`` as just appended, its buffers memory-mapped from the file (zero copy;
@@ -139,9 +147,17 @@ class Log:
         reason = check_record_table(table, dimension, full=True)  # entries are small: check every offset
         if reason is not None:
             raise CorruptFileError(path, reason)
+        _commit_of(table.schema, path)
         return table
 
     def remove(self, seqs: list[int]) -> None:
         """Delete entries ``seqs`` (history that vacuum let go)."""
         for seq in seqs:
             self.storage.delete_file(f"{self.dir}/{log_name(seq)}")
+
+
+def _commit_of(schema: pa.Schema, path: str) -> Commit:
+    try:
+        return Commit.from_schema(schema)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CorruptFileError(path, f"unreadable commit description ({exc})") from None

@@ -145,7 +145,7 @@ def parse_manifest(data: bytes, path: str) -> Manifest:
                                 f"this version reads up to {FORMAT}")
         dimension = raw.get("dimension")
         dimension = None if dimension is None else _int(dimension)
-        blocks = tuple(_block(b, dimension) for b in raw.get("blockfiles", ()))
+        blocks = tuple(block_ref(b, dimension) for b in raw.get("blockfiles", ()))
         created = raw.get("created")
         forked = raw.get("forked_from")
         # unknown keys of a known format are optional additions: ignored
@@ -165,7 +165,8 @@ def _int(value: Any) -> int:
     return value
 
 
-def _block(entry: Any, dimension: int | None) -> BlockRef:
+def block_ref(entry: Any, dimension: int | None) -> BlockRef:
+    """A blockfile entry of a manifest (or of an attach commit) as a BlockRef; ValueError when malformed."""
     if isinstance(entry, str):  # format 1: the path only
         return BlockRef(_block_path(entry), dimension=dimension)
     crc = entry["crc32c"]
