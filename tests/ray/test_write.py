@@ -4,6 +4,7 @@ idempotent retries, graphs built by the workers."""
 
 from __future__ import annotations
 
+import time
 import os
 
 import numpy as np
@@ -185,9 +186,9 @@ def test_vacuum_keeps_a_running_jobs_files(ray_cluster, tmp_path):
     job = start_job(store.storage, store.prefix, "test")
     rows = build_rows(dimension=DIM, seqs=2, rowids=[100], ops=0, ids=["b"], embeddings=np.ones((1, DIM), np.float32))
     ref = write_blockfile(store.storage, store.prefix, rows, stem=job_block(job, 0, 0))
-    vacuum(store, older_than=0, in_flight=0)  # the job's file is old enough for an orphan, but its job runs
+    vacuum(store, older_than=0, in_flight=0, now=time.time() + 60)  # the job's file is old enough for an orphan, but its job runs
     assert store.storage.exists(f"{store.prefix}/{ref}")
     assert col.count() == 1  # and readers do not mind it
     end_job(store.storage, store.prefix, job)
-    vacuum(store, older_than=0, in_flight=0)
+    vacuum(store, older_than=0, in_flight=0, now=time.time() + 60)
     assert not store.storage.exists(f"{store.prefix}/{ref}")
