@@ -29,9 +29,10 @@ if TYPE_CHECKING:
 
 def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.ndarray] = None,
                 seed: int = 42, progress: Optional[Progress] = None,
-                cancel: Optional[threading.Event] = None) -> Graph:
+                cancel: Optional[threading.Event] = None, threads: Optional[int] = None) -> Graph:
     """The search graph (:mod:`.knn_graph`) over the rows ``nodes`` of ``matrix`` (all rows when
-    None), in the matrix's own row order: the other rows (tombstones) get no edges and are never reached."""
+    None), in the matrix's own row order: the other rows (tombstones) get no edges and are never reached.
+    ``threads``: how many to build on (default: one per core)."""
     from chroma_frame.index.knn_graph import build_search_graph
 
     rows, dim = matrix.shape
@@ -42,7 +43,7 @@ def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.n
         raise ValueError(f"a graph needs at least 2 rows with an embedding, the blockfile has {n}")
     sub_indptr, sub_indices = build_search_graph(
         np.ascontiguousarray(points, dtype=np.float32), params.space, params.n_neighbors,
-        params.pruning_degree_multiplier, seed=seed, progress=progress, cancel=cancel)
+        params.pruning_degree_multiplier, seed=seed, progress=progress, cancel=cancel, threads=threads)
     if n == rows:
         indptr, indices = sub_indptr, sub_indices
     else:  # back to the blockfile's rows: non-nodes get no edges
@@ -56,7 +57,7 @@ def build_graph(matrix: np.ndarray, params: IndexParams, *, nodes: Optional[np.n
     upper_points = np.ascontiguousarray(points[upper], dtype=np.float32)
     upper_indptr, upper_indices = build_search_graph(
         upper_points, params.space, UPPER_NEIGHBORS, 2.0, seed=seed,
-        cancel=cancel, random_edges=UPPER_RANDOM_EDGES, degree=UPPER_DEGREE)
+        cancel=cancel, random_edges=UPPER_RANDOM_EDGES, degree=UPPER_DEGREE, threads=threads)
     pivots = np.sort(rng.choice(len(upper), size=min(len(upper), pivot_count(len(upper))), replace=False))
     pivots = _covering(upper_points, pivots, params.space)
     return Graph(indptr, indices, nodes[upper[pivots]].astype(np.int64), params.space, rows, dim, nodes,

@@ -165,8 +165,8 @@ class CollectionSink(Datasink):
         dimension = store.snapshot().dimension
         blocks, ids = [], []
         task = int(getattr(ctx, "task_idx", 0))
-        for part, start in enumerate(range(0, table.num_rows, job.rows_per_file)):
-            chunk = table.slice(start, job.rows_per_file)
+        for part, (start, stop) in enumerate(_parts(table.num_rows, job.rows_per_file, table.schema)):
+            chunk = table.slice(start, stop - start)
             batch = prepare(chunk, roles, "add" if job.mode == "add" else "upsert")
             skip = np.zeros(len(batch), bool)
             with v.validation_context(job.mode):
@@ -253,13 +253,37 @@ def _derived(store: Any, config: Any, ref: BlockRef, rows: pa.Table, graphs: boo
     nodes = graph_nodes(rows)
     if graphs and config.index.wants_graph(len(nodes)):
         matrix = _matrix(rows, rows.schema.field("embedding").type.list_size)
-        save_graph(store.storage, store.prefix, ref, build_graph(matrix, config.index, nodes=nodes))
+        save_graph(store.storage, store.prefix, ref, build_graph(matrix, config.index, nodes=nodes,
+                                                                 threads=_task_cpus()))
         out["graphs"] += 1
     from chroma_frame.engine.snapshot import sparse_rows_of
 
     for key, _ in (config.sparse or {}).items():
         save_postings(store.storage, store.prefix, ref, key, build_postings(sparse_rows_of(rows.column("metadata"),
                                                                                            key)))
+
+
+def _parts(rows: int, target: int, schema: pa.Schema) -> list[tuple[int, int]]:
+    """A task's rows cut into equal blockfiles of about ``target`` rows (Ray hands a task at
+    least ``target`` rows, often a block more: one blockfile of 1.2 targets, not one of 1 and
+    one of 0.2), never more than a full blockfile (what one graph build holds in memory)."""
+    field = schema.field("embedding") if "embedding" in schema.names else None
+    width = field.type.list_size if field is not None and pa.types.is_fixed_size_list(field.type) else 384
+    parts = max(1, round(rows / target), -(-rows // full_rows(width)))
+    cuts = [rows * i // parts for i in range(parts + 1)]
+    return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _task_cpus() -> int:
+    """The CPUs Ray gave this task (a graph is built on that many threads, not on every core)."""
+    import ray
+
+    if not ray.is_initialized():  # not in a task (the call below would start a cluster)
+        return 1
+    try:
+        return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    except Exception:  # noqa: BLE001 - outside a task
+        return 1
 
 
 def _matrix(rows: pa.Table, dimension: Optional[int]) -> np.ndarray:

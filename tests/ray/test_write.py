@@ -4,8 +4,8 @@ idempotent retries, graphs built by the workers."""
 
 from __future__ import annotations
 
-import time
 import os
+import time
 
 import numpy as np
 import pyarrow as pa

@@ -7,6 +7,7 @@ the doctor, and a damaged entry."""
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import pytest
 
