@@ -47,7 +47,7 @@ from chroma_frame.storage.manifest import (
     parse_manifest,
     read_manifest_number,
 )
-from chroma_frame.storage.records import METADATA, PUT, upgrade_table
+from chroma_frame.storage.records import METADATA, PUT, record_schema, upgrade_table
 from chroma_frame.storage.typed import read_typed, typed_columns, typed_path, write_typed
 
 MAX_BLOCKFILES = 8  # blockfiles below the size limit; full ones are not counted
@@ -359,15 +359,18 @@ class CollectionStore:
         raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
                             f"committed first {_COMMIT_ATTEMPTS} times in a row")
 
-    def attach(self, blocks: Sequence[BlockRef], fix: Callable[[Snapshot, Snapshot, int], Optional[pa.Table]], *,
-               operation: str) -> Snapshot:
-        """Commit blockfiles written elsewhere (a bulk job's workers) as one version.
+    def attach(self, blocks: Sequence[BlockRef], fix: Callable[[Snapshot, int], tuple[Optional[pa.Table], int]], *,
+               operation: str) -> int:
+        """Commit blockfiles written elsewhere (a bulk job's workers) as one version; returns it.
 
-        ``fix(before, with_blocks, seq)`` gives the entry's own rows: after-images that follow
-        the blockfiles, for the ids they hold that were already live (an add keeps the old
-        record, an upsert merges it). The entry is planned on a state a manifest describes
-        whole (the log is folded first when it is not), then the result is folded into the next
-        manifest, which keeps the blockfiles as they are: their graphs stay theirs."""
+        ``fix(before, seq)`` gives the entry's own rows, after-images that follow the blockfiles
+        for the ids they hold that were already live (an add keeps the old record, an upsert
+        merges it), or None, and the record count after the commit. The entry is planned on a
+        state a manifest describes whole (the log is folded first when it is not). Then it is
+        folded into the next manifest, which keeps the blockfiles as they are (their graphs stay
+        theirs); without rows of its own that manifest is made without reading a blockfile, so a
+        job's commit costs the same on a laptop and on object storage whatever the job's size."""
+        dimension = blocks[0].dimension if blocks else None
         with self._writing:
             for attempt in range(_COMMIT_ATTEMPTS):
                 snap = self.snapshot(fresh=True)
@@ -376,19 +379,36 @@ class CollectionStore:
                         self._compact(snap, keep_all=True)
                     continue
                 seq = snap.last_seq + 1
-                after = self._attached(snap, blocks, seq)
-                rows = fix(snap, after, seq)
-                body = rows if rows is not None else self._empty_entry(after, after)
-                assert body is not None  # ``after`` holds the blocks' rows
-                count = after.extend(body, seq).count
-                if self.log.append(seq, body, Commit(operation, count, attach=tuple(blocks))):
+                rows, records = fix(snap, seq)
+                body = rows if rows is not None else record_schema(int(dimension or 0)).empty_table()
+                if self.log.append(seq, body, Commit(operation, records, attach=tuple(blocks))):
                     break
                 time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
             else:
                 raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
                                     f"committed first {_COMMIT_ATTEMPTS} times in a row")
             with self._mutex:
-                return self._compact(self.snapshot(fresh=True), keep_all=True)
+                if rows is not None:
+                    self._compact(self.snapshot(fresh=True), keep_all=True)
+                else:
+                    self._fold_attach(snap, blocks, seq, records)
+            return seq
+
+    def _fold_attach(self, before: Snapshot, blocks: Sequence[BlockRef], seq: int, records: int) -> None:
+        """The manifest of ``before`` plus ``blocks`` (an attach entry without rows of its own,
+        ``seq``), and its live mask: built from what is known, no blockfile read. A failure
+        leaves the entry to the next compaction."""
+        number = (self._anchor if self._anchor is not None else before.manifest_version) + 1
+        names = tuple(cast(str, seg.name) for seg in before.base) + tuple(blocks)
+        manifest = Manifest(version=number, log_upto=seq, dimension=before.dimension or blocks[0].dimension,
+                            records=records, blockfiles=names, operation="attach")
+        try:
+            if create_manifest(self.storage, self.prefix, manifest):
+                added = np.ones(sum(int(ref.rows or 0) for ref in blocks), bool)
+                write_live(self.storage, self.prefix, number, names, np.concatenate([before.live, added]))
+        except Exception as exc:  # noqa: BLE001 - the commit stands; readers apply the entry from the log
+            logger.warning("could not fold the attach entry %d of %s into a manifest: %s", seq, self.prefix, exc)
+        self._snapshot = None
 
     def _empty_entry(self, snap: Snapshot, past: Snapshot) -> Optional[pa.Table]:
         """No rows, with the collection's record schema (a restore entry's body): taken from a

@@ -38,7 +38,7 @@ from chroma_frame.interop.sources import Source
 from chroma_frame.ray.target import Target, resolve
 from chroma_frame.sparse.files import save_postings
 from chroma_frame.sparse.postings import build_postings
-from chroma_frame.storage.blockfile import BLOCK_DIR, write_blockfile
+from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_blockfile
 from chroma_frame.storage.jobs import end_job, job_block, start_job
 from chroma_frame.storage.manifest import BlockRef, block_ref
 from chroma_frame.storage.records import PUT, record_table
@@ -213,32 +213,33 @@ class CollectionSink(Datasink):
                                "version": current.last_seq}
                 return
 
-        def fix(before: Snapshot, after: Snapshot, seq: int) -> Optional[pa.Table]:
-            if before.dimension is not None and before.dimension != next(iter(dims)):
+        dimension = dims.pop()
+        starts = np.cumsum([0] + [int(ref.rows or 0) for ref in refs])
+
+        def fix(before: Snapshot, seq: int) -> tuple[Optional[pa.Table], int]:
+            if before.dimension is not None and before.dimension != dimension:
                 raise InvalidArgumentError(f"Collection expecting embedding with dimension of {before.dimension}, "
-                                           f"got {next(iter(dims))}")
+                                           f"got {dimension}")
             if before.next_rowid > job.rowid_base:
                 raise InvalidArgumentError("other writes committed while the job ran used up its reserved rowids")
             positions = find_live(before, ids.combine_chunks()) if before.count else np.full(len(ids), -1)
             clash = np.flatnonzero(positions >= 0)
             counts["skipped"] = len(clash) if job.mode == "add" else 0
             counts["written"] = len(ids) - counts["skipped"]
+            records = before.count + len(ids) - len(clash)
             if not len(clash):
-                return None
+                return None, records
             if job.mode == "add":  # add keeps the record that exists: it goes after the job's rows again
                 old = before.rows(positions[clash])
-                return old.set_column(0, "seq", pa.array(np.full(len(clash), seq, np.int64)))
-            attached = after.positions_of(ids.take(pa.array(clash)).to_pylist())
-            new = after.rows(attached[attached >= len(before.live)], ["id", "document", "uri", "metadata", "embedding"])
-            records = Records(ids=new.column("id").combine_chunks(), embeddings=_matrix(new, before.dimension),
-                              metadata=new.column("metadata").combine_chunks(),
-                              documents=new.column("document").combine_chunks(),
-                              uris=new.column("uri").combine_chunks())
-            return _merged_rows(before, seq, records, find_live(before, records.ids), int(before.dimension or 0))
+                return old.set_column(0, "seq", pa.array(np.full(len(clash), seq, np.int64))), records
+            new = _rows_at(store, refs, starts, clash)  # upsert: merged into the record that exists
+            given = Records(ids=new.column("id").combine_chunks(), embeddings=_matrix(new, dimension),
+                            metadata=new.column("metadata").combine_chunks(),
+                            documents=new.column("document").combine_chunks(), uris=new.column("uri").combine_chunks())
+            return _merged_rows(before, seq, given, positions[clash], dimension), records
 
-        snap = store.attach(refs, fix, operation=f"ray:{job.mode}")
-        col._engine.request_graphs(snap)
-        self.result = {**totals, **counts, "blockfiles": len(refs), "version": snap.last_seq}
+        version = store.attach(refs, fix, operation=f"ray:{job.mode}")
+        self.result = {**totals, **counts, "blockfiles": len(refs), "version": version}
 
     def on_write_failed(self, error: Exception) -> None:
         store = self.job.target.get()._engine.store
@@ -272,6 +273,17 @@ def _parts(rows: int, target: int, schema: pa.Schema) -> list[tuple[int, int]]:
     parts = max(1, round(rows / target), -(-rows // full_rows(width)))
     cuts = [rows * i // parts for i in range(parts + 1)]
     return list(zip(cuts[:-1], cuts[1:]))
+
+
+def _rows_at(store: Any, refs: list[BlockRef], starts: np.ndarray, rows: np.ndarray) -> pa.Table:
+    """Rows ``rows`` (ascending, numbered across ``refs`` in order) of the job's blockfiles:
+    only the blockfiles holding some of them are read."""
+    parts = []
+    which = np.searchsorted(starts, rows, side="right") - 1
+    for b in np.unique(which).tolist():
+        table = read_blockfile(store.storage, store.prefix, refs[b])
+        parts.append(table.take(pa.array(rows[which == b] - starts[b], pa.int64())))
+    return pa.concat_tables(parts)
 
 
 def _task_cpus() -> int:

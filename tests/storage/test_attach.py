@@ -43,8 +43,8 @@ def test_attached_rows_follow_the_state_and_the_entry_rows_follow_them(col, tmp_
     job = start_job(store.storage, store.prefix, "test")
     refs = [_block(store, job, 0, ["c", "d"], 1000), _block(store, job, 1, ["b", "e"], 2000)]
 
-    def fix(before, after, seq):  # "b" existed: keep the old record, as an add does
-        return before.rows(np.flatnonzero(before.live)[1:2])
+    def fix(before, seq):  # "b" existed: keep the old record, as an add does
+        return before.rows(np.flatnonzero(before.live)[1:2]), 5
 
     store.attach(refs, fix, operation="ray:add")
     assert col.count() == 5
@@ -87,7 +87,8 @@ def test_the_past_across_an_attach(col):
     store = col._engine.store
     before = col.versions()[-1]["version"]
     job = start_job(store.storage, store.prefix, "test")
-    store.attach([_block(store, job, 0, ["p", "q"], 3000)], lambda b, a, s: None, operation="ray:add")
+    store.attach([_block(store, job, 0, ["p", "q"], 3000)], lambda before, seq: (None, before.count + 2),
+                 operation="ray:add")
     after = col.versions()[-1]["version"]
     assert col.count(as_of=before) == 2 and col.count(as_of=after) == 4
     fork = col.fork("attach-fork")
@@ -103,7 +104,8 @@ def test_the_doctor_accepts_a_collection_with_attached_blockfiles(col, tmp_path)
 
     store = col._engine.store
     job = start_job(store.storage, store.prefix, "test")
-    store.attach([_block(store, job, 0, ["p"], 3000)], lambda b, a, s: None, operation="ray:add")
+    store.attach([_block(store, job, 0, ["p"], 3000)], lambda before, seq: (None, before.count + 1),
+                 operation="ray:add")
     _block(store, job, 1, ["r"], 4000)  # a job still running: written, not yet committed
     report = check(str(tmp_path / "db"))
     assert not report.problems, report.problems
