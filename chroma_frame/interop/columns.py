@@ -77,20 +77,41 @@ def flatten(metadata: pa.Array | pa.ChunkedArray) -> tuple[pa.StructArray, np.nd
     return array.flatten(), parents
 
 
+_STATS = [(f, "count") for f in _FIELDS] + [("is_array", "any"), ("is_array", "all"), ("sparse", "sum")]
+_MERGE = {f"{f}_count": "sum" for f in _FIELDS} | {"is_array_any": "any", "is_array_all": "all", "sparse_sum": "sum"}
+
+
+def key_stats(entries: pa.StructArray | pa.Table) -> pa.Table:
+    """Per key of long-form ``entries``, in order of first appearance: how many values of each
+    type, whether any / all are list elements, how many are sparse vectors. Stats of
+    consecutive parts of the entries merge exactly (:func:`merge_key_stats`)."""
+    get = entries.column if isinstance(entries, pa.Table) else entries.field
+    table = pa.table({name: get(name) for name in ("key", *_FIELDS, "is_array")})
+    table = table.append_column("sparse", pc.cast(pc.is_valid(get("sparse_indices")), pa.int64()))
+    return table.group_by("key", use_threads=False).aggregate(_STATS)
+
+
+def merge_key_stats(parts: Sequence[pa.Table]) -> pa.Table:
+    """The :func:`key_stats` of entries from the stats of their consecutive parts, in order."""
+    merged = pa.concat_tables(parts).group_by("key", use_threads=False).aggregate(list(_MERGE.items()))
+    return merged.rename_columns([name if name == "key" else name.rsplit("_", 1)[0] for name in merged.column_names])
+
+
 def key_specs(entries: pa.StructArray | pa.Table, reserved: Iterable[str] = RESERVED) -> list[KeySpec]:
     """One spec per key of long-form ``entries``, in order of first appearance."""
     if len(entries) == 0:
         return []
-    get = entries.column if isinstance(entries, pa.Table) else entries.field
-    table = pa.table({name: get(name) for name in ("key", *_FIELDS, "is_array")})
-    table = table.append_column("sparse", pc.cast(pc.is_valid(get("sparse_indices")), pa.int64()))
-    aggregates = [(f, "count") for f in _FIELDS] + [("is_array", "any"), ("is_array", "all"), ("sparse", "sum")]
-    stats = table.group_by("key", use_threads=False).aggregate(aggregates).to_pydict()
+    return specs_of(key_stats(entries), reserved)
+
+
+def specs_of(stats: pa.Table, reserved: Iterable[str] = RESERVED) -> list[KeySpec]:
+    """One spec per key of :func:`key_stats`."""
+    found = stats.to_pydict()
     reserved = set(reserved)
     specs = []
-    for i, key in enumerate(stats["key"]):  # one iteration per distinct key, not per row
-        present = [_KIND_OF_FIELD[f] for f in _FIELDS if stats[f"{f}_count"][i]]
-        sparse = bool(stats["sparse_sum"][i])
+    for i, key in enumerate(found["key"]):  # one iteration per distinct key, not per row
+        present = [_KIND_OF_FIELD[f] for f in _FIELDS if found[f"{f}_count"][i]]
+        sparse = bool(found["sparse_sum"][i])
         if sparse and not present:
             kind = "sparse"
         elif len(present) == 1:
@@ -99,7 +120,7 @@ def key_specs(entries: pa.StructArray | pa.Table, reserved: Iterable[str] = RESE
             kind = "float"
         else:
             kind = "mixed"
-        is_list, all_list = bool(stats["is_array_any"][i]), bool(stats["is_array_all"][i])
+        is_list, all_list = bool(found["is_array_any"][i]), bool(found["is_array_all"][i])
         name = f"metadata.{key}" if key in reserved else key
         lossless = (len(present) + sparse == 1) and is_list == all_list and name == key
         specs.append(KeySpec(key, name, kind, is_list, lossless))

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from chroma_frame.engine.snapshot import Snapshot
-from chroma_frame.interop.columns import KeySpec, as_array, flatten, key_specs, pivot
+from chroma_frame.interop.columns import KeySpec, as_array, flatten, key_stats, pivot, specs_of
 from chroma_frame.storage.records import METADATA
 
 INCLUDE = {"documents": "document", "uris": "uri", "metadatas": "metadata", "embeddings": "embedding"}
@@ -71,12 +71,18 @@ def layout(snap: Snapshot) -> Layout:
     """The layout of a snapshot; the key scan is cached on the (immutable) snapshot."""
     specs = snap._cache.get(_SPECS_KEY)
     if specs is None:
-        specs = ()
-        if snap.table is not None and snap.count:
-            metadata = as_array(snap.table.column("metadata")).take(pa.array(np.flatnonzero(snap.live)))
-            specs = tuple(key_specs(flatten(metadata)[0]))
-        snap._cache[_SPECS_KEY] = specs
+        stats = live_key_stats(snap)
+        specs = snap._cache[_SPECS_KEY] = tuple(specs_of(stats)) if stats is not None else ()
     return Layout(specs, snap.dimension)
+
+
+def live_key_stats(snap: Snapshot) -> pa.Table | None:
+    """``key_stats`` of the metadata of a snapshot's live records (None: no metadata entry);
+    those of consecutive snapshots merge into the stats of their union (``merge_key_stats``)."""
+    if snap.table is None or not snap.count:
+        return None
+    entries = flatten(as_array(snap.table.column("metadata")).take(pa.array(np.flatnonzero(snap.live))))[0]
+    return key_stats(entries) if len(entries) else None
 
 
 def build(snap: Snapshot, positions: np.ndarray, columns: Sequence[str], lay: Layout | None = None) -> pa.Table:
