@@ -98,7 +98,8 @@ def _fast_plan(store: CollectionStore, version: Optional[int]) -> Optional[Plan]
     if base is None or any(getattr(ref, "rows", None) is None for ref in base.blockfiles):
         return None
     entries = [store.log.read(seq) for seq in range(base.log_upto + 1, version + 1)]
-    if any(Commit.from_schema(t.schema).operation == "restore" for t in entries):
+    commits = [Commit.from_schema(t.schema) for t in entries]
+    if any(c.operation == "restore" or c.attach for c in commits):  # the state is not base + rows
         return None
     rows = sum(ref.rows for ref in base.blockfiles)  # type: ignore[attr-defined]
     live = read_live(store.storage, store.prefix, base.version, base.blockfiles, rows) if rows else np.zeros(0, bool)

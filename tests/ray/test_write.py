@@ -192,3 +192,40 @@ def test_vacuum_keeps_a_running_jobs_files(ray_cluster, tmp_path):
     end_job(store.storage, store.prefix, job)
     vacuum(store, older_than=0, in_flight=0, now=time.time() + 60)
     assert not store.storage.exists(f"{store.prefix}/{ref}")
+
+
+def test_read_and_knn_join_see_a_job_before_and_after_its_fold(ray_cluster, tmp_path):
+    """A job's commit read back with the other two functions: folded into a manifest (the usual
+    case), and as a bare attach entry (a driver that died between its commit and the fold)."""
+    import chroma_frame.ray as cfr
+    from chroma_frame.storage.log import Commit
+    from tests.ray.support import rows
+
+    path = str(tmp_path / "db")
+    cfr.write(_dataset(_table(0, 3000), 2), path, "rw-col", rows_per_file=1500)
+    col = chroma_frame.PersistentClient(path).get_collection("rw-col")
+    store = col._engine.store
+    col.add(ids=["late"], embeddings=[[0.5] * DIM])  # a log tail, then an attach entry no manifest folds
+    col._engine.compact()
+    snap = store.snapshot(fresh=True)
+    from chroma_frame.storage.blockfile import write_blockfile
+    from chroma_frame.storage.records import build_rows
+
+    extra = _records(_table(3000, 4000, seed=5))
+    block = build_rows(dimension=DIM, seqs=snap.last_seq + 1, rowids=range(1 << 40, (1 << 40) + 1000), ops=0,
+                       ids=extra["ids"], metadatas=extra["metadatas"], documents=extra["documents"],
+                       embeddings=np.asarray(extra["embeddings"], np.float32))
+    ref = write_blockfile(store.storage, store.prefix, block, stem="job0-000000-0000")
+    ref = type(ref)(str(ref), rows=ref.rows, size=ref.size, crc32c=ref.crc32c, dimension=DIM)
+    assert store.log.append(snap.last_seq + 1, snap.table.slice(0, 0), Commit("ray:add", 4001, attach=(ref,)))
+    fresh = chroma_frame.PersistentClient(path).get_collection("rw-col")
+    assert fresh.count() == 4001
+    for as_of in (None, snap.last_seq - 2, snap.last_seq + 1):
+        got = rows(cfr.read(path, "rw-col", as_of=as_of)).sort_by("id")
+        assert got.equals(fresh.to_arrow(as_of=as_of).sort_by("id")), as_of
+    queries = np.random.default_rng(4).standard_normal((6, DIM)).astype(np.float32)
+    qds = ray_cluster.data.from_arrow(pa.table({"qid": list(range(6)), "embedding": pa.FixedSizeListArray.from_arrays(
+        pa.array(queries.ravel()), DIM)}))
+    hits = rows(cfr.knn_join(qds, path, "rw-col", k=5)).sort_by([("qid", "ascending"), ("rank", "ascending")])
+    want = fresh.query(query_embeddings=queries, n_results=5)
+    assert [hits.filter(pa.compute.equal(hits["qid"], i))["id"].to_pylist() for i in range(6)] == want["ids"]
