@@ -295,10 +295,22 @@ def _in_threads(run, queries: np.ndarray):
 
 
 def workers() -> int:
-    """Threads a search splits its work across: the cores this process may use (at most 8)."""
+    """Threads a search splits its work across: the cores this process may use (at most 8, and
+    at most what :func:`limit_threads` allowed)."""
     import os
 
-    return max(1, min(8, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores, *_LIMIT))
+
+
+_LIMIT: list[int] = []
+
+
+def limit_threads(n: int) -> None:
+    """Search on at most ``n`` threads in this process (a Ray actor given ``n`` CPUs: several
+    actors on one machine then share its cores instead of each using all of them). Call it
+    before the first search."""
+    _LIMIT[:] = [max(1, int(n))]
 
 
 _POOL: list = []

@@ -24,12 +24,13 @@ import ray
 from chroma_frame import validation as v
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.engine.collection import CollectionEngine, resolve_version
+from chroma_frame.engine.dense_knn import limit_threads
 from chroma_frame.filters import compile_filter, parse_filter
 from chroma_frame.index.manager import kernels
 from chroma_frame.interop.columns import as_array
 from chroma_frame.ray.plan import Part, engine_of, open_parts, pin_version, plan_version
 from chroma_frame.ray.read import share
-from chroma_frame.ray.target import Target, resolve
+from chroma_frame.ray.target import Target, resolve, task_cpus
 
 HIT_COLUMNS = ("id", "distance", "rank")
 _IDS, _DISTANCES = "__chroma_frame_ids", "__chroma_frame_distances"  # best so far, between group stages
@@ -94,6 +95,7 @@ class Searcher:
 
     def __init__(self, target: Target, version: int, parts: Optional[Sequence[Part]], dimension: Optional[int],
                  k: int, filters: Optional[tuple[Any, Any]], query_column: str, first: bool, last: bool) -> None:
+        limit_threads(task_cpus())  # the CPUs Ray gave this actor, not every core of the machine
         engine = engine_of(target.get())
         if parts is None:
             engine = engine.at(version)

@@ -78,3 +78,16 @@ def resolve(path: "str | Target", collection: Optional[str], settings: Any = Non
     if not isinstance(collection, str) or not collection:
         raise ValueError(f"collection must be a collection name, got {collection!r}")
     return Target.of(path, collection, settings=settings, **where)
+
+
+def task_cpus() -> int:
+    """The CPUs Ray gave the running task or actor (1 outside one): what its graph builds and
+    searches use, so that tasks sharing a machine share its cores."""
+    import ray
+
+    if not ray.is_initialized():  # not in a task (the call below would start a cluster)
+        return 1
+    try:
+        return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+    except Exception:  # noqa: BLE001 - outside a task
+        return 1

@@ -35,7 +35,7 @@ from chroma_frame.index.graph import graph_nodes, save_graph
 from chroma_frame.interop.batch import embed_missing, fill_sparse, prepare
 from chroma_frame.interop.roles import Roles, is_long_form, resolve_roles
 from chroma_frame.interop.sources import Source
-from chroma_frame.ray.target import Target, resolve
+from chroma_frame.ray.target import Target, resolve, task_cpus
 from chroma_frame.sparse.files import save_postings
 from chroma_frame.sparse.postings import build_postings
 from chroma_frame.storage.blockfile import BLOCK_DIR, read_blockfile, write_blockfile
@@ -255,7 +255,7 @@ def _derived(store: Any, config: Any, ref: BlockRef, rows: pa.Table, graphs: boo
     if graphs and config.index.wants_graph(len(nodes)):
         matrix = _matrix(rows, rows.schema.field("embedding").type.list_size)
         save_graph(store.storage, store.prefix, ref, build_graph(matrix, config.index, nodes=nodes,
-                                                                 threads=_task_cpus()))
+                                                                 threads=task_cpus()))
         out["graphs"] += 1
     from chroma_frame.engine.snapshot import sparse_rows_of
 
@@ -284,18 +284,6 @@ def _rows_at(store: Any, refs: list[BlockRef], starts: np.ndarray, rows: np.ndar
         table = read_blockfile(store.storage, store.prefix, refs[b])
         parts.append(table.take(pa.array(rows[which == b] - starts[b], pa.int64())))
     return pa.concat_tables(parts)
-
-
-def _task_cpus() -> int:
-    """The CPUs Ray gave this task (a graph is built on that many threads, not on every core)."""
-    import ray
-
-    if not ray.is_initialized():  # not in a task (the call below would start a cluster)
-        return 1
-    try:
-        return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-    except Exception:  # noqa: BLE001 - outside a task
-        return 1
 
 
 def _matrix(rows: pa.Table, dimension: Optional[int]) -> np.ndarray:
