@@ -15,13 +15,13 @@ from tests.server.conftest import Server, chroma_client
 
 
 @contextmanager
-def servers_on_one_prefix(s3_endpoint, s3_cache_dir: str, folder, count: int = 2,
-                          **env: str) -> Iterator[list[Server]]:
-    """``count`` server processes over one fresh S3 prefix (extra ``env``: e.g. REFRESH_INTERVAL)."""
+def servers_on_one_prefix(s3_endpoint, s3_cache_dir: str, folder, *args: str,
+                          count: int = 2) -> Iterator[list[Server]]:
+    """``count`` server processes over one fresh S3 prefix, started with ``args``."""
     url = s3_endpoint.url(f"served-{uuid.uuid4().hex[:8]}")
     env = {"AWS_ENDPOINT_URL": s3_endpoint.endpoint_url, "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "S3_CACHE_DIR": s3_cache_dir, **env}
-    servers = [Server(folder / f"log{i}" / "x", env=env, storage=url) for i in range(count)]
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1", "S3_CACHE_DIR": s3_cache_dir}
+    servers = [Server(folder / f"log{i}" / "x", list(args), env=env, storage=url) for i in range(count)]
     try:
         for server in servers:
             server.path.parent.mkdir(parents=True)
@@ -181,9 +181,9 @@ def test_a_round_robin_client_never_reads_older_than_it_wrote(pair):
 
 
 def test_with_a_refresh_interval_a_server_still_reads_its_own_writes(s3_endpoint, s3_cache_dir, tmp_path):
-    """REFRESH_INTERVAL lets a server reuse its last check for other servers' commits: its own
+    """--refresh-interval (REFRESH_INTERVAL) lets a server reuse its last check for other servers' commits: its own
     writes are read at once, another server's only after the interval (or a fresh check)."""
-    with servers_on_one_prefix(s3_endpoint, s3_cache_dir, tmp_path, REFRESH_INTERVAL="600") as servers:
+    with servers_on_one_prefix(s3_endpoint, s3_cache_dir, tmp_path, "--refresh-interval", "600") as servers:
         a, b = (chroma_client(s) for s in servers)
         on_a = a.create_collection("lazy", embedding_function=None)
         on_b = b.get_collection("lazy")
