@@ -11,6 +11,8 @@ alternating between the servers request by request (what a load balancer without
 does). Phase "read": single-vector queries (n_results=10, metadatas, documents and distances).
 Phase "mixed": the same, with a ``--write-fraction`` of the requests replaced by upserts of
 ``--write-batch`` existing records (new vectors), committed through whichever server gets them.
+Each measurement runs on its own fork of the loaded collection (copy-on-write), so none starts
+with the writes of the one before.
 The table gives requests per second and client-side p50/p99 latency, the CPU the servers, the
 clients and this process (which runs moto) used during the read phase, and the servers' CPU time
 per query (the figure that does not depend on what else runs on the machine): the median of
@@ -30,7 +32,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 import httpx
 import numpy as np
@@ -57,6 +59,16 @@ class Root:
     path: str
     settings: dict
     env: dict[str, str] = field(default_factory=dict)
+    collection: Any = None  # the loaded collection (a library handle)
+    forks: int = 0
+
+    def fork(self) -> str:
+        """A fresh copy of the loaded collection (copy-on-write), so that every measurement starts
+        from the same state, not from the writes of the mixed phases before it."""
+        self.forks += 1
+        name = f"{NAME}-{self.forks}"
+        self.collection.fork(name)
+        return name
 
 
 def load(kind: str, endpoint, work: Path, data: ClusteredData) -> Root:
@@ -75,7 +87,7 @@ def load(kind: str, endpoint, work: Path, data: ClusteredData) -> Root:
     col.ingest(pa.Table.from_batches(list(data.batches())), progress=False)
     col.wait_for_index(timeout=3600)
     print(f"{kind}: {data.rows:,} rows ingested and indexed in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-    chroma_frame.Client.clear_system_cache()
+    root.collection = col
     return root
 
 
@@ -199,8 +211,8 @@ def drive(urls: list[str], servers: list[subprocess.Popen], cid: str, args: argp
     return Run(_phase(reads, args.seconds), _phase(writes, args.seconds) if write_fraction else None, cpu, load)
 
 
-def collection_id(url: str) -> str:
-    r = httpx.get(f"{url}{C}/{NAME}", timeout=60)
+def collection_id(url: str, name: str) -> str:
+    r = httpx.get(f"{url}{C}/{name}", timeout=60)
     r.raise_for_status()
     return r.json()["id"]
 
@@ -266,10 +278,11 @@ def report(results: dict[tuple[str, float, int], list[tuple[Run, Run]]], args: a
 
 def measure(root: Root, n: int, refresh: float, work: Path, args: argparse.Namespace) -> tuple[Run, Run]:
     """A read phase and a mixed phase against ``n`` fresh servers over ``root``."""
+    name = root.fork()
     started = start_servers(root, n, refresh, work)
     try:
         urls = [url for _, url in started]
-        cid = collection_id(urls[0])
+        cid = collection_id(urls[0], name)
         warm(urls, cid, args.dim)
         procs = [p for p, _ in started]
         read = drive(urls, procs, cid, args, 0.0)
