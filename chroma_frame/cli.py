@@ -72,8 +72,12 @@ def _existing_root(path: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
     from chroma_frame.server import ServerConfig, serve
 
+    if args.refresh_interval is not None:  # read by the server's Settings, in every worker process
+        os.environ["REFRESH_INTERVAL"] = str(args.refresh_interval)
     config = ServerConfig.from_env(
         path=args.path, host=args.host, port=args.port, allow_reset=args.allow_reset,
         auth_provider=args.auth_provider, auth_credentials=args.auth_credentials,
@@ -271,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "0: none (default 60, or CHROMA_FRAME_REQUEST_TIMEOUT)")
     run.add_argument("--workers", type=int, default=None,
                      help="server processes over the same path (default 1; reads scale with cores)")
+    run.add_argument("--refresh-interval", type=float, default=None, metavar="SECONDS",
+                     help="seconds a read may reuse its last check for other processes' commits "
+                          "(default 0: every read checks; or REFRESH_INTERVAL); this server's own writes "
+                          "are always read")
     run.add_argument("--cors-allow-origins", nargs="*", default=None)
     run.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
     _json_flag(run)
