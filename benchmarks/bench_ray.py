@@ -8,7 +8,8 @@ The Parquet file comes from ``benchmarks/scale_data.py`` (clustered 384-d vector
 metadata). Each configuration runs in its own process with its own Ray cluster
 (``ray.init(num_cpus=workers)``), so "1 worker" has one core and "2 workers" two: each write
 task builds its graph on the CPUs Ray gave it. Peak memory is the largest resident set of any
-Ray worker process (sampled every 0.2 s), and of the driver. ``--baseline`` also runs
+Ray worker process (its unique set size: the RSS of a Ray worker also counts the pages of the
+object store it maps; sampled every 0.2 s), and the driver's RSS. ``--baseline`` also runs
 ``collection.ingest()`` + ``build_index()`` in one process (the path without Ray). ``knn_join``
 is checked against ``collection.query`` on a sample of the queries.
 """
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 class PeakMemory:
-    """Largest RSS of this process and of every Ray worker process, sampled in a thread."""
+    """Largest RSS of this process and largest USS (own pages) of every Ray worker process, sampled."""
 
     def __init__(self) -> None:
         import psutil
@@ -54,11 +55,12 @@ class PeakMemory:
         me = self.psutil.Process()
         while not self._stop.wait(0.2):
             self.driver = max(self.driver, me.memory_info().rss)
-            for p in self.psutil.process_iter(["name", "cmdline", "memory_info"]):
+            for p in self.psutil.process_iter(["name", "cmdline"]):
                 try:
                     cmd = " ".join(p.info["cmdline"] or [])
                     if p.info["name"].startswith("ray::") or "default_worker.py" in cmd:
-                        self.workers[p.pid] = max(self.workers.get(p.pid, 0), p.info["memory_info"].rss)
+                        # USS: the worker's own memory (its RSS also counts the object store's shared pages)
+                        self.workers[p.pid] = max(self.workers.get(p.pid, 0), p.memory_full_info().uss)
                 except (TypeError, AttributeError, self.psutil.Error):
                     continue
 
@@ -96,14 +98,23 @@ def run_one(args: argparse.Namespace, workers: int) -> dict:
                    rows_per_s=rows / out["write_s"], worker_peak=mem.worker_peak, driver_peak=mem.driver)
         col = chroma_frame.PersistentClient(path).get_collection("bench")
         assert col.count() == rows, (col.count(), rows)
+        out["store_bytes"] = sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
+        blocks = Path(path, "collections", str(col.id), "blocks")
+        out["graph_bytes"] = sum(f.stat().st_size for f in blocks.glob("*.graph.npz"))
+        out["blockfile_bytes"] = sum(f.stat().st_size for f in blocks.glob("*.arrow") if f.name.count(".") == 1)
         status = col.index_status()
         out["indexed_rows"] = status["indexed_rows"]
         if args.queries:
             data = ClusteredData(rows, dim=args.dim)
-            queries = data.queries(args.queries, seed=7)
-            qds = ray.data.from_arrow(pa.table({
-                "qid": pa.array(np.arange(len(queries)), pa.int64()),
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(queries.reshape(-1)), args.dim)}))
+            # (each call draws queries near distinct groups: more queries than groups take several calls)
+            queries = np.concatenate([data.queries(min(data.groups, args.queries - lo), seed=7 + i)
+                                      for i, lo in enumerate(range(0, args.queries, data.groups))])
+            table = pa.table({"qid": pa.array(np.arange(len(queries)), pa.int64()),
+                              "embedding": pa.FixedSizeListArray.from_arrays(pa.array(queries.reshape(-1)), args.dim)})
+            # blocks are the parallelism (a block goes to one actor), made here: a repartition task
+            # would wait for a CPU the actors hold on a 1-CPU cluster
+            step = -(-len(queries) // (8 * workers))
+            qds = ray.data.from_arrow([table.slice(lo, step) for lo in range(0, len(queries), step)])
             with PeakMemory() as mem:
                 t0 = time.perf_counter()
                 hits = cfr.knn_join(qds, path, "bench", k=args.k).materialize()
@@ -148,7 +159,7 @@ def table(results: list[dict], base: dict | None, args: argparse.Namespace) -> s
     one = next((r for r in results if r["workers"] == 1), None)
     lines = [f"Data: `{args.parquet}` ({results[0]['rows']:,} rows, dim {args.dim}); rows per blockfile "
              f"{args.rows_per_file:,}; machine: {os.cpu_count()} cores.", "",
-             "| run | write + graphs (s) | rows/s | speedup vs 1 worker | blockfiles | graphs | peak RSS per worker "
+             "| run | write + graphs (s) | rows/s | speedup vs 1 worker | blockfiles | graphs | peak USS per worker "
              "| driver peak RSS |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     if base:
         lines.append(f"| one process: ingest() + build_index() | {base['write_s']:.1f} (ingest {base['ingest_s']:.1f}) "
@@ -158,9 +169,14 @@ def table(results: list[dict], base: dict | None, args: argparse.Namespace) -> s
         lines.append(f"| Ray, {r['workers']} worker(s) | {r['write_s']:.1f} | {r['rows_per_s']:,.0f} | {speed} "
                      f"| {r['blockfiles']} | {r['graphs']} | {r['worker_peak'] / gib:.2f} GiB "
                      f"| {r['driver_peak'] / gib:.2f} GiB |")
+    sized = next((r for r in results if "store_bytes" in r), None)
+    if sized:
+        lines += ["", f"Stored: {sized['store_bytes'] / gib:.2f} GiB in all, of which blockfiles "
+                  f"{sized['blockfile_bytes'] / gib:.2f} GiB ({sized['blockfile_bytes'] / sized['rows']:,.0f} B/record) "
+                  f"and graphs {sized['graph_bytes'] / gib:.2f} GiB ({sized['graph_bytes'] / sized['rows']:,.0f} B/record)."]
     if any("knn_s" in r for r in results):
         lines += ["", f"knn_join of {args.queries:,} queries, k={args.k}:", "",
-                  "| run | seconds | queries/s | peak RSS per worker | equal to query() on 20 | "
+                  "| run | seconds | queries/s | peak USS per worker | equal to query() on 20 | "
                   "query() in one process, q/s |", "| --- | ---: | ---: | ---: | --- | ---: |"]
         for r in results:
             if "knn_s" in r:
@@ -186,12 +202,20 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     if args.one is not None:
-        print("RESULT " + json.dumps(run_one(args, args.one)))
+        try:
+            print("RESULT " + json.dumps(run_one(args, args.one)), flush=True)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc(file=sys.stdout)  # Ray may end the process before stderr is flushed
+            sys.stdout.flush()
+            raise
         return
     if args.one_baseline:
         print("RESULT " + json.dumps(baseline(args)))
         return
-    passed = [a for a in sys.argv[1:] if not a.startswith("--out") and a != "--baseline"]
+    passed = ["--parquet", args.parquet, "--rows-per-file", str(args.rows_per_file), "--dim", str(args.dim),
+              "--work", args.work, "--queries", str(args.queries), "--k", str(args.k)]
     results, base = [], None
     for w in [int(x) for x in args.workers.split(",")]:
         results.append(_child(passed + ["--one", str(w)]))

@@ -83,6 +83,7 @@ class _Job:
     seq: int  # the version the job expects to commit (stored in its rows' ``seq``)
     rows_per_file: int
     build_graphs: bool
+    dimension: Optional[int]  # the collection's at the job's start (the commit checks it again)
 
 
 def write(dataset: "ray.data.Dataset", path: str, collection: str, *, mode: str = "add",
@@ -120,7 +121,8 @@ def write(dataset: "ray.data.Dataset", path: str, collection: str, *, mode: str 
     if not isinstance(cap, int) or cap <= 0:
         raise ValueError(f"write: rows_per_file must be a positive int, got {rows_per_file!r}")
     job = start_job(store.storage, store.prefix, f"ray.write {mode}")
-    plan = _Job(target, job, mode, roles, snap.next_rowid + ROWID_GAP, snap.last_seq + 1, cap, build_graphs)
+    plan = _Job(target, job, mode, roles, snap.next_rowid + ROWID_GAP, snap.last_seq + 1, cap, build_graphs,
+                snap.dimension)
     sink = CollectionSink(plan, embedding_function)
     try:
         dataset.write_datasink(sink, ray_remote_args=ray_remote_args or {}, concurrency=concurrency)
@@ -162,7 +164,7 @@ class CollectionSink(Datasink):
         if roles.long_metadata is not None and not is_long_form(table.schema.field(roles.long_metadata).type):
             roles.metadata.insert(0, (roles.long_metadata, roles.long_metadata))
             roles.long_metadata = None
-        dimension = store.snapshot().dimension
+        dimension = job.dimension  # (not from a snapshot: a task never reads the collection's blockfiles)
         blocks, ids = [], []
         task = int(getattr(ctx, "task_idx", 0))
         for part, (start, stop) in enumerate(_parts(table.num_rows, job.rows_per_file, table.schema)):

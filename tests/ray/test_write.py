@@ -229,3 +229,16 @@ def test_read_and_knn_join_see_a_job_before_and_after_its_fold(ray_cluster, tmp_
     hits = rows(cfr.knn_join(qds, path, "rw-col", k=5)).sort_by([("qid", "ascending"), ("rank", "ascending")])
     want = fresh.query(query_embeddings=queries, n_results=5)
     assert [hits.filter(pa.compute.equal(hits["qid"], i))["id"].to_pylist() for i in range(6)] == want["ids"]
+
+
+def test_a_dataset_of_another_dimension_is_refused_as_add_refuses_it(ray_cluster, tmp_path):
+    import chroma_frame.ray as cfr
+
+    path = str(tmp_path / "db")
+    cfr.write(_dataset(_table(0, 50), 1), path, "dims")
+    narrow = pa.table({"id": ["x", "y"], "embedding": pa.FixedSizeListArray.from_arrays(pa.array([0.5] * 8, pa.float32()),
+                                                                                         4)})
+    with pytest.raises(InvalidArgumentError, match="Collection expecting embedding with dimension of 8, got 4"):
+        cfr.write(_dataset(narrow, 1), path, "dims")
+    col = chroma_frame.PersistentClient(path).get_collection("dims")
+    assert col.count() == 50 and _unlisted(col) == []
