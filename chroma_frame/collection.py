@@ -200,7 +200,7 @@ class Collection(FrameMethods):
 
     def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None, limit: Optional[int] = None,
             offset: Optional[int] = None, where_document: Optional[WhereDocument] = None,
-            include: Optional[Include] = None, *, as_of: Any = None) -> GetResult:
+            include: Include = v.GET_INCLUDE, *, as_of: Any = None) -> GetResult:
         """Records by id and/or filter, in insertion order (``as_of``: of a past version)."""
         request = prepare_get(ids, where, limit, offset, where_document, include,
                               has_data_loader=self._data_loader is not None)
@@ -215,7 +215,7 @@ class Collection(FrameMethods):
               query_texts: Optional[OneOrMany[Document]] = None, query_images: Optional[OneOrMany[Image]] = None,
               query_uris: Optional[OneOrMany[URI]] = None, ids: Optional[OneOrMany[ID]] = None,
               n_results: int = 10, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None,
-              include: Optional[Include] = None, *, as_of: Any = None) -> QueryResult:
+              include: Include = v.QUERY_INCLUDE, *, as_of: Any = None) -> QueryResult:
         """Nearest neighbours of each query, closest first (``as_of``: in a past version)."""
         engine = self._engine.at(as_of)
         request = prepare_query(query_embeddings, query_texts, query_images, query_uris, ids, n_results, where,

@@ -434,7 +434,7 @@ class HttpCollection(_CollectionBase):
 
     def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None, limit: Optional[int] = None,
             offset: Optional[int] = None, where_document: Optional[WhereDocument] = None,
-            include: Optional[Include] = None) -> GetResult:
+            include: Include = v.GET_INCLUDE) -> GetResult:
         return self._client._send(self._core.get(ids, where, limit, offset, where_document, include))
 
     def peek(self, limit: int = 10) -> GetResult:
@@ -444,7 +444,7 @@ class HttpCollection(_CollectionBase):
               query_texts: Optional[OneOrMany[Document]] = None, query_images: Optional[OneOrMany[Image]] = None,
               query_uris: Optional[OneOrMany[URI]] = None, ids: Optional[OneOrMany[ID]] = None,
               n_results: int = 10, where: Optional[Where] = None, where_document: Optional[WhereDocument] = None,
-              include: Optional[Include] = None) -> QueryResult:
+              include: Include = v.QUERY_INCLUDE) -> QueryResult:
         return self._client._send(self._core.query(query_embeddings, query_texts, query_images, query_uris,
                                                    ids, n_results, where, where_document, include))
 
@@ -500,7 +500,7 @@ class AsyncHttpCollection(_CollectionBase):
 
     async def get(self, ids: Optional[OneOrMany[ID]] = None, where: Optional[Where] = None,
                   limit: Optional[int] = None, offset: Optional[int] = None,
-                  where_document: Optional[WhereDocument] = None, include: Optional[Include] = None) -> GetResult:
+                  where_document: Optional[WhereDocument] = None, include: Include = v.GET_INCLUDE) -> GetResult:
         return await self._client._send(self._core.get(ids, where, limit, offset, where_document, include))
 
     async def peek(self, limit: int = 10) -> GetResult:
@@ -511,7 +511,7 @@ class AsyncHttpCollection(_CollectionBase):
                     query_images: Optional[OneOrMany[Image]] = None, query_uris: Optional[OneOrMany[URI]] = None,
                     ids: Optional[OneOrMany[ID]] = None, n_results: int = 10, where: Optional[Where] = None,
                     where_document: Optional[WhereDocument] = None,
-                    include: Optional[Include] = None) -> QueryResult:
+                    include: Include = v.QUERY_INCLUDE) -> QueryResult:
         return await self._client._send(self._core.query(query_embeddings, query_texts, query_images,
                                                          query_uris, ids, n_results, where, where_document,
                                                          include))

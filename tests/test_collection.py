@@ -261,3 +261,14 @@ def test_model_folder_setting(tmp_path):
         assert model_files.model_dir() == tmp_path / "m"
     finally:
         model_files.set_model_dir(before)
+
+
+def test_include_none_is_an_error_as_in_chroma(client):
+    """Chroma's verbs default ``include`` to a list; an explicit None is refused, naming ``include``."""
+    col = client.create_collection("include-none")
+    col.add(ids=["a"], embeddings=[[1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"^Expected include to be a list, got None in get\.$"):
+        col.get(include=None)
+    with pytest.raises(ValueError, match=r"^Expected include to be a list, got None in query\.$"):
+        col.query(query_embeddings=[[1.0, 2.0]], include=None)
+    assert col.get()["included"] == ["metadatas", "documents"]

@@ -23,7 +23,9 @@ and query checks run in ``chroma_frame.operations``, once the collection's dimen
 
 from chroma_frame.validation.arguments import (
     DEFAULT_INCLUDE,
+    GET_INCLUDE,
     INCLUDE_ITEMS,
+    QUERY_INCLUDE,
     QueryInputs,
     check_delete_args,
     check_include,
@@ -67,7 +69,8 @@ from chroma_frame.validation.records import (
 from chroma_frame.validation.rust import I64_MAX, I64_MIN, U32_MAX
 
 __all__ = [
-    "DEFAULT_INCLUDE", "I64_MAX", "I64_MIN", "INCLUDE_ITEMS", "MAX_BATCH_SIZE", "RESERVED_METADATA_KEY",
+    "DEFAULT_INCLUDE", "GET_INCLUDE", "QUERY_INCLUDE", "I64_MAX", "I64_MIN", "INCLUDE_ITEMS", "MAX_BATCH_SIZE",
+    "RESERVED_METADATA_KEY",
     "SPACES", "SPARSE_TYPE_KEY", "SPARSE_TYPE_VALUE", "U32_MAX", "Op", "QueryInputs", "RecordSet",
     "as_embedding_matrix", "attach_embeddings", "check_collection_metadata", "check_collection_name",
     "check_configuration_update", "check_database_name", "check_delete_args", "check_dimensions",

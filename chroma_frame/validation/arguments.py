@@ -23,6 +23,8 @@ from chroma_frame.validation.rust import I64_MAX, I64_MIN, U32_MAX, check_string
 
 INCLUDE_ITEMS = ("documents", "embeddings", "metadatas", "distances", "uris", "data")
 DEFAULT_INCLUDE = {"get": ["metadatas", "documents"], "query": ["metadatas", "documents", "distances"]}
+GET_INCLUDE: list = DEFAULT_INCLUDE["get"]  # the verbs' defaults (never mutated: check_include returns a copy)
+QUERY_INCLUDE: list = DEFAULT_INCLUDE["query"]
 
 
 def normalize_ids(op: Literal["get", "delete", "query"], ids: Any) -> list[str] | None:
@@ -35,9 +37,7 @@ def normalize_ids(op: Literal["get", "delete", "query"], ids: Any) -> list[str] 
 
 def check_include(include: Any, op: Literal["get", "query"], has_data_loader: bool = False) -> list[str]:
     """Chroma's ``validate_include``; returns a new list (with "uris" added for "data")."""
-    if include is None:
-        return list(DEFAULT_INCLUDE[op])
-    if not isinstance(include, list):
+    if not isinstance(include, list):  # None too: Chroma's default is a list, an explicit None an error
         raise ValueError(f"Expected include to be a list, got {include}")
     for item in include:
         if not isinstance(item, str):

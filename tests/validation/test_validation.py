@@ -638,8 +638,8 @@ def test_get_delete_query_arguments():
     assert normalize_ids("get", "a") == ["a"] and normalize_ids("get", None) is None
     raises(ValueError, "Expected IDs to be a non-empty list, got 0 IDs", normalize_ids, "delete", [])
     assert normalize_ids("query", [1]) == [1]  # only the engine checks query ids
-    assert check_include(None, "get") == ["metadatas", "documents"]
-    assert check_include(None, "query") == ["metadatas", "documents", "distances"]
+    raises(ValueError, "Expected include to be a list, got None", check_include, None, "get")  # as Chroma
+    assert check_include(["documents"], "query") == ["documents"]
     raises(ValueError, "Include item cannot be one of distances, got distances", check_include, ["distances"], "get")
     raises(ValueError, "Expected include to be a list, got ('documents',)", check_include, ("documents",), "get")
     assert check_n_results(True) == 1
