@@ -57,6 +57,7 @@ MAX_LOG_FILES = 1000
 _RETRIES = 50
 _COMMIT_ATTEMPTS = 200  # a write that loses this many races in a row gives up with an error
 _AT_CACHE = 4  # snapshots of past versions kept per collection (they never change)
+_AGAIN = object()  # what a commit's planner returns when it changed the state and must plan again
 TRASH_DIR = "trash"  # deleted collections' folders, moved here in one rename, then removed
 
 logger = logging.getLogger(__name__)
@@ -353,6 +354,8 @@ class CollectionStore:
             made = entry(snap, seq)
             if made is None:
                 return snap, seq, False
+            if made is _AGAIN:  # the planner changed the state (folded the log): plan on the new one
+                continue
             if self.log.append(seq, *made):
                 return snap, seq, True
             time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
@@ -371,27 +374,25 @@ class CollectionStore:
         theirs); without rows of its own that manifest is made without reading a blockfile, so a
         job's commit costs the same on a laptop and on object storage whatever the job's size."""
         dimension = blocks[0].dimension if blocks else None
+        planned: list[Any] = []  # the entry's own rows and record count, of the attempt that was written
+
+        def entry(snap: Snapshot, seq: int) -> Any:
+            if (snap.tail is not None and snap.tail.table.num_rows) or snap.last_seq != self._upto:
+                with self._mutex:
+                    self._compact(snap, keep_all=True)
+                return _AGAIN
+            rows, records = fix(snap, seq)
+            planned[:] = [rows, records]
+            body = rows if rows is not None else record_schema(int(dimension or 0)).empty_table()
+            return body, Commit(operation, records, attach=tuple(blocks))
+
         with self._writing:
-            for attempt in range(_COMMIT_ATTEMPTS):
-                snap = self.snapshot(fresh=True)
-                if (snap.tail is not None and snap.tail.table.num_rows) or snap.last_seq != self._upto:
-                    with self._mutex:
-                        self._compact(snap, keep_all=True)
-                    continue
-                seq = snap.last_seq + 1
-                rows, records = fix(snap, seq)
-                body = rows if rows is not None else record_schema(int(dimension or 0)).empty_table()
-                if self.log.append(seq, body, Commit(operation, records, attach=tuple(blocks))):
-                    break
-                time.sleep(random.uniform(0, min(0.05, 0.001 * 2 ** attempt)))  # another writer won seq
-            else:
-                raise InternalError(f"could not commit to collection [{self.collection_id}]: other writers "
-                                    f"committed first {_COMMIT_ATTEMPTS} times in a row")
+            snap, seq, _ = self._commit(entry)
             with self._mutex:
-                if rows is not None:
+                if planned[0] is not None:
                     self._compact(self.snapshot(fresh=True), keep_all=True)
                 else:
-                    self._fold_attach(snap, blocks, seq, records)
+                    self._fold_attach(snap, blocks, seq, planned[1])
             return seq
 
     def _fold_attach(self, before: Snapshot, blocks: Sequence[BlockRef], seq: int, records: int) -> None:

@@ -120,7 +120,8 @@ def _covering(points: np.ndarray, pivots: np.ndarray, space: str) -> np.ndarray:
     return np.unique(np.concatenate([pivots, np.asarray(added, dtype=pivots.dtype)]))
 
 
-def _matrix(table) -> np.ndarray:
+def embedding_matrix(table) -> np.ndarray:
+    """A record table's ``embedding`` column as a (rows, dimension) float32 matrix."""
     column = table.column("embedding").combine_chunks()
     dim = column.type.list_size
     values = column.values.slice(column.offset * dim, len(column) * dim)
@@ -228,7 +229,7 @@ def _build_one(storage, prefix: str, rel: str, table, nodes: np.ndarray, dimensi
         # counted before the work: a process killed or crashed mid-build leaves the count behind
         write_marker(storage, prefix, rel, space, attempts=attempt)
         _current[threading.get_ident()] = (storage, prefix, rel, space, attempt)
-        graph = build_graph(_matrix(table), params, nodes=nodes, progress=progress, cancel=cancel)
+        graph = build_graph(embedding_matrix(table), params, nodes=nodes, progress=progress, cancel=cancel)
         save_graph(storage, prefix, rel, graph)
         # what a query will load: a graph that does not pass its own checks is a failure, not a loop
         if load_graph(storage, prefix, rel, rows=table.num_rows, dimension=dimension, space=space, nodes=nodes) is None:

@@ -30,7 +30,7 @@ from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.store import full_rows
 from chroma_frame.engine.writes import Records, _merged_rows, find_live, merge_metadata
 from chroma_frame.errors import InvalidArgumentError
-from chroma_frame.index.build import build_graph
+from chroma_frame.index.build import build_graph, embedding_matrix
 from chroma_frame.index.graph import graph_nodes, save_graph
 from chroma_frame.interop.batch import embed_missing, fill_sparse, prepare
 from chroma_frame.interop.roles import Roles, is_long_form, resolve_roles
@@ -127,7 +127,7 @@ def write(dataset: "ray.data.Dataset", path: str, collection: str, *, mode: str 
     try:
         dataset.write_datasink(sink, ray_remote_args=ray_remote_args or {}, concurrency=concurrency)
     finally:
-        _end(store, job)
+        end_job(store.storage, store.prefix, job)
     result = sink.result
     assert result is not None
     return WriteSummary(mode, result["read"], result["written"], result["skipped"], result["embedded"],
@@ -235,7 +235,7 @@ class CollectionSink(Datasink):
                 old = before.rows(positions[clash])
                 return old.set_column(0, "seq", pa.array(np.full(len(clash), seq, np.int64))), records
             new = _rows_at(store, refs, starts, clash)  # upsert: merged into the record that exists
-            given = Records(ids=new.column("id").combine_chunks(), embeddings=_matrix(new, dimension),
+            given = Records(ids=new.column("id").combine_chunks(), embeddings=embedding_matrix(new),
                             metadata=new.column("metadata").combine_chunks(),
                             documents=new.column("document").combine_chunks(), uris=new.column("uri").combine_chunks())
             return _merged_rows(before, seq, given, positions[clash], dimension), records
@@ -255,7 +255,7 @@ def _derived(store: Any, config: Any, ref: BlockRef, rows: pa.Table, graphs: boo
         write_typed(store.storage, store.prefix, ref, typed)
     nodes = graph_nodes(rows)
     if graphs and config.index.wants_graph(len(nodes)):
-        matrix = _matrix(rows, rows.schema.field("embedding").type.list_size)
+        matrix = embedding_matrix(rows)
         save_graph(store.storage, store.prefix, ref, build_graph(matrix, config.index, nodes=nodes,
                                                                  threads=task_cpus()))
         out["graphs"] += 1
@@ -288,12 +288,6 @@ def _rows_at(store: Any, refs: list[BlockRef], starts: np.ndarray, rows: np.ndar
     return pa.concat_tables(parts)
 
 
-def _matrix(rows: pa.Table, dimension: Optional[int]) -> np.ndarray:
-    column = rows.column("embedding").combine_chunks()
-    flat = column.values.slice(column.offset * (dimension or 0), len(column) * (dimension or 0))
-    return np.asarray(flat.to_numpy(zero_copy_only=False), np.float32).reshape(len(column), dimension or 0)
-
-
 def _unread(columns: Sequence[str], batch_size: int) -> Any:
     raise AssertionError("the roles are resolved from the dataset's schema alone")
 
@@ -312,10 +306,6 @@ def _discard(store: Any, job: str) -> None:
     for name in store.storage.list_names(f"{store.prefix}/{BLOCK_DIR}"):
         if name.startswith(f"{job}-"):
             store.storage.delete_file(f"{store.prefix}/{BLOCK_DIR}/{name}")
-
-
-def _end(store: Any, job: str) -> None:
-    end_job(store.storage, store.prefix, job)
 
 
 __all__ = ["write", "WriteSummary", "CollectionSink"]
