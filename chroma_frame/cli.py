@@ -103,7 +103,7 @@ def cmd_db_create(args: argparse.Namespace) -> int:
 def cmd_db_list(args: argparse.Namespace) -> int:
     dbs = _admin(args).list_databases(tenant=args.tenant)
     rows = [{"id": str(d["id"]), "name": d["name"], "tenant": d["tenant"]} for d in dbs]
-    _emit(args, rows, "\n".join(r["name"] for r in rows))
+    _emit(args, rows, "\n".join(r["name"] for r in rows) or f"no databases in tenant {args.tenant}")
     return 0
 
 
@@ -119,7 +119,8 @@ def cmd_collections_list(args: argparse.Namespace) -> int:
     for collection in client.list_collections():
         rows.append({"id": str(collection.id), "name": collection.name, "count": collection.count(),
                      "metadata": collection.metadata})
-    _emit(args, rows, "\n".join(f"{r['name']}\t{r['count']}\t{r['id']}" for r in rows))
+    _emit(args, rows, "\n".join(f"{r['name']}\t{r['count']}\t{r['id']}" for r in rows)
+          or f"no collections in database {client.database} of tenant {client.tenant}")
     return 0
 
 
@@ -314,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, db=True)
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("compact", help="fold write logs into Parquet blockfiles now")
+    p = sub.add_parser("compact", help="fold write logs into Arrow IPC blockfiles now",
+                       description="Fold write logs into Arrow IPC blockfiles now (it also happens by itself).")
     p.add_argument("--collection", default=None, help="only this collection (default: all)")
     _common(p, db=True)
     p.set_defaults(func=cmd_compact)

@@ -19,7 +19,12 @@ from typing import Any, Callable, Iterable, Optional, TypeVar
 from chroma_frame import validation as v
 from chroma_frame.collection import Collection
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
-from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
+from chroma_frame.embeddings.binding import (
+    DEFAULT,
+    bind_embedding_function,
+    embedding_function_config,
+    updated_embedding_function_config,
+)
 from chroma_frame.engine.collection import resolve_version
 from chroma_frame.engine.history import Vacuumed, fork, vacuum, vacuum_orphans
 from chroma_frame.engine.store import CollectionStore, empty_trash
@@ -165,6 +170,10 @@ class AdminClient:
 
             set_model_dir(self._settings.chroma_frame_model_dir)
 
+    def __repr__(self) -> str:
+        settings = self._settings
+        return f"AdminClient(path={settings.persist_directory!r})" if settings.is_persistent else "AdminClient()"
+
     @property
     def _catalog(self) -> Catalog:
         return self._system.catalog
@@ -217,6 +226,11 @@ class Client(SQLMethods, AdminClient):
         self.tenant = tenant
         self.database = database
         self.set_tenant(tenant, database)
+
+    def __repr__(self) -> str:
+        where = (f"PersistentClient(path={self._settings.persist_directory!r}, " if self._settings.is_persistent
+                 else "EphemeralClient(")
+        return f"{where}tenant={self.tenant!r}, database={self.database!r})"
 
     # -- tenancy -------------------------------------------------------------------------
     def set_tenant(self, tenant: str, database: str = DEFAULT_DATABASE) -> None:
@@ -314,7 +328,7 @@ class Client(SQLMethods, AdminClient):
     def _fork_collection(self, source: Collection, new_name: str, as_of: Any = None) -> Collection:
         """A new collection ``new_name`` sharing ``source``'s files as of ``as_of`` (see
         :meth:`Collection.fork`)."""
-        model = source._model
+        model = source._record
         v.prepare_create_collection(new_name, None, None, None)  # the name rules of create_collection
         record = {key: value for key, value in model.items() if key not in ("id", "name")}
         record.update(id=str(uuid.uuid4()), name=new_name, tenant=self.tenant, database=self.database)
@@ -372,6 +386,12 @@ class Client(SQLMethods, AdminClient):
         if metadata is not None:
             changes["metadata"] = stored_metadata
         if configuration is not None:
+            update = configuration.get("embedding_function")
+            if isinstance(update, dict):  # a persisted config, from an HTTP client that checked it
+                config["embedding_function"] = update
+            elif update is not None:
+                config["embedding_function"] = updated_embedding_function_config(
+                    model["configuration_json"].get("embedding_function"), update)
             changes["configuration_json"] = config
             if model.get("serialized_schema") is not None:
                 changes["serialized_schema"] = apply_configuration(model["serialized_schema"], config)

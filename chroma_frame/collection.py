@@ -18,6 +18,7 @@ from chroma_frame.interop.frames import FrameMethods
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.schema.reconcile import schema_from_configuration, sparse_index
 from chroma_frame.schema.sparse_write import SparseTarget
+from chroma_frame.types import Collection as CollectionModel
 
 if TYPE_CHECKING:
     from chroma_frame.api.types import (
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         IDs,
         Image,
         Include,
+        IndexingStatus,
         Metadata,
         OneOrMany,
         PyEmbedding,
@@ -63,7 +65,7 @@ class Collection(FrameMethods):
     def __init__(self, client: Client, model: dict[str, Any], embedding_function: Any = None,
                  data_loader: Any = None) -> None:
         self._client = client
-        self._model = model
+        self._record = model
         self._embedding_function = embedding_function
         self._data_loader = data_loader
         self._embedder_cache: Optional[Embedder] = None
@@ -73,19 +75,19 @@ class Collection(FrameMethods):
     # -- properties ----------------------------------------------------------------------
     @property
     def id(self) -> uuid.UUID:
-        return uuid.UUID(self._model["id"])
+        return uuid.UUID(self._record["id"])
 
     @property
     def name(self) -> str:
-        return self._model["name"]
+        return self._record["name"]
 
     @property
     def metadata(self) -> Optional[dict[str, Any]]:
-        return self._model.get("metadata")
+        return self._record.get("metadata")
 
     @property
     def configuration_json(self) -> dict[str, Any]:
-        return self._model["configuration_json"]
+        return self._record["configuration_json"]
 
     @property
     def configuration(self) -> dict[str, Any]:
@@ -102,16 +104,16 @@ class Collection(FrameMethods):
 
     @property
     def _schema_json(self) -> dict[str, Any]:
-        stored = self._model.get("serialized_schema")
+        stored = self._record.get("serialized_schema")
         return stored if stored is not None else schema_from_configuration(self.configuration_json)
 
     @property
     def tenant(self) -> str:
-        return self._model["tenant"]
+        return self._record["tenant"]
 
     @property
     def database(self) -> str:
-        return self._model["database"]
+        return self._record["database"]
 
     @property
     def embedding_function(self) -> Any:
@@ -121,17 +123,17 @@ class Collection(FrameMethods):
     @property
     def _engine(self) -> CollectionEngine:
         """The engine facade of this collection under its current configuration and schema."""
-        configuration, schema = self.configuration_json, self._model.get("serialized_schema")
+        configuration, schema = self.configuration_json, self._record.get("serialized_schema")
         cached_configuration, cached_schema, config = self._config_cache
         if config is None or cached_configuration is not configuration or cached_schema is not schema:
-            config = engine_config(self._model)
+            config = engine_config(self._record)
             self._config_cache = (configuration, schema, config)
-        return engine_for(self._client._system, self._model, config)
+        return engine_for(self._client._system, self._record, config)
 
     @property
     def _embedder(self) -> Embedder:
         """Dense and sparse embedding for this collection (the sparse function built once per schema)."""
-        schema = self._model.get("serialized_schema")
+        schema = self._record.get("serialized_schema")
         cached = self._embedder_cache
         if cached is None or cached.schema is not schema or cached.embedding_function is not self._embedding_function:
             cached = self._embedder_cache = Embedder(self._embedding_function, schema)
@@ -143,22 +145,35 @@ class Collection(FrameMethods):
 
     @property
     def _store(self) -> CollectionStore:
-        return self._client._system.store(self._model["id"])
+        return self._client._system.store(self._record["id"])
 
-    def get_model(self) -> dict[str, Any]:
+    def get_model(self) -> CollectionModel:
+        """Chroma's collection model, with the current dimension and version."""
         try:
-            dimension = self._engine.snapshot().dimension
+            snap = self._engine.snapshot()
+            dimension, version = snap.dimension, snap.last_seq
         except NotFoundError:  # deleted since this handle was made: its model is still what it was
-            dimension = None
-        return {**self._model, "dimension": dimension, "serialized_schema": self._schema_json}
+            dimension, version = None, 0
+        return CollectionModel.from_record(self._record, dimension=dimension, serialized_schema=self._schema_json,
+                                           version=version, log_position=version)
+
+    @property
+    def _model(self) -> CollectionModel:
+        return self.get_model()
 
     def __repr__(self) -> str:
         return f"Collection(name={self.name})"
 
     def __eq__(self, other: object) -> bool:
+        """Chroma's fields (id, name, configuration, schema, metadata, tenant, database) and data
+        loader; not the embedding function object, so handles of one collection from
+        ``get_collection`` and ``list_collections`` are equal."""
         if not isinstance(other, Collection):
             return NotImplemented
-        return self._model == other._model and self._embedding_function == other._embedding_function
+        return (self._record["id"], self.name, self.configuration_json, self._schema_json, self.metadata,
+                self.tenant, self.database, self._data_loader) == \
+            (other._record["id"], other.name, other.configuration_json, other._schema_json, other.metadata,
+             other.tenant, other.database, other._data_loader)
 
     # -- writes --------------------------------------------------------------------------
     def add(self, ids: OneOrMany[ID],
@@ -226,11 +241,14 @@ class Collection(FrameMethods):
     def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,
                configuration: Optional[dict[str, Any]] = None) -> None:
         """Rename, replace the metadata, or change search-time configuration."""
-        self._model = self._client._modify_collection(self._model, name=name, metadata=metadata,
-                                                      configuration=configuration)
+        self._record = self._client._modify_collection(self._record, name=name, metadata=metadata,
+                                                       configuration=configuration)
+        update = (configuration or {}).get("embedding_function")
+        if update is not None and not isinstance(update, dict):
+            self._embedding_function = update
 
     def compact(self) -> None:
-        """Fold the log into Parquet blockfiles now (it also happens by itself past a threshold)."""
+        """Fold the log into Arrow IPC blockfiles now (it also happens by itself past a threshold)."""
         self._engine.compact()
 
     def index_status(self) -> dict[str, Any]:
@@ -302,8 +320,34 @@ class Collection(FrameMethods):
 
         return run_search(self._engine.at(as_of), self._embedder, searches, read_level)
 
-    def get_indexing_status(self) -> Any:
-        raise NotImplementedError("Indexing status is not implemented for Local Chroma")
+    def get_indexing_status(self) -> IndexingStatus:
+        """Chroma Cloud's indexing progress: ``num_unindexed_ops`` counts the records of blockfiles
+        whose graph is still being built (searched exactly meanwhile); see :meth:`index_status`."""
+        from chroma_frame.api.types import IndexingStatus
+
+        with operations.gone_as_not_found(self._engine):
+            status = self._engine.index_status()
+        total = status["indexed_rows"] + status["exact_rows"]
+        waiting = status["waiting_rows"]
+        return IndexingStatus(num_indexed_ops=total - waiting, num_unindexed_ops=waiting, total_ops=total,
+                              op_indexing_progress=1.0 if total == 0 else (total - waiting) / total)
+
+    def attach_function(self, function: Any, name: str, output_collection: str,
+                        params: Optional[dict[str, Any]] = None) -> Any:
+        """Chroma Cloud's attached functions: refused in-process, as by Chroma's embedded client."""
+        from chroma_frame.api.functions import EMBEDDED_REFUSAL
+
+        raise NotImplementedError(EMBEDDED_REFUSAL)
+
+    def get_attached_function(self, name: str) -> Any:
+        from chroma_frame.api.functions import EMBEDDED_REFUSAL
+
+        raise NotImplementedError(EMBEDDED_REFUSAL)
+
+    def detach_function(self, name: str, delete_output_collection: bool = False) -> bool:
+        from chroma_frame.api.functions import EMBEDDED_REFUSAL
+
+        raise NotImplementedError(EMBEDDED_REFUSAL)
 
     # -- whitebox access for tests (the package itself goes through _engine / _embedder) -----
     def _sparse_target(self) -> Optional[SparseTarget]:

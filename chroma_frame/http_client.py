@@ -21,9 +21,15 @@ import orjson
 from chroma_frame import validation as v
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
 from chroma_frame.embedder import Embedder
-from chroma_frame.embeddings.binding import DEFAULT, bind_embedding_function, embedding_function_config
+from chroma_frame.embeddings.binding import (
+    DEFAULT,
+    bind_embedding_function,
+    embedding_function_config,
+    updated_embedding_function_config,
+)
 from chroma_frame.errors import error_types
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
+from chroma_frame.types import Collection as CollectionModel
 from chroma_frame.validation import Op
 
 if TYPE_CHECKING:
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
         IDs,
         Image,
         Include,
+        IndexingStatus,
         Metadata,
         OneOrMany,
         PyEmbedding,
@@ -122,8 +129,10 @@ def _b64(matrix: Any) -> list[str]:
 
 
 def _get_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any]:
+    from chroma_frame.interop.results import FramedGetResult
+
     emb = body.get("embeddings")
-    return {
+    return FramedGetResult({
         "ids": body["ids"],
         "embeddings": None if emb is None else np.asarray(emb, dtype=np.float32).reshape(len(body["ids"]), -1),
         "documents": body.get("documents"),
@@ -131,7 +140,7 @@ def _get_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any]:
         "included": list(include),
         "data": None,
         "metadatas": _from_wire(body.get("metadatas")),
-    }
+    })
 
 
 def _from_wire(metadatas: Optional[list]) -> Optional[list]:
@@ -142,8 +151,10 @@ def _from_wire(metadatas: Optional[list]) -> Optional[list]:
 
 
 def _query_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any]:
+    from chroma_frame.interop.results import FramedQueryResult
+
     emb = body.get("embeddings")
-    return {
+    return FramedQueryResult({
         "ids": body["ids"],
         "embeddings": None if emb is None else [
             None if e is None else np.asarray(e, dtype=np.float32).reshape(len(ids), -1)
@@ -155,7 +166,7 @@ def _query_result(body: dict[str, Any], include: Sequence[str]) -> dict[str, Any
         "metadatas": None if body.get("metadatas") is None else [_from_wire(m) for m in body["metadatas"]],
         "distances": body.get("distances"),
         "included": list(include),
-    }
+    })
 
 
 def _search_result(body: dict[str, Any]) -> Any:
@@ -340,13 +351,38 @@ class _CollectionCore:
         if configuration:
             config = {k: val for k, val in configuration.items() if k != "embedding_function"}
             ef = configuration.get("embedding_function")
-            if ef is not None:
-                config["embedding_function"], _ = embedding_function_config(ef, None)
+            if ef is not None:  # checked here, so a refused function changes nothing on the server
+                persisted = (self.model.get("configuration_json") or {}).get("embedding_function")
+                config["embedding_function"] = updated_embedding_function_config(persisted, ef)
         body = {"new_name": name, "new_metadata": metadata, "new_configuration": config}
         return Call("PUT", self.path, body, parse=lambda b: None)
 
     def fork(self, new_name: str) -> Call:
         return Call("POST", f"{self.path}/fork", {"new_name": new_name})
+
+    def attach_function(self, function: Any, name: str, output_collection: str,
+                        params: Optional[dict[str, Any]]) -> Call:
+        body = {"name": name, "function_id": getattr(function, "value", function),
+                "output_collection": output_collection, "params": params}
+        return Call("POST", f"{self.path}/functions/attach", body,
+                    parse=lambda b: (b["attached_function"], b.get("created", True)))
+
+    def get_attached_function(self, name: str) -> Call:
+        return Call("GET", f"{self.path}/functions/{quote(name, safe='')}", parse=lambda b: b["attached_function"])
+
+    def detach_function(self, name: str, delete_output: bool) -> Call:
+        return Call("POST", f"{self.path}/attached_functions/{quote(name, safe='')}/detach",
+                    {"delete_output": delete_output}, parse=lambda b: bool(b["success"]))
+
+    def fork_count(self) -> Call:
+        return Call("GET", f"{self.path}/fork_count", parse=lambda b: int(b["count"]))
+
+    def indexing_status(self) -> Call:
+        from chroma_frame.api.types import IndexingStatus
+
+        return Call("GET", f"{self.path}/indexing_status", parse=lambda b: IndexingStatus(
+            num_indexed_ops=b["num_indexed_ops"], num_unindexed_ops=b["num_unindexed_ops"],
+            total_ops=b["total_ops"], op_indexing_progress=b["op_indexing_progress"]))
 
 
 # -- collections -------------------------------------------------------------------------------
@@ -362,30 +398,36 @@ class _CollectionBase:
         self._data_loader = data_loader
 
     @property
-    def _model(self) -> dict[str, Any]:
+    def _record(self) -> dict[str, Any]:
+        """The collection's JSON as the server sent it."""
         return self._core.model
 
-    id = property(lambda self: uuid.UUID(str(self._model["id"])))
-    name = property(lambda self: self._model["name"])
-    metadata = property(lambda self: self._model.get("metadata"))
-    configuration_json = property(lambda self: self._model.get("configuration_json") or {})
+    @property
+    def _model(self) -> CollectionModel:
+        return self.get_model()
+
+    id = property(lambda self: uuid.UUID(str(self._record["id"])))
+    name = property(lambda self: self._record["name"])
+    metadata = property(lambda self: self._record.get("metadata"))
+    configuration_json = property(lambda self: self._record.get("configuration_json") or {})
 
     @property
     def schema(self) -> Any:
         """The collection's ``Schema``, as the server stores it."""
         from chroma_frame.schema.model import Schema
 
-        return Schema.deserialize_from_json(self._model.get("schema") or {})
-    tenant = property(lambda self: self._model["tenant"])
-    database = property(lambda self: self._model["database"])
+        return Schema.deserialize_from_json(self._record.get("schema") or {})
+    tenant = property(lambda self: self._record["tenant"])
+    database = property(lambda self: self._record["database"])
     embedding_function = property(lambda self: self._core.embedding_function)
 
     @property
     def configuration(self) -> dict[str, Any]:
         return {**self.configuration_json, "embedding_function": self._core.embedding_function}
 
-    def get_model(self) -> dict[str, Any]:
-        return dict(self._model)
+    def get_model(self) -> CollectionModel:
+        """Chroma's collection model, as the server last described the collection."""
+        return CollectionModel.from_record(self._record, serialized_schema=self._record.get("schema"))
 
     def __repr__(self) -> str:
         return f"Collection(name={self.name})"
@@ -393,7 +435,9 @@ class _CollectionBase:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, _CollectionBase):
             return NotImplemented
-        return self._model == other._model and self.embedding_function == other.embedding_function
+        fields = ("id", "name", "configuration_json", "schema", "metadata", "tenant", "database")
+        return [self._record.get(f) for f in fields] + [self._data_loader] == \
+            [other._record.get(f) for f in fields] + [other._data_loader]
 
 
 class HttpCollection(_CollectionBase):
@@ -456,10 +500,31 @@ class HttpCollection(_CollectionBase):
                configuration: Optional[dict[str, Any]] = None) -> None:
         self._client._send(self._core.modify(name, metadata, configuration))
         self._core.model = self._client._send(self._client._core.get_collection_by_id(self.id))
+        if (configuration or {}).get("embedding_function") is not None:
+            self._core.embedding_function = configuration["embedding_function"]  # type: ignore[index]
 
     def fork(self, new_name: str) -> "HttpCollection":
         model = self._client._send(self._core.fork(new_name))
         return HttpCollection(self._client, model, self.embedding_function, self._data_loader)
+
+    def fork_count(self) -> int:
+        """How many collections were forked from this one and still exist."""
+        return self._client._send(self._core.fork_count())
+
+    def get_indexing_status(self) -> IndexingStatus:
+        """Records searched in their final form against records waiting for a graph build."""
+        return self._client._send(self._core.indexing_status())
+
+    def attach_function(self, function: Any, name: str, output_collection: str,
+                        params: Optional[dict[str, Any]] = None) -> Any:
+        """Chroma Cloud's attached functions (``chroma-frame run`` answers 501, as ``chroma run``)."""
+        return self._client._send(self._core.attach_function(function, name, output_collection, params))
+
+    def get_attached_function(self, name: str) -> Any:
+        return self._client._send(self._core.get_attached_function(name))
+
+    def detach_function(self, name: str, delete_output_collection: bool = False) -> bool:
+        return self._client._send(self._core.detach_function(name, delete_output_collection))
 
 
 class AsyncHttpCollection(_CollectionBase):
@@ -524,10 +589,28 @@ class AsyncHttpCollection(_CollectionBase):
                      configuration: Optional[dict[str, Any]] = None) -> None:
         await self._client._send(self._core.modify(name, metadata, configuration))
         self._core.model = await self._client._send(self._client._core.get_collection_by_id(self.id))
+        if (configuration or {}).get("embedding_function") is not None:
+            self._core.embedding_function = configuration["embedding_function"]  # type: ignore[index]
 
     async def fork(self, new_name: str) -> "AsyncHttpCollection":
         model = await self._client._send(self._core.fork(new_name))
         return AsyncHttpCollection(self._client, model, self.embedding_function, self._data_loader)
+
+    async def fork_count(self) -> int:
+        return await self._client._send(self._core.fork_count())
+
+    async def get_indexing_status(self) -> IndexingStatus:
+        return await self._client._send(self._core.indexing_status())
+
+    async def attach_function(self, function: Any, name: str, output_collection: str,
+                              params: Optional[dict[str, Any]] = None) -> Any:
+        return await self._client._send(self._core.attach_function(function, name, output_collection, params))
+
+    async def get_attached_function(self, name: str) -> Any:
+        return await self._client._send(self._core.get_attached_function(name))
+
+    async def detach_function(self, name: str, delete_output_collection: bool = False) -> bool:
+        return await self._client._send(self._core.detach_function(name, delete_output_collection))
 
 
 # -- clients -----------------------------------------------------------------------------------
@@ -554,6 +637,9 @@ class _ClientBase:
 
     tenant = property(lambda self: self._core.tenant)
     database = property(lambda self: self._core.database)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(url={self._url!r}, tenant={self.tenant!r}, database={self.database!r})"
 
     def get_settings(self) -> Settings:
         return self._settings

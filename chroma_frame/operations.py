@@ -19,7 +19,7 @@ from chroma_frame import validation as v
 from chroma_frame.engine.collection import CollectionEngine
 from chroma_frame.engine.snapshot import Snapshot
 from chroma_frame.engine.writes import Records, plan_add, plan_delete, plan_update, plan_upsert
-from chroma_frame.errors import NotFoundError
+from chroma_frame.errors import InternalError, NotFoundError
 from chroma_frame.filters import compile_filter
 from chroma_frame.prepare import DeleteRequest, GetRequest, QueryRequest, WriteRequest
 from chroma_frame.results import get_result, query_result
@@ -102,6 +102,13 @@ def run_get(engine: CollectionEngine, request: GetRequest) -> dict[str, Any]:
         return get_result(snap, positions[request.offset:stop], request.include)
 
 
+def _check_ids_found(ids: list[str], found: Any) -> None:
+    """Chroma's contract (pinned in its tests): a query whose only filter is ``ids``, on a
+    collection ever written to, fails when one of them is not a live record."""
+    if len(found) < len(set(ids)):
+        raise InternalError("Error executing plan: Internal error: Error finding id")
+
+
 def run_query(engine: CollectionEngine, request: QueryRequest) -> dict[str, Any]:
     """query: the engine's query checks, then the ``n_results`` nearest per query, closest first."""
     with _Gone(engine, _GETTING):
@@ -110,5 +117,7 @@ def run_query(engine: CollectionEngine, request: QueryRequest) -> dict[str, Any]
         compiled = compile_filter(request.filter)
         ids = request.ids
         candidates = None if ids is None and compiled is None else np.sort(engine.select(snap, ids, compiled))
+        if ids is not None and compiled is None and snap.dimension is not None:
+            _check_ids_found(ids, candidates)
         positions, dists = engine.knn(snap, queries, request.n_results, candidates)
         return query_result(snap, positions, dists, request.include)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, TypeVar, Union
 
 import numpy as np
@@ -63,6 +64,18 @@ class QueryResult(TypedDict):
     metadatas: Optional[List[List[Metadata]]]
     distances: Optional[List[List[float]]]
     included: Include
+
+
+@dataclass
+class IndexingStatus:
+    """``Collection.get_indexing_status()``. Counts stored rows, one per logged record operation
+    (add, update, delete) until compaction folds superseded ones away; a row is unindexed while its
+    blockfile waits for a graph build (it is searched exactly meanwhile)."""
+
+    num_indexed_ops: int
+    num_unindexed_ops: int
+    total_ops: int
+    op_indexing_progress: float
 
 
 class DeleteResult(TypedDict):

@@ -23,7 +23,7 @@ from typing import Any, Dict, Literal, Optional
 
 from chroma_frame.embeddings import registry
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction
-from chroma_frame.embeddings.protocol import Space
+from chroma_frame.embeddings.protocol import Space, validate_embedding_function
 
 
 class _Default:
@@ -45,6 +45,8 @@ def embedding_function_config(
 ) -> tuple[Optional[Dict[str, Any]], Optional[Space]]:
     """What ``create_collection`` persists for ``ef``, and the space it suggests by default."""
     given = _resolve(ef)
+    if given is not None:  # Chroma checks the signature when it makes the handle: here before anything is stored
+        validate_embedding_function(given)
     configured = (configuration or {}).get("embedding_function")
     registry.validate_embedding_function_conflict_on_create(given, configured)
     target = configured if configured is not None else given
@@ -59,6 +61,8 @@ def bind_embedding_function(persisted: Optional[Dict[str, Any]], given: Any, *,
     """The function a collection handle embeds with (Chroma's ``CollectionCommon._embed`` order)."""
     given = _resolve(given)
     if on == "get":
+        if given is not None:
+            validate_embedding_function(given)
         registry.validate_embedding_function_conflict_on_get(given, persisted)
     if given is not None and not isinstance(given, DefaultEmbeddingFunction):
         return given
@@ -72,3 +76,19 @@ def bind_embedding_function(persisted: Optional[Dict[str, Any]], given: Any, *,
         if built is not None:
             return built
     return given
+
+
+def updated_embedding_function_config(persisted: Optional[Dict[str, Any]], update: Any) -> Optional[Dict[str, Any]]:
+    """What ``modify(configuration={"embedding_function": update})`` stores (Chroma's
+    ``overwrite_embedding_function``): only a function of the same name may replace the stored one,
+    after its own ``validate_config_update``; legacy functions are kept, with Chroma's warning."""
+    if persisted is None:
+        return registry.config_from_ef(update)
+    if persisted.get("type") == "legacy" or update.is_legacy():
+        warnings.warn("cannot update legacy embedding function config", DeprecationWarning, stacklevel=3)
+        return persisted
+    if persisted.get("name") != update.name():
+        raise ValueError(f"Cannot update embedding function: incompatible types "
+                         f"({persisted.get('name')} vs {update.name()})")
+    update.validate_config_update(persisted.get("config") or {}, update.get_config())
+    return registry.config_from_ef(update)

@@ -244,7 +244,7 @@ class CollectionEngine:
         snap = self.snapshot()
         graphs = self._graph_search(snap)
         index, params = self.store.index, self.config.index
-        indexed, failed = 0, []
+        indexed, waiting, failed = 0, 0, []
         wanted = {id(seg) for seg in index.wanted(snap.base, params)}
         for seg in snap.base:
             if graphs is not None and graphs.kernels is not None and graphs.graph_of(seg) is not None:
@@ -253,9 +253,11 @@ class CollectionEngine:
                 error = index.failure(cast(str, seg.name), params.space)  # a blockfile: named
                 if error is not None:
                     failed.append({"blockfile": str(seg.name), "space": params.space, "error": error})
+                else:
+                    waiting += seg.table.num_rows
         total = sum(seg.table.num_rows for seg in snap.segments)
-        status = {"indexed_rows": indexed, "exact_rows": total - indexed, "kernels_ready": kernels() is not None,
-                  "failed": failed, "builders_started": index.builds_started}
+        status = {"indexed_rows": indexed, "exact_rows": total - indexed, "waiting_rows": waiting,
+                  "kernels_ready": kernels() is not None, "failed": failed, "builders_started": index.builds_started}
         if kernels_failed():
             status["kernels_error"] = kernels_failed()
         return status

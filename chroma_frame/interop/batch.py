@@ -8,7 +8,7 @@ shape and finiteness). When a check fails, the batch is handed to the validation
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Literal, Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -17,11 +17,18 @@ import pyarrow.compute as pc
 from chroma_frame import validation as v
 from chroma_frame.engine.writes import Records
 from chroma_frame.errors import InvalidArgumentError
-from chroma_frame.interop.columns import UnsupportedColumn, as_array, decode_dictionary, flatten, to_long
+from chroma_frame.interop.columns import (
+    UnsupportedColumn,
+    UnsupportedColumnType,
+    as_array,
+    decode_dictionary,
+    flatten,
+    to_long,
+)
 from chroma_frame.interop.roles import Roles
 from chroma_frame.storage.records import METADATA, decode_metadata, encode_metadata, group_entries
 
-EMBED_BATCH = 1024
+EMBED_BATCH = 256  # texts per call: about 5 s for the default model on 2 cores, so progress moves
 Mode = Literal["add", "upsert"]
 
 
@@ -136,6 +143,8 @@ def prepare(table: pa.Table, roles: Roles, op: Mode) -> Batch:
         bad = _key_problem(keys)
         if bad:
             problems.append(bad)
+    except UnsupportedColumnType as e:
+        raise ValueError(str(e)) from None  # add's message would name a value, not the column
     except (UnsupportedColumn, pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         problems.append(str(e))
     embeddings = have = None
@@ -191,8 +200,10 @@ def raise_reference_error(batch: Batch, roles: Roles, op: Mode, problem: str, di
         raise ValueError(f"ingest: {problem}")
 
 
-def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) -> int:
-    """Fill the embeddings of rows without one (except ``skip``); returns how many were computed."""
+def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray,
+                  progress: Optional[Callable[[int], None]] = None) -> int:
+    """Fill the embeddings of rows without one (except ``skip``); returns how many were computed.
+    ``progress(n)`` is called after each ``EMBED_BATCH`` texts, so a bar moves while a batch embeds."""
     need = np.ones(len(batch), bool) if batch.have is None else ~batch.have
     need &= ~skip
     rows = np.flatnonzero(need)
@@ -208,6 +219,8 @@ def embed_missing(batch: Batch, embed: Callable[[list], Any], skip: np.ndarray) 
         if isinstance(part, list):
             raise InvalidArgumentError("Inconsistent dimensions in provided embeddings")
         parts.append(part)
+        if progress is not None:
+            progress(len(part))
     computed = np.concatenate(parts) if len(parts) > 1 else parts[0]
     d = computed.shape[1]
     if batch.embeddings is None or batch.embeddings.shape[1] == 0:

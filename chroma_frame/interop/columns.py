@@ -209,11 +209,32 @@ class UnsupportedColumn(ValueError):
     """A metadata column whose values Chroma cannot store (the caller reports Chroma's error)."""
 
 
+class UnsupportedColumnType(UnsupportedColumn):
+    """A metadata column of a type no value of which Chroma can store: the message names the fix."""
+
+
+def iso_strings(values: pa.Array) -> pa.Array:
+    """Timestamps and dates as ISO 8601 strings (Chroma metadata has no time type): ``2024-06-01``,
+    ``2024-06-01T12:30:00``, with the offset when the column has a time zone (``+0200``) and
+    the fraction when a value has one."""
+    if pa.types.is_date(values.type):
+        return pc.strftime(values, format="%Y-%m-%d")
+    unit, tz = values.type.unit, values.type.tz
+    pattern = "%Y-%m-%dT%H:%M:%S" + ("%z" if tz else "")
+    if unit == "s":
+        return pc.strftime(values, format=pattern)
+    floored = pc.floor_temporal(values, unit="second")
+    whole = pc.equal(floored, values)
+    seconds = pc.strftime(floored.cast(pa.timestamp("s", tz)), format=pattern)
+    return pc.if_else(whole, seconds, pc.strftime(values, format=pattern))  # a fraction only where there is one
+
+
 def to_long(columns: Sequence[tuple[str, pa.Array]], n: int) -> pa.ListArray:
     """Long-form metadata from ``(key, column)`` pairs; a null cell means the key is absent.
 
-    Raises :class:`UnsupportedColumn` for a type Chroma cannot store, a list with null elements,
-    an empty list, or an unsigned value above the int64 range.
+    Timestamps and dates become ISO 8601 strings (:func:`iso_strings`). Raises
+    :class:`UnsupportedColumn` for a type Chroma cannot store, a list with null elements, an empty
+    list, or an unsigned value above the int64 range.
     """
     parts_rows: list[np.ndarray] = []
     parts: list[tuple[int, str, pa.Array, bool]] = []  # (key index, slot, values, is_array)
@@ -240,9 +261,14 @@ def to_long(columns: Sequence[tuple[str, pa.Array]], n: int) -> pa.ListArray:
             rows = np.flatnonzero(valid)
             flat = column.filter(pa.array(valid)) if not valid.all() else column
             is_array = False
+        if pa.types.is_timestamp(flat.type) or pa.types.is_date(flat.type):
+            flat = iso_strings(flat)
         kind = value_kind(flat.type)
         if kind is None:
-            raise UnsupportedColumn(f"metadata column {key!r} has type {column.type}")
+            raise UnsupportedColumnType(
+                f"ingest: metadata column {key!r} has type {column.type}, which Chroma metadata cannot hold "
+                "(str, int, float, bool, lists of one of them, sparse vectors); convert it first, e.g. durations "
+                "to seconds, or leave it out with metadata_columns=")
         if flat.null_count:
             raise UnsupportedColumn(f"null element in a list of metadata column {key!r}")
         if pa.types.is_uint64(flat.type) and len(flat) and pc.max(flat).as_py() > 2**63 - 1:

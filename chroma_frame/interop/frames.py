@@ -135,7 +135,8 @@ class FrameMethods:
         column is metadata (``metadata_columns`` picks some, a mapping renames them); a null cell
         means the key is absent. Rows without an embedding are embedded from their document.
         ``progress``: None (a bar after 2 s, if tqdm is installed), True, False, or a callable
-        ``(rows_done, rows_total_or_None)``. Raises :class:`~chroma_frame.interop.ingest.IngestError`
+        ``(rows_done, rows_total_or_None)``; rows count as done once embedded, so it moves while a batch
+        embeds. Raises :class:`~chroma_frame.interop.ingest.IngestError`
         (with ``rows_committed``) when a batch fails; earlier batches stay committed.
         """
         from chroma_frame.interop.ingest import run

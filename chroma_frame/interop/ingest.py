@@ -129,9 +129,15 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
             if needs_embedding and mode == "add":
                 skip = find_live(engine.snapshot(), batch.ids) >= 0  # do not embed what add would drop
             done = [0]  # records written
+            shown = [0]  # rows of this batch the bar shows already (embedded ones, before the write)
+
+            def embedded_some(n: int, base: int = read - table.num_rows, shown: list[int] = shown) -> None:
+                shown[0] += n
+                bar.update(base + shown[0], total, n)
+
             if not (skip.all() and batch.embeddings is None):  # else: an add of existing ids, nothing to check
                 with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
-                    embedded += embed_missing(batch, embedder.dense, skip)
+                    embedded += embed_missing(batch, embedder.dense, skip, embedded_some)
                     fill_sparse(batch, embedder.sparse_target, skip)
                 snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False, bulk=True,
                                     operation=f"ingest:{mode}")
@@ -139,7 +145,7 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
             written += done[0]
             skipped += len(batch) - done[0] if mode == "add" else 0
             batches += 1 if done[0] else 0
-            bar.update(read, total, table.num_rows)
+            bar.update(read, total, table.num_rows - shown[0])
         if written >= engine.store.compaction_threshold_rows:
             snap = _settle(engine) or snap
     except Exception as e:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Optional
 import numpy as np
 import pyarrow as pa
 
+from chroma_frame.errors import ChromaError, NotFoundError
 from chroma_frame.interop.columns import as_array
 from chroma_frame.interop.parquet import UNSET as _UNSET
 from chroma_frame.interop.parquet import import_file
@@ -85,11 +86,26 @@ class SQLMethods:
         caller's scope can be named as tables (DuckDB replacement scans). Returns a DuckDB relation
         (``.arrow()``, ``.pl()``, ``.df()``, ``.fetchall()``), or None for a statement without a result.
         """
+        import duckdb
+
         con, state = self._sql_state()
         self._sync_views(con, state, query, dict(as_of or {}))
-        if not params:
-            return con.sql(query)  # a lazy relation: DuckDB runs it with the GIL released
-        return _run_bound(con, query, params)
+        try:
+            if not params:
+                return con.sql(query)  # a lazy relation: DuckDB runs it with the GIL released
+            return _run_bound(con, query, params)
+        except duckdb.CatalogException as e:
+            raise self._unknown_table(e) from None
+
+    def _unknown_table(self, error: Exception) -> Exception:
+        """DuckDB's "Table ... does not exist! Did you mean "pg_enum"?" with this database's collections instead."""
+        message = str(error)
+        if "does not exist" not in message:
+            return error
+        names = [r["name"] for r in self._catalog.list_collections(self.tenant, self.database)]
+        first = message.split("!")[0] + "!"
+        return type(error)(f"{first} The collections of database {self.database!r} are: {', '.join(names) or 'none'}; "
+                           "DataFrames in the caller's scope can be named as tables too.")
 
     def register(self, con: "duckdb.DuckDBPyConnection", name: Optional[str] = None, *,
                  view: Optional[str] = None) -> None:
@@ -215,19 +231,49 @@ def _knn_udf(client: Any, kind: str):
                 groups.setdefault(key, []).append(i)
         hits: list[Any] = [None] * len(names)
         for (name, k, where, where_doc), rows in groups.items():
-            collection = client.get_collection(name)
-            args = {"n_results": int(k), "include": ["distances"],
-                    "where": json.loads(where) if where else None,
-                    "where_document": json.loads(where_doc) if where_doc else None}
-            if kind == "text":
-                result = collection.query(query_texts=[queries[i].as_py() for i in rows], **args)
-            else:
-                result = collection.query(query_embeddings=_matrix(queries, rows), **args)
+            try:
+                result = _search(client, kind, name, queries, rows, k, where, where_doc)
+            except (ChromaError, ValueError, TypeError) as exc:
+                raise _named_error(exc, kind, name, k, where, where_doc, client) from None
             for j, i in enumerate(rows):
                 hits[i] = (result["ids"][j], result["distances"][j])
         return _hit_lists(hits)
 
     return udf
+
+
+def _search(client: Any, kind: str, name: str, queries: pa.Array, rows: list[int], k: int,
+            where: Optional[str], where_doc: Optional[str]) -> Any:
+    collection = client.get_collection(name)
+    args = {"n_results": int(k), "include": ["distances"],
+            "where": _json_argument(where, "filter"), "where_document": _json_argument(where_doc, "document")}
+    if kind == "text":
+        return collection.query(query_texts=[queries[i].as_py() for i in rows], **args)
+    return collection.query(query_embeddings=_matrix(queries, rows), **args)
+
+
+def _json_argument(text: Optional[str], argument: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{argument} := {text!r} is not JSON: {e}") from None
+
+
+def _named_error(exc: BaseException, kind: str, name: str, k: int, where: Optional[str], where_doc: Optional[str],
+                 client: Any) -> BaseException:
+    """``exc`` again (same class), its message led by the call at fault: DuckDB shows only this."""
+    call = f"{'knn_text' if kind == 'text' else 'knn'}({name!r}, <query>, {k}"
+    call += (f", filter := {where!r}" if where else "") + (f", document := {where_doc!r}" if where_doc else "") + ")"
+    message = f"{call}: {exc}"
+    if isinstance(exc, NotFoundError):
+        names = [r["name"] for r in client._catalog.list_collections(client.tenant, client.database)]
+        message += f" (collections here: {', '.join(names) or 'none'})"
+    try:
+        return type(exc)(message)
+    except Exception:  # noqa: BLE001 - a class that takes other arguments
+        return ValueError(message)
 
 
 def _matrix(queries: pa.Array, rows: list[int]) -> np.ndarray:

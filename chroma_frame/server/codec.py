@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 
 from chroma_frame.errors import InvalidArgumentError
+from chroma_frame.types import Collection as CollectionModel
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -113,19 +114,19 @@ def query_response(result: dict[str, Any], include: Sequence[str]) -> dict[str, 
     }
 
 
-def collection_json(model: dict[str, Any]) -> dict[str, Any]:
+def collection_json(model: CollectionModel) -> dict[str, Any]:
     """A library collection model as Chroma's ``Collection`` JSON."""
     return {
-        "id": str(model["id"]),
-        "name": model["name"],
-        "configuration_json": model.get("configuration_json") or {},
-        "schema": model.get("serialized_schema"),
-        "metadata": model.get("metadata"),
-        "dimension": model.get("dimension"),
-        "tenant": model["tenant"],
-        "database": model["database"],
-        "log_position": model.get("log_position") or 0,
-        "version": model.get("version") or 0,
+        "id": str(model.id),
+        "name": model.name,
+        "configuration_json": model.configuration_json or {},
+        "schema": model.serialized_schema,
+        "metadata": model.metadata,
+        "dimension": model.dimension,
+        "tenant": model.tenant,
+        "database": model.database,
+        "log_position": model.log_position,
+        "version": model.version,
     }
 
 

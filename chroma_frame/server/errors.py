@@ -3,7 +3,8 @@
 Names and statuses follow Chroma's Rust server, so that ``chromadb``'s clients raise the classes
 they raise against it: ``InvalidArgumentError`` 400, ``NotFoundError`` 404, "already exists"
 409 ``ChromaError``, refused reset 403 ``ChromaError``, unimplemented 501, JSON shape 422.
-A 5xx carries a fixed message; the traceback goes to the server log only.
+A 5xx carries a fixed message; the traceback goes to the server log only. Every error response
+carries a ``chroma-trace-id`` header, which Chroma's clients expose as ``ChromaError.trace_id``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from chroma_frame import errors as e
 from chroma_frame.server.codec import dumps
+from chroma_frame.server.tracing import current_trace_id
 
 log = logging.getLogger("chroma_frame.server")
 
@@ -34,8 +36,12 @@ class HTTPError(Exception):
 
 
 def error_response(status: int, error: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """The error body, with a ``chroma-trace-id`` header (logged with server errors, to find them)."""
+    trace_id = current_trace_id()
+    if status >= 500:
+        log.warning("%d %s (trace id %s): %s", status, error, trace_id, message)
     return Response(dumps({"error": error, "message": message}), status_code=status,
-                    media_type="application/json", headers=headers)
+                    media_type="application/json", headers={**(headers or {}), "chroma-trace-id": trace_id})
 
 
 def classify(exc: BaseException) -> tuple[int, str, str]:

@@ -9,6 +9,7 @@ The server never embeds: collections are opened with an embedding function that 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from typing import Any, Optional
@@ -239,7 +240,7 @@ class Service:
         out["metadatas"] = wire_metadatas(result["metadatas"])
         return out
 
-    # -- Chroma Cloud's forks; indexing status is Cloud only (NotImplementedError -> 501) -------
+    # -- Chroma Cloud's forks and indexing status -------------------------------------------
     def fork(self, tenant: str, database: str, collection_id: str, new_name: str) -> dict:
         return codec.collection_json(self._collection(tenant, database, collection_id).fork(new_name).get_model())
 
@@ -247,7 +248,7 @@ class Service:
         return {"count": self._collection(tenant, database, collection_id).fork_count()}
 
     def indexing_status(self, tenant: str, database: str, collection_id: str) -> Any:
-        return self._collection(tenant, database, collection_id).get_indexing_status()
+        return dataclasses.asdict(self._collection(tenant, database, collection_id).get_indexing_status())
 
 
 def _plain(metadata: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:

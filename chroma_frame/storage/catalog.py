@@ -340,9 +340,10 @@ class Catalog:
         return [dict(d) for d in self._state()["databases"] if d["tenant"] == tenant]
 
     def list_collections(self, tenant: str, database: str) -> list[dict[str, Any]]:
-        return copy.deepcopy([
-            c for c in self._state()["collections"] if c["tenant"] == tenant and c["database"] == database
-        ])
+        """The collections of one database ordered by id, as Chroma lists them (so pages agree)."""
+        return copy.deepcopy(sorted(
+            (c for c in self._state()["collections"] if c["tenant"] == tenant and c["database"] == database),
+            key=lambda c: c["id"]))
 
     def get_collection(self, name: str, tenant: str, database: str) -> dict[str, Any] | None:
         return copy.deepcopy(_find_collection(self._state(), name, tenant, database))

@@ -103,6 +103,7 @@ def test_files_changed_after_fetch_fail_verification(tmp_path):
 
 
 def test_model_dir_precedence(tmp_path, monkeypatch):
+    model_files.set_model_dir(None)  # a client made earlier with Settings(chroma_frame_model_dir=...) set it
     monkeypatch.setenv(model_files.ENV_MODEL_DIR, str(tmp_path / "env"))
     assert model_files.model_dir() == tmp_path / "env"
     model_files.set_model_dir(tmp_path / "explicit")

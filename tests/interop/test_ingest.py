@@ -145,10 +145,8 @@ def _error_of(fn):
 
 
 @pytest.mark.parametrize("case", ["duplicate", "int_id", "null_id", "empty_id", "reserved_key", "bad_key", "empty_list",
-                                  "nan", "ragged", "dimension", "no_ef", "document_type", "datetime"])
+                                  "nan", "ragged", "dimension", "no_ef", "document_type"])
 def test_errors_are_adds_errors(client, case):
-    import datetime
-
     e = np.ones((2, 3), np.float32)
     cases = {
         "duplicate": (dict(ids=["a", "a"], embeddings=e), {"id": ["a", "a"], "embedding": e.tolist()}),
@@ -169,8 +167,6 @@ def test_errors_are_adds_errors(client, case):
         "no_ef": (dict(ids=["a", "b"], documents=["x", "y"]), {"id": ["a", "b"], "document": ["x", "y"]}),
         "document_type": (dict(ids=["a", "b"], embeddings=e, documents=["x", 3]),
                           {"id": ["a", "b"], "embedding": e.tolist(), "document": ["x", "3"]}),
-        "datetime": (dict(ids=["a", "b"], embeddings=e, metadatas=[{"t": datetime.datetime(2024, 1, 1)}, None]),
-                     {"id": ["a", "b"], "embedding": e.tolist(), "t": [datetime.datetime(2024, 1, 1), None]}),
     }
     add_args, columns = cases[case]
     if case == "document_type":
@@ -185,6 +181,41 @@ def test_errors_are_adds_errors(client, case):
     assert expected is not None
     assert (type(got), str(got)) == (type(expected), str(expected))
     assert via_ingest.count() == 1
+
+
+def test_datetime_columns_become_iso_strings(client):
+    """pandas and Polars datetime columns: ISO 8601 strings (Chroma metadata has no time type)."""
+    import datetime
+
+    import pandas as pd
+
+    frame = pd.DataFrame({
+        "id": ["a", "b"], "embedding": [np.ones(2), np.zeros(2)],
+        "when": pd.to_datetime(["2024-01-01", "2024-06-01T12:30:00.5"], format="ISO8601"),
+        "day": [datetime.date(2024, 1, 1), None],
+        "zoned": pd.to_datetime(["2024-01-01T10:00", "2024-07-01T10:00"]).tz_localize("Europe/Paris"),
+    })
+    col = client.create_collection("dates", embedding_function=None)
+    col.ingest(frame, progress=False)
+    first, second = col.get(include=["metadatas"])["metadatas"]
+    assert first == {"when": "2024-01-01T00:00:00", "day": "2024-01-01", "zoned": "2024-01-01T10:00:00+0100"}
+    assert second["when"].rstrip("0") == "2024-06-01T12:30:00.5"  # the fraction in the column's unit
+    assert datetime.datetime.fromisoformat(second["zoned"]) == datetime.datetime.fromisoformat("2024-07-01T10:00:00+02:00")
+    polars_frame = pl.DataFrame({"id": ["c"], "embedding": [[1.0, 1.0]], "when": [datetime.datetime(2025, 3, 4, 5, 6, 7)]})
+    col.ingest(polars_frame, progress=False)
+    assert col.get(ids=["c"], where={"when": "2025-03-04T05:06:07"})["ids"] == ["c"]
+
+
+def test_a_column_of_an_unstorable_type_is_named_with_the_fix(client):
+    import pandas as pd
+
+    col = client.create_collection("durations", embedding_function=None)
+    frame = pd.DataFrame({"id": ["a"], "embedding": [np.ones(2)], "when": pd.to_datetime(["2024-01-01"]),
+                          "took": pd.to_timedelta([3], unit="s")})
+    with pytest.raises(IngestError) as failed:
+        col.ingest(frame, progress=False)
+    assert "metadata column 'took' has type duration" in str(failed.value) and "convert it first" in str(failed.value)
+    assert col.count() == 0
 
 
 def test_failure_in_the_middle_keeps_committed_batches(client, tmp_path):
@@ -250,6 +281,17 @@ def test_progress_callback(client):
     col = client.create_collection("progress", embedding_function=None)
     col.ingest(source_table(100), batch_size=30, progress=lambda done, total: seen.append((done, total)))
     assert seen == [(30, 100), (60, 100), (90, 100), (100, 100)]
+
+
+def test_progress_moves_while_a_batch_embeds(client):
+    """One 1000-row batch of documents: the callback hears of every 256 embedded rows, before the write."""
+    seen, ef = [], CountingEF()
+    col = client.create_collection("progress-embed", embedding_function=ef)
+    table = pa.table({"id": [str(i) for i in range(1000)], "document": [f"text {i}" for i in range(1000)]})
+    col.ingest(table, progress=lambda done, total: seen.append((done, total, col.count())))
+    assert [(done, total) for done, total, _ in seen] == [(256, 1000), (512, 1000), (768, 1000), (1000, 1000),
+                                                          (1000, 1000)]
+    assert [count for _, _, count in seen] == [0, 0, 0, 0, 1000]  # moved before anything was written
 
 
 def test_long_form_metadata_column_passes_through(client):

@@ -101,3 +101,21 @@ def test_register_into_own_connection(client, docs):
 def test_results_convert_to_polars(client, docs):
     out = client.sql("SELECT topic, avg(year) AS y FROM docs GROUP BY ALL ORDER BY topic").pl()
     assert out.columns == ["topic", "y"] and out.height == 3
+
+
+def test_errors_name_the_collections_and_the_call_at_fault(client, docs):
+    with pytest.raises(duckdb.CatalogException) as unknown:
+        client.sql("SELECT * FROM nope")
+    assert "Table with name nope does not exist!" in str(unknown.value)
+    assert "are: docs" in str(unknown.value) and "pg_" not in str(unknown.value)
+    query = [0.0] * (DIM + 1)
+    with pytest.raises(duckdb.InvalidInputException) as wrong_dim:
+        client.sql("SELECT * FROM knn('docs', $q, 3)", {"q": query}).fetchall()
+    message = str(wrong_dim.value)
+    assert f"knn('docs', <query>, 3): Collection expecting embedding with dimension of {DIM}, got {DIM + 1}" in message
+    assert "validation" not in message and "operations.py" not in message  # no internal frames
+    with pytest.raises(duckdb.InvalidInputException, match=r"knn\('gone', <query>, 3\): Collection \[gone\] does not "
+                                                              r"exist \(collections here: docs\)"):
+        client.sql("SELECT * FROM knn('gone', $q, 3)", {"q": [0.0] * DIM}).fetchall()
+    with pytest.raises(duckdb.InvalidInputException, match=r"filter := '\{x' is not JSON"):
+        client.sql("SELECT * FROM knn('docs', $q, 3, filter := '{x')", {"q": [0.0] * DIM}).fetchall()

@@ -301,3 +301,13 @@ def test_import_of_a_missing_file_creates_nothing(tmp_path):
     out = cli("import", str(tmp_path / "absent.parquet"), "--path", str(tmp_path / "db"))
     assert out.returncode == 1 and "does not exist" in out.stderr
     assert not (tmp_path / "db").exists()
+
+
+def test_empty_listings_say_so(tmp_path):
+    import chroma_frame
+
+    chroma_frame.PersistentClient(str(tmp_path / "db"))  # a storage root with no collections
+    listed = cli("collections", "list", "--path", str(tmp_path / "db"))
+    assert listed.returncode == 0
+    assert listed.stdout == "no collections in database default_database of tenant default_tenant\n"
+    assert json.loads(cli("--json", "collections", "list", "--path", str(tmp_path / "db")).stdout) == []

@@ -45,6 +45,22 @@ class Search:
             select = Select.from_dict({"keys": list(select)})
         self._select = _coerce(select, "select", Select, Select.from_dict, Select, "Select object, dict, list, set")
 
+    def __repr__(self) -> str:
+        """The builder calls that make this search (parts left at their default are not shown)."""
+        parts = ["Search()"]
+        if self._where is not None:
+            parts.append(f".where({self._where!r})")
+        if self._rank is not None:
+            parts.append(f".rank({self._rank!r})")
+        if self._group_by != GroupBy():
+            parts.append(f".group_by({self._group_by!r})")
+        if self._limit != Limit():
+            parts.append(f".limit({self._limit.limit}" + (f", offset={self._limit.offset})" if self._limit.offset
+                                                           else ")"))
+        if self._select != Select():
+            parts.append(f".select({', '.join(repr(k) for k in sorted(self._select.to_dict()['keys']))})")
+        return "".join(parts)
+
     def to_dict(self) -> Dict[str, Any]:
         """The JSON payload chromadb's client sends for this search."""
         return {
