@@ -444,5 +444,46 @@ SCHEMAS: Dict[str, Dict[str, Any]] = json.loads(r"""{
    "api_url"
   ],
   "additionalProperties": false
+ },
+ "chroma-cloud-splade": {
+  "type": "object",
+  "properties": {
+   "model": {
+    "type": "string",
+    "enum": [
+     "prithivida/Splade_PP_en_v1"
+    ]
+   },
+   "api_key_env_var": {
+    "type": "string"
+   },
+   "include_tokens": {
+    "type": "boolean"
+   }
+  },
+  "required": [
+   "api_key_env_var",
+   "model"
+  ],
+  "additionalProperties": false
+ },
+ "perplexity": {
+  "type": "object",
+  "properties": {
+   "model_name": {
+    "type": "string"
+   },
+   "api_key_env_var": {
+    "type": "string"
+   },
+   "dimensions": {
+    "type": "number"
+   }
+  },
+  "required": [
+   "api_key_env_var",
+   "model_name"
+  ],
+  "additionalProperties": false
  }
 }""")

@@ -74,8 +74,10 @@ def vectors(items: Any, expected: int, url: str, provider: str) -> Embeddings:
     return [np.asarray(v, dtype=np.float32) for v in items]
 
 
-def openai_vectors(answer: Any, expected: int, url: str, provider: str = "OpenAI-compatible API") -> Embeddings:
-    """Vectors of an OpenAI-style answer (``data[].embedding``, float lists or base64), in input order."""
+def openai_vectors(answer: Any, expected: int, url: str, provider: str = "OpenAI-compatible API",
+                   base64_dtype: str = "<f4") -> Embeddings:
+    """Vectors of an OpenAI-style answer (``data[].embedding``, float lists or base64 of ``base64_dtype``
+    numbers), as float32, in input order."""
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, list) or len(data) != expected:
         got = f"{len(data)} embeddings" if isinstance(data, list) else f"{str(answer)[:200]}"
@@ -86,7 +88,7 @@ def openai_vectors(answer: Any, expected: int, url: str, provider: str = "OpenAI
     for item in data:
         value = item.get("embedding") if isinstance(item, dict) else None
         if isinstance(value, str):
-            out.append(np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float32))
+            out.append(np.frombuffer(base64.b64decode(value), dtype=base64_dtype).astype(np.float32))
         elif isinstance(value, list):
             out.append(np.asarray(value, dtype=np.float32))
         else:

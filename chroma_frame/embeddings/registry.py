@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Literal, Optional, Type
 from chroma_frame.embeddings.bedrock import AmazonBedrockEmbeddingFunction
 from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.chroma_cloud_qwen import ChromaCloudQwenEmbeddingFunction
+from chroma_frame.embeddings.chroma_cloud_splade import ChromaCloudSpladeEmbeddingFunction
 from chroma_frame.embeddings.cloudflare import CloudflareWorkersAIEmbeddingFunction
 from chroma_frame.embeddings.cohere import CohereEmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
@@ -26,6 +27,7 @@ from chroma_frame.embeddings.nomic import NomicEmbeddingFunction
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
 from chroma_frame.embeddings.openai_compatible import BasetenEmbeddingFunction, MorphEmbeddingFunction
+from chroma_frame.embeddings.perplexity import PerplexityEmbeddingFunction
 from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION, Documents, EmbeddingFunction, Embeddings, Space
 from chroma_frame.embeddings.roboflow import RoboflowEmbeddingFunction
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
@@ -73,8 +75,10 @@ known_embedding_functions: Dict[str, Type[EmbeddingFunction]] = {
     "cloudflare_workers_ai": CloudflareWorkersAIEmbeddingFunction,
     "together_ai": TogetherAIEmbeddingFunction,
     "chroma-cloud-qwen": ChromaCloudQwenEmbeddingFunction,
+    "perplexity": PerplexityEmbeddingFunction,
 }
 sparse_known_embedding_functions: Dict[str, Type[Any]] = {
+    "chroma-cloud-splade": ChromaCloudSpladeEmbeddingFunction,
     "chroma_bm25": ChromaBm25EmbeddingFunction,
 }
 

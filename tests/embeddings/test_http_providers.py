@@ -26,6 +26,14 @@ V = [[0.5, 1.0, 1.5], [2.0, 2.5, 3.0]]  # the vectors every fake answers with (t
 TEXTS = ["alpha", "beta"]
 
 
+def _int8_answer(request: dict) -> dict:  # Perplexity: base64 of signed int8 values
+    import base64
+
+    ints = [[-3, 0, 7], [127, -128, 1]]
+    return {"data": [{"index": i, "embedding": base64.b64encode(np.asarray(ints[i], np.int8).tobytes()).decode()}
+                     for i in (0, 1)]}
+
+
 def _openai_answer(request: dict) -> dict:
     return {"object": "list", "data": [{"object": "embedding", "index": i, "embedding": V[i]} for i in (1, 0)]}
 
@@ -105,6 +113,10 @@ CASES = [
          _set("api_url", "/v1/embedding/text"),
          {"model": "nomic-embed-text-v1.5", "texts": TEXTS, "task_type": "search_document"},
          {"authorization": "Bearer no-key"}, stubs=["nomic"]),
+    Case("perplexity", "PerplexityEmbeddingFunction", {"dimensions": 3}, {"PERPLEXITY_API_KEY": "px-key"},
+         "/v1/embeddings", _int8_answer, _set("api_url", "/v1/embeddings"),
+         {"input": TEXTS, "model": "pplx-embed-v1-0.6b", "dimensions": 3}, {"authorization": "Bearer px-key"},
+         stubs=["perplexity"]),
     Case("roboflow", "RoboflowEmbeddingFunction", {}, {"CHROMA_ROBOFLOW_API_KEY": "rf-key"},
          "/clip/embed_text", lambda r: {"embeddings": [V[TEXTS.index(r["body"]["text"])]]}, ("api_url", ""),
          {"text": "beta"}, query="api_key=rf-key"),
@@ -156,7 +168,8 @@ def test_request_response_and_config(case: Case, clean_env):
             ef.embed_query(TEXTS)
             assert fake.last["body"]["task_type"] == "search_query"
             fake.requests.pop()
-    assert [v.tolist() for v in got] == V and all(v.dtype == np.float32 for v in got)
+    expected = [[-3, 0, 7], [127, -128, 1]] if case.name == "perplexity" else V
+    assert [v.tolist() for v in got] == expected and all(v.dtype == np.float32 for v in got)
     request = fake.last
     assert request["method"] == "POST" and request["path"] == case.path
     assert request["body"] == case.expect_payload
@@ -314,5 +327,56 @@ def test_every_chroma_http_name_is_known():
 
     for name in ("cohere", "jina", "voyageai", "mistral", "google_gemini", "google_genai", "google_generative_ai",
                  "huggingface", "huggingface_server", "together_ai", "cloudflare_workers_ai", "amazon_bedrock",
-                 "baseten", "nomic", "morph", "chroma-cloud-qwen", "roboflow"):
+                 "baseten", "nomic", "morph", "chroma-cloud-qwen", "roboflow", "perplexity"):
         assert name in known_embedding_functions
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_collection_persists_what_chroma_persists(case: Case, clean_env):
+    """A collection made with the function stores Chroma's configuration JSON for it, and reopens with it."""
+    import chroma_frame
+    from chromadb.api.collection_configuration import create_collection_configuration_to_json
+
+    for key, value in case.env.items():
+        clean_env.setenv(key, value)
+    kwargs = dict(case.kwargs)
+    if isinstance(case.redirect, tuple):
+        kwargs[case.redirect[0]] = "http://127.0.0.1:9" + case.redirect[1]
+    mine = getattr(ours, case.cls)(**kwargs)
+    theirs = _chroma_class(case, clean_env)(**kwargs)
+    expected = create_collection_configuration_to_json({"embedding_function": theirs}, None)
+
+    client = chroma_frame.EphemeralClient()
+    name = f"ef-{case.name.replace('_', '-')}"
+    client.create_collection(name, embedding_function=mine)
+    stored = client.get_collection(name).get_model()["configuration_json"]
+    assert stored["embedding_function"] == expected["embedding_function"]
+    assert stored["hnsw"]["space"] == expected["hnsw"]["space"]
+    reopened = client.get_collection(name)._embedding_function
+    assert type(reopened) is type(mine) and reopened.get_config() == mine.get_config()
+    client.delete_collection(name)
+
+
+@pytest.mark.parametrize("include_tokens", [False, True])
+def test_chroma_cloud_splade(clean_env, include_tokens):
+    from chromadb.utils.embedding_functions import ChromaCloudSpladeEmbeddingFunction as Theirs
+
+    from chroma_frame.embeddings import sparse_known_embedding_functions
+
+    clean_env.setenv("CHROMA_API_KEY", "ck")
+    answer = {"embeddings": [{"indices": [7, 2, 5], "values": [0.7, 0.2, 0.5], "labels": ["g", "b", "e"]},
+                             {"indices": [], "values": []}]}
+    ef = ours.ChromaCloudSpladeEmbeddingFunction(include_tokens=include_tokens)
+    with FakeHTTP({"/embed_sparse": answer}) as fake:
+        clean_env.setenv("CHROMA_EMBED_URL", fake.url)
+        got = ef(TEXTS)
+    assert fake.last["body"] == {"texts": TEXTS, "task": "", "target": "",
+                                 "fetch_tokens": "true" if include_tokens else "false"}
+    assert fake.last["headers"]["x-chroma-embedding-model"] == "prithivida/Splade_PP_en_v1"
+    theirs = Theirs(include_tokens=include_tokens)
+    expected = theirs._parse_response(answer)
+    assert [(v.indices, v.values, v.labels) for v in got] == [(v.indices, v.values, v.labels) for v in expected]
+    assert theirs.get_config() == ef.get_config()
+    Theirs.validate_config(ef.get_config())
+    rebuilt = sparse_known_embedding_functions["chroma-cloud-splade"].build_from_config(ef.get_config())
+    assert rebuilt.get_config() == ef.get_config()

@@ -10,6 +10,7 @@ from typing import Set
 from chroma_frame.embeddings.bedrock import AmazonBedrockEmbeddingFunction
 from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.chroma_cloud_qwen import ChromaCloudQwenEmbeddingFunction
+from chroma_frame.embeddings.chroma_cloud_splade import ChromaCloudSpladeEmbeddingFunction
 from chroma_frame.embeddings.cloudflare import CloudflareWorkersAIEmbeddingFunction
 from chroma_frame.embeddings.cohere import CohereEmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
@@ -25,6 +26,7 @@ from chroma_frame.embeddings.nomic import NomicEmbeddingFunction
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
 from chroma_frame.embeddings.openai_compatible import BasetenEmbeddingFunction, MorphEmbeddingFunction
+from chroma_frame.embeddings.perplexity import PerplexityEmbeddingFunction
 from chroma_frame.embeddings.protocol import EmbeddingFunction
 from chroma_frame.embeddings.registry import (
     config_to_embedding_function,
@@ -44,6 +46,7 @@ _all_classes: Set[str] = {
     "BasetenEmbeddingFunction",
     "ChromaBm25EmbeddingFunction",
     "ChromaCloudQwenEmbeddingFunction",
+    "ChromaCloudSpladeEmbeddingFunction",
     "CloudflareWorkersAIEmbeddingFunction",
     "CohereEmbeddingFunction",
     "DefaultEmbeddingFunction",
@@ -59,6 +62,7 @@ _all_classes: Set[str] = {
     "ONNXMiniLM_L6_V2",
     "OllamaEmbeddingFunction",
     "OpenAIEmbeddingFunction",
+    "PerplexityEmbeddingFunction",
     "RoboflowEmbeddingFunction",
     "SentenceTransformerEmbeddingFunction",
     "TogetherAIEmbeddingFunction",
@@ -78,6 +82,7 @@ __all__ = [
     "BasetenEmbeddingFunction",
     "ChromaBm25EmbeddingFunction",
     "ChromaCloudQwenEmbeddingFunction",
+    "ChromaCloudSpladeEmbeddingFunction",
     "CloudflareWorkersAIEmbeddingFunction",
     "CohereEmbeddingFunction",
     "DefaultEmbeddingFunction",
@@ -93,6 +98,7 @@ __all__ = [
     "ONNXMiniLM_L6_V2",
     "OllamaEmbeddingFunction",
     "OpenAIEmbeddingFunction",
+    "PerplexityEmbeddingFunction",
     "RoboflowEmbeddingFunction",
     "SentenceTransformerEmbeddingFunction",
     "TogetherAIEmbeddingFunction",
