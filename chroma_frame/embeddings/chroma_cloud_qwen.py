@@ -40,6 +40,16 @@ def get_chroma_embed_url() -> str:
     return (os.environ.get("CHROMA_EMBED_URL") or DEFAULT_CHROMA_EMBED_URL).rstrip("/")
 
 
+def chroma_cloud_key(api_key_env_var: str) -> str:
+    """The Chroma Cloud key from ``api_key_env_var`` (Chroma's error when unset; Chroma would also try
+    the key of an open Chroma Cloud client, which chroma-frame does not have)."""
+    key = os.getenv(api_key_env_var)
+    if not key:
+        raise ValueError(f"API key not found in environment variable {api_key_env_var} "
+                         "or in any existing client instances")
+    return key
+
+
 class ChromaCloudQwenEmbeddingFunction(HTTPEmbeddingFunction):
     """Embeddings from Chroma Cloud's hosted Qwen3 model."""
 
@@ -50,10 +60,7 @@ class ChromaCloudQwenEmbeddingFunction(HTTPEmbeddingFunction):
                  instructions: ChromaCloudQwenEmbeddingInstructions = CHROMA_CLOUD_QWEN_DEFAULT_INSTRUCTIONS,
                  api_key_env_var: str = "CHROMA_API_KEY") -> None:
         self.api_key_env_var = api_key_env_var
-        self.api_key = os.getenv(api_key_env_var)
-        if not self.api_key:
-            raise ValueError(f"API key not found in environment variable {api_key_env_var} "
-                             "or in any existing client instances")
+        self.api_key = chroma_cloud_key(api_key_env_var)
         self.model = model
         self.task = task
         self.instructions = instructions

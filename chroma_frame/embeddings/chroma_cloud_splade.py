@@ -7,12 +7,11 @@ Chroma 1.5.9's class, model enum, parameters and persisted config; the key comes
 
 from __future__ import annotations
 
-import os
 from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from chroma_frame.base_types import SparseVector
-from chroma_frame.embeddings.chroma_cloud_qwen import get_chroma_embed_url
+from chroma_frame.embeddings.chroma_cloud_qwen import chroma_cloud_key, get_chroma_embed_url
 from chroma_frame.embeddings.http_provider import check_config
 from chroma_frame.embeddings.protocol import Documents
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
@@ -33,10 +32,7 @@ class ChromaCloudSpladeEmbeddingFunction(SparseEmbeddingFunction[Documents]):
                  model: ChromaCloudSpladeEmbeddingModel = ChromaCloudSpladeEmbeddingModel.SPLADE_PP_EN_V1,
                  include_tokens: bool = False) -> None:
         self.api_key_env_var = api_key_env_var
-        self.api_key = os.getenv(api_key_env_var)
-        if not self.api_key:
-            raise ValueError(f"API key not found in environment variable {api_key_env_var} "
-                             "or in any existing client instances")
+        self.api_key = chroma_cloud_key(api_key_env_var)
         self.model = model
         self.include_tokens = bool(include_tokens)
 

@@ -334,8 +334,9 @@ def test_every_chroma_http_name_is_known():
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_collection_persists_what_chroma_persists(case: Case, clean_env):
     """A collection made with the function stores Chroma's configuration JSON for it, and reopens with it."""
-    import chroma_frame
     from chromadb.api.collection_configuration import create_collection_configuration_to_json
+
+    import chroma_frame
 
     for key, value in case.env.items():
         clean_env.setenv(key, value)
@@ -380,3 +381,18 @@ def test_chroma_cloud_splade(clean_env, include_tokens):
     Theirs.validate_config(ef.get_config())
     rebuilt = sparse_known_embedding_functions["chroma-cloud-splade"].build_from_config(ef.get_config())
     assert rebuilt.get_config() == ef.get_config()
+
+
+def test_config_schemas_are_chromas():
+    from chromadb.utils.embedding_functions.schemas import load_schema
+
+    from chroma_frame.embeddings.config_schemas import SCHEMAS
+
+    def strip(o: Any) -> Any:
+        if isinstance(o, dict):
+            return {k: strip(v) for k, v in o.items()
+                    if k not in ("description", "title", "$schema", "version", "default")}
+        return [strip(x) for x in o] if isinstance(o, list) else o
+
+    for name, schema in SCHEMAS.items():
+        assert schema == strip(load_schema(name)), name

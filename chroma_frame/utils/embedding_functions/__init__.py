@@ -41,34 +41,6 @@ from chroma_frame.embeddings.sparse import SparseEmbeddingFunction
 from chroma_frame.embeddings.together_ai import TogetherAIEmbeddingFunction
 from chroma_frame.embeddings.voyageai import VoyageAIEmbeddingFunction
 
-_all_classes: Set[str] = {
-    "AmazonBedrockEmbeddingFunction",
-    "BasetenEmbeddingFunction",
-    "ChromaBm25EmbeddingFunction",
-    "ChromaCloudQwenEmbeddingFunction",
-    "ChromaCloudSpladeEmbeddingFunction",
-    "CloudflareWorkersAIEmbeddingFunction",
-    "CohereEmbeddingFunction",
-    "DefaultEmbeddingFunction",
-    "GoogleGeminiEmbeddingFunction",
-    "GoogleGenaiEmbeddingFunction",
-    "GoogleGenerativeAiEmbeddingFunction",
-    "HuggingFaceEmbeddingFunction",
-    "HuggingFaceEmbeddingServer",
-    "JinaEmbeddingFunction",
-    "MistralEmbeddingFunction",
-    "MorphEmbeddingFunction",
-    "NomicEmbeddingFunction",
-    "ONNXMiniLM_L6_V2",
-    "OllamaEmbeddingFunction",
-    "OpenAIEmbeddingFunction",
-    "PerplexityEmbeddingFunction",
-    "RoboflowEmbeddingFunction",
-    "SentenceTransformerEmbeddingFunction",
-    "TogetherAIEmbeddingFunction",
-    "VoyageAIEmbeddingFunction",
-}
-
 
 def get_builtins() -> Set[str]:
     """Names of the built-in embedding function classes."""
@@ -110,3 +82,6 @@ __all__ = [
     "sparse_known_embedding_functions",
     "get_builtins",
 ]
+# the built-in classes: the capitalised names above, less the two protocols
+_all_classes: Set[str] = {name for name in __all__ if name[0].isupper()} - {"EmbeddingFunction",
+                                                                            "SparseEmbeddingFunction"}
