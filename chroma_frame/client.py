@@ -161,13 +161,17 @@ def _remove_ephemeral_dirs() -> None:
 class AdminClient:
     """Tenants and databases."""
 
+    _settings: Settings
+
     def __new__(cls, settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,
                 database: str = DEFAULT_DATABASE) -> Any:
         # chroma_api_impl "chromadb.api.fastapi.FastAPI": an HTTP client, as chromadb.Client(settings) gives
         settings = settings or config.Settings()
         mode = config.api_mode(settings)
         if mode == "local":
-            return super().__new__(cls)
+            client = super().__new__(cls)
+            client._settings = settings  # __init__ keeps it: reading the environment again costs ~5 ms
+            return client
         if mode == "async_http":
             raise ValueError(f"chroma_api_impl {config.ASYNC_HTTP_API!r} is served by "
                              "`await chromadb.AsyncHttpClient(...)`; use chromadb.api.fastapi.FastAPI with Client()")
@@ -177,7 +181,7 @@ class AdminClient:
                           bool(settings.chroma_server_ssl_enabled), settings=settings, tenant=tenant, database=database)
 
     def __init__(self, settings: Optional[Settings] = None) -> None:
-        self._settings = settings or config.Settings()
+        self._settings = settings or self._settings
         self._system = system_for(self._settings)
         if self._settings.chroma_frame_model_dir:
             from chroma_frame.embeddings.model_files import set_model_dir
