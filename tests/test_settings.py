@@ -227,6 +227,7 @@ def test_import_does_not_load_pydantic_settings():
     import sys
 
     code = "import sys, chroma_frame; print('pydantic_settings' in sys.modules)"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+                         env={**os.environ, "PYTHONPATH": root})
     assert out.stdout.strip() == "False"
