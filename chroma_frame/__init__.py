@@ -23,7 +23,7 @@ from chroma_frame.api.types import (
 from chroma_frame.base_types import SparseVector
 from chroma_frame.client import AdminClient, Client, EphemeralClient, PersistentClient
 from chroma_frame.collection import Collection
-from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction, SparseVectors
 from chroma_frame.interop.results import FramedGetResult, FramedQueryResult
 from chroma_frame.version import __version__ as __version__
@@ -50,22 +50,33 @@ def __getattr__(name: str) -> Any:
         from chroma_frame.execution import expression
 
         return getattr(expression, name)
+    if name == "Settings":  # pydantic-settings: on first use
+        from chroma_frame.settings import Settings
+
+        return Settings
     if name == "ReadLevel":
         from chroma_frame.execution.executor.inputs import ReadLevel
 
         return ReadLevel
     raise AttributeError(f"module 'chroma_frame' has no attribute {name!r}")
 
-_settings = Settings()
+_settings: Any = None  # made on first get_settings()
 
 
 def configure(**kwargs: Any) -> None:
-    """Replace the module-level settings that ``Client()`` uses, as ``chromadb.configure`` does."""
+    """Replace the module-level settings, as ``chromadb.configure`` does."""
     global _settings
+    from chroma_frame.settings import Settings
+
     _settings = Settings(**kwargs)
 
 
-def get_settings() -> Settings:
+def get_settings() -> Any:
+    global _settings
+    if _settings is None:
+        from chroma_frame.settings import Settings
+
+        _settings = Settings()
     return _settings
 
 

@@ -14,11 +14,12 @@ import threading
 import time
 import uuid
 from contextlib import ExitStack
-from typing import Any, Callable, Iterable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Optional, TypeVar
 
+from chroma_frame import config
 from chroma_frame import validation as v
 from chroma_frame.collection import Collection
-from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
+from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT
 from chroma_frame.embeddings.binding import (
     DEFAULT,
     bind_embedding_function,
@@ -35,6 +36,9 @@ from chroma_frame.schema.reconcile import apply_configuration, reconcile, schema
 from chroma_frame.storage.catalog import CATALOG_DIR, Catalog, catalog_name, catalog_versions, delete_catalog_versions
 from chroma_frame.storage.catalog import GRACE as CATALOG_GRACE
 from chroma_frame.storage.fs import Storage
+
+if TYPE_CHECKING:
+    from chroma_frame.settings import Settings
 
 VERSION = "1.5.9"  # the Chroma API version this package speaks
 T = TypeVar("T")
@@ -162,8 +166,27 @@ def _remove_ephemeral_dirs() -> None:
 class AdminClient:
     """Tenants and databases."""
 
+    _settings: Settings
+
+    def __new__(cls, settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,
+                database: str = DEFAULT_DATABASE) -> Any:
+        # chroma_api_impl "chromadb.api.fastapi.FastAPI": an HTTP client, as chromadb.Client(settings) gives
+        settings = settings or config.Settings()
+        mode = config.api_mode(settings)
+        if mode == "local":
+            client = super().__new__(cls)
+            client._settings = settings  # __init__ keeps it: reading the environment again costs ~5 ms
+            return client
+        if mode == "async_http":
+            raise ValueError(f"chroma_api_impl {config.ASYNC_HTTP_API!r} is served by "
+                             "`await chromadb.AsyncHttpClient(...)`; use chromadb.api.fastapi.FastAPI with Client()")
+        from chroma_frame.http_client import HttpClient
+
+        return HttpClient(str(settings.chroma_server_host), settings.chroma_server_http_port or 8000,
+                          bool(settings.chroma_server_ssl_enabled), settings=settings, tenant=tenant, database=database)
+
     def __init__(self, settings: Optional[Settings] = None) -> None:
-        self._settings = settings or Settings()
+        self._settings = settings or self._settings
         self._system = system_for(self._settings)
         if self._settings.chroma_frame_model_dir:
             from chroma_frame.embeddings.model_files import set_model_dir
@@ -403,7 +426,8 @@ class Client(SQLMethods, AdminClient):
 def EphemeralClient(settings: Optional[Settings] = None, tenant: str = DEFAULT_TENANT,
                     database: str = DEFAULT_DATABASE) -> Client:
     """An in-process client whose data lives as long as the process."""
-    settings = settings or Settings()
+    settings = settings or config.Settings()
+    settings.chroma_api_impl = config.RUST_API
     settings.is_persistent = False
     return Client(settings, tenant, database)
 
@@ -411,7 +435,8 @@ def EphemeralClient(settings: Optional[Settings] = None, tenant: str = DEFAULT_T
 def PersistentClient(path: str | os.PathLike = "./chroma", settings: Optional[Settings] = None,
                      tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE) -> Client:
     """A client over the collection files under ``path``."""
-    settings = settings or Settings()
+    settings = settings or config.Settings()
+    settings.chroma_api_impl = config.RUST_API
     settings.is_persistent = True
     settings.persist_directory = os.fspath(path)
     return Client(settings, tenant, database)

@@ -9,16 +9,13 @@ The key is never persisted: the config names the environment variable that holds
 
 from __future__ import annotations
 
-import base64
 import os
-import warnings
-from typing import Any, Dict, List, Optional, cast
+from typing import Any, Dict, Optional, cast
 from urllib.parse import quote
 
-import numpy as np
-
+from chroma_frame.embeddings.http_provider import api_key_from_env, openai_vectors
 from chroma_frame.embeddings.protocol import Documents, EmbeddingFunction, Embeddings, Space
-from chroma_frame.embeddings.transport import EmbeddingRequestError, post_json
+from chroma_frame.embeddings.transport import post_json
 
 DEFAULT_API_BASE = "https://api.openai.com/v1"
 MAX_INPUTS_PER_REQUEST = 2048
@@ -43,18 +40,8 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
         timeout: float = 60.0,
         max_retries: int = 2,
     ) -> None:
-        if api_key is not None:
-            warnings.warn(
-                "Direct api_key configuration will not be persisted. "
-                "Please use environment variables via api_key_env_var for persistent storage.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
         # As in Chroma: a set OPENAI_API_KEY takes precedence over api_key_env_var.
-        self.api_key_env_var = "OPENAI_API_KEY" if os.getenv("OPENAI_API_KEY") is not None else api_key_env_var
-        self.api_key = api_key or os.getenv(self.api_key_env_var)
-        if not self.api_key:
-            raise ValueError(f"The {self.api_key_env_var} environment variable is not set.")
+        self.api_key_env_var, self.api_key = api_key_from_env(api_key, api_key_env_var, "OPENAI_API_KEY")
 
         self.model_name = model_name
         self.organization_id = organization_id
@@ -81,7 +68,7 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
             base = cast(str, self.api_base).rstrip("/")
             url = (f"{base}/openai/deployments/{quote(cast(str, self.deployment_id))}/embeddings"
                    f"?api-version={quote(cast(str, self.api_version))}")
-            headers["api-key"] = cast(str, self.api_key)
+            headers["api-key"] = self.api_key
         else:
             url = (self.api_base or os.getenv("OPENAI_BASE_URL") or DEFAULT_API_BASE).rstrip("/") + "/embeddings"
             headers["Authorization"] = f"Bearer {self.api_key}"
@@ -95,7 +82,7 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
             return []
         texts = [input] if isinstance(input, str) else list(input)
         url, headers = self._endpoint()
-        out: List[np.ndarray] = []
+        out: Embeddings = []
         for start in range(0, len(texts), MAX_INPUTS_PER_REQUEST):
             chunk = texts[start : start + MAX_INPUTS_PER_REQUEST]
             payload: Dict[str, Any] = {"model": self.model_name, "input": chunk, "encoding_format": "float"}
@@ -103,7 +90,7 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
                 payload["dimensions"] = self.dimensions
             answer = post_json(url, payload, headers=headers, timeout=self.timeout,
                                max_retries=self.max_retries, provider="OpenAI-compatible API")
-            out.extend(_parse_response(answer, len(chunk), url))
+            out.extend(openai_vectors(answer, len(chunk), url))
         return out
 
     @staticmethod
@@ -155,23 +142,3 @@ class OpenAIEmbeddingFunction(EmbeddingFunction[Documents]):
         if config.get("dimensions") is not None and not isinstance(config["dimensions"], int):
             raise ValueError("openai embedding function config: 'dimensions' must be an integer or null")
 
-
-def _parse_response(answer: Any, expected: int, url: str) -> List[np.ndarray]:
-    """Vectors of an OpenAI embeddings answer, in input order (float lists or base64)."""
-    data = answer.get("data") if isinstance(answer, dict) else None
-    if not isinstance(data, list) or len(data) != expected:
-        got = f"{len(data)} embeddings" if isinstance(data, list) else f"{str(answer)[:200]}"
-        raise EmbeddingRequestError(
-            f"OpenAI-compatible API at {url} answered with {got} for {expected} inputs", url=url)
-    if all(isinstance(item, dict) and "index" in item for item in data):
-        data = sorted(data, key=lambda item: item["index"])
-    vectors = []
-    for item in data:
-        value = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(value, str):
-            vectors.append(np.frombuffer(base64.b64decode(value), dtype="<f4").astype(np.float32))
-        elif isinstance(value, list):
-            vectors.append(np.asarray(value, dtype=np.float32))
-        else:
-            raise EmbeddingRequestError(f"OpenAI-compatible API at {url} answered without an 'embedding'", url=url)
-    return vectors

@@ -12,12 +12,27 @@ from __future__ import annotations
 import warnings
 from typing import Any, Dict, List, Literal, Optional, Type
 
+from chroma_frame.embeddings.bedrock import AmazonBedrockEmbeddingFunction
 from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
+from chroma_frame.embeddings.chroma_cloud_qwen import ChromaCloudQwenEmbeddingFunction
+from chroma_frame.embeddings.chroma_cloud_splade import ChromaCloudSpladeEmbeddingFunction
+from chroma_frame.embeddings.cloudflare import CloudflareWorkersAIEmbeddingFunction
+from chroma_frame.embeddings.cohere import CohereEmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
+from chroma_frame.embeddings.google import GoogleGeminiEmbeddingFunction, GoogleGenerativeAiEmbeddingFunction
+from chroma_frame.embeddings.huggingface import HuggingFaceEmbeddingFunction, HuggingFaceEmbeddingServer
+from chroma_frame.embeddings.jina import JinaEmbeddingFunction
+from chroma_frame.embeddings.mistral import MistralEmbeddingFunction
+from chroma_frame.embeddings.nomic import NomicEmbeddingFunction
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
+from chroma_frame.embeddings.openai_compatible import BasetenEmbeddingFunction, MorphEmbeddingFunction
+from chroma_frame.embeddings.perplexity import PerplexityEmbeddingFunction
 from chroma_frame.embeddings.protocol import NO_EMBEDDING_FUNCTION, Documents, EmbeddingFunction, Embeddings, Space
+from chroma_frame.embeddings.roboflow import RoboflowEmbeddingFunction
 from chroma_frame.embeddings.sentence_transformer import SentenceTransformerEmbeddingFunction
+from chroma_frame.embeddings.together_ai import TogetherAIEmbeddingFunction
+from chroma_frame.embeddings.voyageai import VoyageAIEmbeddingFunction
 
 __all__ = [
     "known_embedding_functions",
@@ -36,14 +51,34 @@ __all__ = [
     "UnbuildableEmbeddingFunction",
 ]
 
+# Chroma's names (its registry's keys, "google_genai" included as the alias it keeps)
 known_embedding_functions: Dict[str, Type[EmbeddingFunction]] = {
-    "default": DefaultEmbeddingFunction,
-    "onnx_mini_lm_l6_v2": ONNXMiniLM_L6_V2,
+    "cohere": CohereEmbeddingFunction,
     "openai": OpenAIEmbeddingFunction,
-    "ollama": OllamaEmbeddingFunction,
+    "huggingface": HuggingFaceEmbeddingFunction,
+    "huggingface_server": HuggingFaceEmbeddingServer,
     "sentence_transformer": SentenceTransformerEmbeddingFunction,
+    "google_generative_ai": GoogleGenerativeAiEmbeddingFunction,
+    "google_gemini": GoogleGeminiEmbeddingFunction,
+    "google_genai": GoogleGeminiEmbeddingFunction,
+    "ollama": OllamaEmbeddingFunction,
+    "jina": JinaEmbeddingFunction,
+    "mistral": MistralEmbeddingFunction,
+    "morph": MorphEmbeddingFunction,
+    "nomic": NomicEmbeddingFunction,
+    "voyageai": VoyageAIEmbeddingFunction,
+    "onnx_mini_lm_l6_v2": ONNXMiniLM_L6_V2,
+    "roboflow": RoboflowEmbeddingFunction,
+    "amazon_bedrock": AmazonBedrockEmbeddingFunction,
+    "baseten": BasetenEmbeddingFunction,
+    "default": DefaultEmbeddingFunction,
+    "cloudflare_workers_ai": CloudflareWorkersAIEmbeddingFunction,
+    "together_ai": TogetherAIEmbeddingFunction,
+    "chroma-cloud-qwen": ChromaCloudQwenEmbeddingFunction,
+    "perplexity": PerplexityEmbeddingFunction,
 }
 sparse_known_embedding_functions: Dict[str, Type[Any]] = {
+    "chroma-cloud-splade": ChromaCloudSpladeEmbeddingFunction,
     "chroma_bm25": ChromaBm25EmbeddingFunction,
 }
 

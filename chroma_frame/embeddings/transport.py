@@ -28,12 +28,15 @@ class EmbeddingRequestError(RuntimeError):
 
 def post_json(url: str, payload: Mapping[str, Any], *, headers: Optional[Mapping[str, str]] = None,
               timeout: float = 60.0, max_retries: int = 2, backoff: float = 0.5,
-              provider: str = "embedding server") -> Any:
-    """POST ``payload`` as JSON and return the decoded JSON answer."""
+              provider: str = "embedding server", data: Optional[bytes] = None) -> Any:
+    """POST ``payload`` as JSON and return the decoded JSON answer. ``data``: the body already
+    encoded (a request signed over its exact bytes), sent instead of ``payload``."""
     import urllib.error
     import urllib.request
 
-    data = json.dumps(payload).encode("utf-8")
+    if data is None:
+        data = json.dumps(payload).encode("utf-8")
+    shown = url.split("?")[0]  # messages leave the query out: some APIs take the key there
     all_headers: Dict[str, str] = {"Content-Type": "application/json", "Accept": "application/json",
                                    "User-Agent": "chroma-frame"}
     all_headers.update(headers or {})
@@ -48,21 +51,21 @@ def post_json(url: str, payload: Mapping[str, Any], *, headers: Optional[Mapping
                 return json.loads(raw)
             except ValueError as e:
                 raise EmbeddingRequestError(
-                    f"{provider} at {url} answered with something that is not JSON: {raw[:200]!r}",
-                    url=url, status=200, body=raw.decode("utf-8", "replace")) from e
+                    f"{provider} at {shown} answered with something that is not JSON: {raw[:200]!r}",
+                    url=shown, status=200, body=raw.decode("utf-8", "replace")) from e
         except urllib.error.HTTPError as e:
             body = e.read().decode("utf-8", "replace")
             failure = EmbeddingRequestError(
-                f"{provider} at {url} returned HTTP {e.code}: {_server_message(body) or e.reason}",
-                url=url, status=e.code, body=body)
+                f"{provider} at {shown} returned HTTP {e.code}: {_server_message(body) or e.reason}",
+                url=shown, status=e.code, body=body)
             if e.code not in RETRY_STATUSES:
                 raise failure from None
             retry_after = _retry_after(e.headers.get("Retry-After") if e.headers else None)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             reason = getattr(e, "reason", e)
             failure = EmbeddingRequestError(
-                f"Could not reach {provider} at {url}: {reason} "
-                f"(timeout {timeout:g}s, {attempt + 1} attempt{'s' if attempt else ''})", url=url)
+                f"Could not reach {provider} at {shown}: {reason} "
+                f"(timeout {timeout:g}s, {attempt + 1} attempt{'s' if attempt else ''})", url=shown)
         if attempt >= max_retries:
             raise failure
         delay = retry_after if retry_after is not None else min(MAX_BACKOFF, backoff * 2**attempt)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from chroma_frame.config import DEFAULT_DATABASE, DEFAULT_TENANT, Settings
@@ -33,10 +33,10 @@ class Target:
     def of(cls, path: str, collection: str, *, tenant: str = DEFAULT_TENANT, database: str = DEFAULT_DATABASE,
            settings: "Settings | Mapping[str, Any] | None" = None) -> "Target":
         if isinstance(settings, Settings):
-            defaults = Settings.__dataclass_fields__
-            given = {f.name: getattr(settings, f.name) for f in fields(settings)
-                     if f.name not in ("is_persistent", "persist_directory")
-                     and getattr(settings, f.name) != _default(defaults[f.name])}
+            defaults = type(settings).model_fields
+            given = {name: getattr(settings, name) for name, f in defaults.items()
+                     if name not in ("is_persistent", "persist_directory")
+                     and getattr(settings, name) != f.get_default(call_default_factory=True)}
         else:
             given = dict(settings or {})
         return cls(str(path), collection, tenant, database, tuple(sorted(given.items())))
@@ -59,16 +59,6 @@ class Target:
         if embedding_function is None:
             return self.client().get_collection(self.collection)
         return self.client().get_collection(self.collection, embedding_function=embedding_function)
-
-
-def _default(f: Any) -> Any:
-    from dataclasses import MISSING
-
-    if f.default is not MISSING:
-        return f.default
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    return None
 
 
 def resolve(path: "str | Target", collection: Optional[str], settings: Any = None, **where: Any) -> Target:
