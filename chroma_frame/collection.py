@@ -19,6 +19,7 @@ from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, pre
 from chroma_frame.schema.reconcile import schema_from_configuration, sparse_index
 from chroma_frame.schema.sparse_write import SparseTarget
 from chroma_frame.types import Collection as CollectionModel
+from chroma_frame.types import IndexingStatus
 
 if TYPE_CHECKING:
     from chroma_frame.api.types import (
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
         IDs,
         Image,
         Include,
-        IndexingStatus,
         Metadata,
         OneOrMany,
         PyEmbedding,
@@ -57,6 +57,11 @@ def engine_config(model: dict[str, Any]) -> EngineConfig:
 def engine_for(system: "System", model: dict[str, Any], config: Optional[EngineConfig] = None) -> CollectionEngine:
     """The engine facade of the collection ``model`` describes (``config``: its ``engine_config``, if known)."""
     return CollectionEngine(system.store(model["id"]), config or engine_config(model))
+
+
+EMBEDDED_FUNCTIONS_REFUSAL = (
+    "Attached functions are only supported when connecting to a Chroma server via HttpClient. "
+    "The Rust bindings (embedded mode) do not support attached function operations.")
 
 
 class Collection(FrameMethods):
@@ -323,8 +328,6 @@ class Collection(FrameMethods):
     def get_indexing_status(self) -> IndexingStatus:
         """Chroma Cloud's indexing progress: ``num_unindexed_ops`` counts the records of blockfiles
         whose graph is still being built (searched exactly meanwhile); see :meth:`index_status`."""
-        from chroma_frame.api.types import IndexingStatus
-
         with operations.gone_as_not_found(self._engine):
             status = self._engine.index_status()
         total = status["indexed_rows"] + status["exact_rows"]
@@ -335,19 +338,13 @@ class Collection(FrameMethods):
     def attach_function(self, function: Any, name: str, output_collection: str,
                         params: Optional[dict[str, Any]] = None) -> Any:
         """Chroma Cloud's attached functions: refused in-process, as by Chroma's embedded client."""
-        from chroma_frame.api.functions import EMBEDDED_REFUSAL
-
-        raise NotImplementedError(EMBEDDED_REFUSAL)
+        raise NotImplementedError(EMBEDDED_FUNCTIONS_REFUSAL)
 
     def get_attached_function(self, name: str) -> Any:
-        from chroma_frame.api.functions import EMBEDDED_REFUSAL
-
-        raise NotImplementedError(EMBEDDED_REFUSAL)
+        raise NotImplementedError(EMBEDDED_FUNCTIONS_REFUSAL)
 
     def detach_function(self, name: str, delete_output_collection: bool = False) -> bool:
-        from chroma_frame.api.functions import EMBEDDED_REFUSAL
-
-        raise NotImplementedError(EMBEDDED_REFUSAL)
+        raise NotImplementedError(EMBEDDED_FUNCTIONS_REFUSAL)
 
     # -- whitebox access for tests (the package itself goes through _engine / _embedder) -----
     def _sparse_target(self) -> Optional[SparseTarget]:

@@ -30,6 +30,7 @@ from chroma_frame.embeddings.binding import (
 from chroma_frame.errors import error_types
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.types import Collection as CollectionModel
+from chroma_frame.types import IndexingStatus
 from chroma_frame.validation import Op
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
         IDs,
         Image,
         Include,
-        IndexingStatus,
         Metadata,
         OneOrMany,
         PyEmbedding,
@@ -378,8 +378,6 @@ class _CollectionCore:
         return Call("GET", f"{self.path}/fork_count", parse=lambda b: int(b["count"]))
 
     def indexing_status(self) -> Call:
-        from chroma_frame.api.types import IndexingStatus
-
         return Call("GET", f"{self.path}/indexing_status", parse=lambda b: IndexingStatus(
             num_indexed_ops=b["num_indexed_ops"], num_unindexed_ops=b["num_unindexed_ops"],
             total_ops=b["total_ops"], op_indexing_progress=b["op_indexing_progress"]))

@@ -1,8 +1,9 @@
-"""Chroma's collection model (``chromadb.types.Collection``): what ``Collection.get_model()`` and
+"""Chroma's collection model (``chromadb.types.Collection``) and ``IndexingStatus``: what ``Collection.get_model()`` and
 ``Collection._model`` return, a pydantic model that also answers ``model["key"]`` as Chroma's does."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Dict, Optional
 from uuid import UUID
 
@@ -70,4 +71,16 @@ class Collection(BaseModel):
 
 CollectionModel = Collection
 
-__all__ = ["Collection", "CollectionModel"]
+
+@dataclass
+class IndexingStatus:
+    """``Collection.get_indexing_status()``. Counts stored rows, one per logged record operation
+    (add, update, delete) until compaction folds superseded ones away; a row is unindexed while its
+    blockfile waits for a graph build (it is searched exactly meanwhile)."""
+
+    num_indexed_ops: int
+    num_unindexed_ops: int
+    total_ops: int
+    op_indexing_progress: float
+
+__all__ = ["Collection", "CollectionModel", "IndexingStatus"]

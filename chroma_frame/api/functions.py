@@ -15,7 +15,4 @@ class Function(str, Enum):
 STATISTICS_FUNCTION = Function.STATISTICS
 RECORD_COUNTER_FUNCTION = Function.RECORD_COUNTER
 
-EMBEDDED_REFUSAL = ("Attached functions are only supported when connecting to a Chroma server via HttpClient. "
-                    "The Rust bindings (embedded mode) do not support attached function operations.")
-
 __all__ = ["Function", "STATISTICS_FUNCTION", "RECORD_COUNTER_FUNCTION"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Dict, List, Literal, Mapping, Optional, Sequence, TypedDict, TypeVar, Union
 
 import numpy as np
@@ -17,6 +16,7 @@ from chroma_frame.embeddings.sparse import SparseEmbeddingFunction as SparseEmbe
 from chroma_frame.embeddings.sparse import SparseVectors as SparseVectors
 from chroma_frame.embeddings.sparse import validate_sparse_embedding_function as validate_sparse_embedding_function
 from chroma_frame.embeddings.sparse import validate_sparse_vectors as validate_sparse_vectors
+from chroma_frame.types import IndexingStatus as IndexingStatus
 
 ID = str
 IDs = List[ID]
@@ -64,18 +64,6 @@ class QueryResult(TypedDict):
     metadatas: Optional[List[List[Metadata]]]
     distances: Optional[List[List[float]]]
     included: Include
-
-
-@dataclass
-class IndexingStatus:
-    """``Collection.get_indexing_status()``. Counts stored rows, one per logged record operation
-    (add, update, delete) until compaction folds superseded ones away; a row is unindexed while its
-    blockfile waits for a graph build (it is searched exactly meanwhile)."""
-
-    num_indexed_ops: int
-    num_unindexed_ops: int
-    total_ops: int
-    op_indexing_progress: float
 
 
 class DeleteResult(TypedDict):

@@ -42,9 +42,9 @@ def test_every_chroma_name_is_documented_or_listed_as_missing():
 
     text = DOC.read_text(encoding="utf-8")
     missing = text[text.index("## Not available"):]
-    for name in {**chroma.known_embedding_functions, **chroma.sparse_known_embedding_functions}:
-        if name == "open_clip":
-            continue
+    for name, cls in {**chroma.known_embedding_functions, **chroma.sparse_known_embedding_functions}.items():
+        if name == "open_clip" or not cls.__module__.startswith("chromadb."):
+            continue  # another test's own function, registered in chromadb at run time
         assert name in REGISTRY or f"`{name}`" in missing, name
         if f"`{name}`" in missing:
             assert name not in REGISTRY
