@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 
 from chroma_frame.client import Client, PersistentClient
 from chroma_frame.config import Settings
-from chroma_frame.errors import NotFoundError, UniqueConstraintError
+from chroma_frame.errors import NotFoundError
 from chroma_frame.migration.catalog import collection_record, space_of
 from chroma_frame.migration.records import CollectionRecords
 from chroma_frame.migration.sqlite_source import ChromaSqlite, SourceCollection, SourceError
@@ -85,10 +85,12 @@ def _target_collection(client: Client, record: dict[str, Any]) -> Any:
                                  f"cannot copy {where}")
         return existing
     try:
-        client._create_record(dict(record), get_or_create=False)
-    except UniqueConstraintError:
+        client.get_collection(record["name"], embedding_function=None)
+    except NotFoundError:
+        client._create_record(dict(record), get_or_create=False)  # the catalog path create_collection takes
+    else:
         raise MigrationError(f"the target already has a collection {where} with another id: "
-                             "migrate into a new path, or delete that collection first") from None
+                             "migrate into a new path, or delete that collection first")
     return client.get_collection_by_id(record["id"], embedding_function=None)
 
 

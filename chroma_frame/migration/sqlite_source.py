@@ -122,7 +122,7 @@ class ChromaSqlite:
         found = []
         rows = self.db.execute(
             f"SELECT c.id, c.name, d.tenant_id, d.name, c.dimension, {config}, {schema} FROM collections c "
-            "JOIN databases d ON d.id = c.database_id ORDER BY d.tenant_id, d.name, c.rowid")
+            "JOIN databases d ON d.id = c.database_id ORDER BY d.rowid, c.rowid")
         for cid, name, tenant, database, dimension, config_str, schema_str in rows:
             try:
                 meta_segment, vector_segment = segments[(cid, "METADATA")], segments[(cid, "VECTOR")]

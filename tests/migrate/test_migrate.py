@@ -126,7 +126,7 @@ def test_deleted_updated_and_upserted_records(migrated):
     assert np.array_equal(by_id["l2-5"][2], np.full(16, 0.5, dtype=np.float32))
     big = frame_client(target, "default_tenant", "default_database").get_collection("cos-big",
                                                                                      embedding_function=None)
-    assert big.get(ids=["big-0", "big-39"])["ids"] == []
+    assert big.get(ids=["big-0", "big-39", "big-41", "big-1499"])["ids"] == []
     edited = big.get(ids=["big-100"], include=["metadatas"])["metadatas"][0]
     assert edited["edited"] == 1 and edited["i"] == 100  # an update merges keys into the metadata
 
@@ -142,6 +142,6 @@ def test_the_migrated_storage_opens_and_the_report_counts(migrated):
     target, report, _ = migrated
     assert report.copied == report.records
     names = {(c.tenant, c.database, c.name): c.records for c in report.collections}
-    assert names[("default_tenant", "default_database", "cos-big")] == 1500 - 14
+    assert names[("default_tenant", "default_database", "cos-big")] == 1500 - 16
     assert names[("acme", "research", "nothing-yet")] == 0
     assert report.to_json()["records"] == report.records

@@ -1,0 +1,47 @@
+"""The readers of Chroma's files on their own: the id map (plain data only, never unpickled) and the
+cosine vectors hnswlib gives back."""
+
+from __future__ import annotations
+
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+from chroma_frame.migration.hnsw import unit_times_norm
+from chroma_frame.migration.idmap import IdMapError, decode
+
+
+class Thing:
+    def __reduce__(self):
+        return (print, ("this would run when unpickled",))
+
+
+@pytest.mark.parametrize("protocol", [3, 4, 5])  # serde_pickle writes protocol 3
+def test_plain_data_is_decoded(protocol):
+    value = {"dimensionality": None, "total_elements_added": 3, "max_seq_id": 2**40,
+             "id_to_label": {"a": 1, "b": 2, "é": 70000}, "label_to_id": {1: "a", 2: "b", 70000: "é"},
+             "nested": [1.5, True, False, (1, "x"), b"raw", -5, 2**70]}
+    assert decode(io.BytesIO(pickle.dumps(value, protocol=protocol))) == value
+
+
+@pytest.mark.parametrize("payload", [Thing(), [Thing()], {"id_to_label": Thing()}, np.float32(1.0)])
+def test_objects_and_calls_are_refused(payload):
+    with pytest.raises(IdMapError, match="not plain data"):
+        decode(io.BytesIO(pickle.dumps(payload)))
+
+
+def test_truncated_pickles_are_refused():
+    data = pickle.dumps({"id_to_label": {"a": 1}})
+    with pytest.raises((IdMapError, ValueError)):
+        decode(io.BytesIO(data[:-3]))
+
+
+def test_unit_times_norm_is_float32_and_close():
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((50, 17)).astype(np.float32) * 30
+    back = unit_times_norm(vectors)
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, vectors, rtol=1e-6, atol=1e-6)
+    assert np.array_equal(unit_times_norm(np.zeros((1, 4), np.float32)), np.zeros((1, 4), np.float32))
