@@ -37,7 +37,7 @@ def _pop_mark(stack: list) -> list:
 def decode(stream: BinaryIO) -> Any:
     """The value a data-only pickle holds (dicts, lists, tuples, str, bytes, int, float, bool, None)."""
     stack: list = []
-    memo: dict[int, Any] = {}
+    memo: dict[Any, Any] = {}
     for opcode, arg, _pos in pickletools.genops(stream):
         name = opcode.name
         if name in _CONSTANTS:

@@ -78,7 +78,7 @@ class CollectionRecords:
         inserted: list[str] = []
         for entry in tail:
             exists = entry.id in state
-            if entry.operation == ADD and not exists or entry.operation == UPSERT and not exists:
+            if entry.operation in (ADD, UPSERT) and not exists:
                 state[entry.id] = _merged({}, entry.metadata)
                 inserted.append(entry.id)
             elif entry.operation in (UPDATE, UPSERT) and exists:
@@ -117,7 +117,8 @@ class CollectionRecords:
                 if present:
                     overlay[entry.id] = None
                 continue
-            if entry.vector is None or entry.operation == ADD and present or entry.operation == UPDATE and not present:
+            ignored = (entry.operation == ADD and present) or (entry.operation == UPDATE and not present)
+            if entry.vector is None or ignored:  # Chroma adds only new ids, updates only existing ones
                 continue
             if entry.encoding != "FLOAT32":
                 raise SourceError(f"record {entry.id} of {collection.name}: vector encoding {entry.encoding} "
