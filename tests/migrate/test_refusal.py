@@ -73,3 +73,11 @@ def test_migrate_refuses_a_chroma_target_and_itself(chroma_source, tmp_path):
         chroma_frame.migrate(str(tmp_path / "nothing"), str(tmp_path / "out"), progress=False)
     assert not (tmp_path / "out").exists()
     assert snapshot(chroma_source) == before
+
+
+def test_docs_show_the_message_as_it_is():
+    from chroma_frame.storage.chroma_dir import refusal_message
+
+    page = open(os.path.join(ROOT, "docs", "migrate.md"), encoding="utf-8").read()
+    shown = page.split("ChromaDirectoryError: ", 1)[1].split("```", 1)[0]
+    assert " ".join(shown.split()) == refusal_message("./chroma")
