@@ -11,12 +11,21 @@ from chroma_frame.schema.reconcile import configuration_from_schema, schema_from
 from chroma_frame.validation.configuration import prepare_create_collection
 
 
+_RENAMED = {"M": "max_neighbors"}  # chromadb 0.6's hnsw_configuration spelling
+
+
 def _base_configuration(collection: SourceCollection) -> dict[str, Any]:
-    """The configuration of a collection created with its metadata (legacy ``hnsw:*`` keys count)."""
+    """The configuration of a collection created with its metadata (legacy ``hnsw:*`` keys count),
+    then the HNSW settings of its stored configuration (a directory written before Chroma kept schemas)."""
     try:
         config = prepare_create_collection(collection.name, collection.metadata, None, None)
     except (ChromaError, ValueError, TypeError):  # metadata Chroma once accepted: the defaults then
         config = prepare_create_collection(collection.name, None, None, None)
+    stored = collection.config.get("hnsw") or collection.config.get("hnsw_configuration") or {}
+    for key, value in stored.items():
+        key = _RENAMED.get(key, key)
+        if key in config["hnsw"] and value is not None:
+            config["hnsw"][key] = value
     config["embedding_function"] = collection.config.get("embedding_function")
     return config
 

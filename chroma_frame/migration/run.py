@@ -133,6 +133,8 @@ def migrate(from_path: str | os.PathLike, to_path: str | os.PathLike, *, progres
     written twice. ``on_collection`` is called after each collection is complete.
     """
     source_root, target_root = os.fspath(from_path), os.fspath(to_path)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not is_chroma_directory(source_root):
         raise SourceError(f"{source_root} is not a Chroma directory: it has no chroma.sqlite3")
     if os.path.exists(target_root) and os.path.samefile(source_root, target_root):

@@ -79,6 +79,9 @@ def build(path: str) -> None:
     known.add(ids=["p1", "p2", "p3"], embeddings=rng.standard_normal((3, 384)).astype(np.float32),
               documents=["alpha", "beta", "gamma"])
     acme.create_collection("nothing-yet", embedding_function=None)
+    legacy = acme.create_collection("legacy-metadata", embedding_function=None,
+                                    metadata={"hnsw:space": "cosine", "hnsw:construction_ef": 150, "note": "old style"})
+    legacy.add(ids=["a", "b"], embeddings=[[1.0, 0.0, 2.0], [0.5, 0.25, -1.0]], documents=["first", "second"])
     same_name = acme.create_collection("l2-docs", embedding_function=None)  # the name again, another database
     same_name.add(ids=["x"], embeddings=[[1.0, 2.0]], metadatas=[{"k": "v"}])
 

@@ -45,3 +45,22 @@ def test_unit_times_norm_is_float32_and_close():
     assert back.dtype == np.float32
     np.testing.assert_allclose(back, vectors, rtol=1e-6, atol=1e-6)
     assert np.array_equal(unit_times_norm(np.zeros((1, 4), np.float32)), np.zeros((1, 4), np.float32))
+
+
+def test_a_collection_stored_before_schemas_keeps_its_configuration():
+    from chroma_frame.migration.catalog import collection_record, space_of
+    from chroma_frame.migration.sqlite_source import SourceCollection
+
+    def record(config, metadata=None):
+        return collection_record(SourceCollection(
+            id="00000000-0000-0000-0000-00000000000a", name="old", tenant="default_tenant",
+            database="default_database", dimension=3, metadata=metadata, config=config, schema=None,
+            metadata_segment="m", vector_segment="v"))
+
+    newer = record({"hnsw": {"space": "ip", "ef_search": 50}, "embedding_function": {"type": "legacy"}})
+    assert space_of(newer) == "ip" and newer["configuration_json"]["hnsw"]["ef_search"] == 50
+    assert newer["configuration_json"]["embedding_function"] == {"type": "legacy"}
+    older = record({"hnsw_configuration": {"space": "cosine", "M": 32, "_type": "HNSWConfigurationInternal"}})
+    assert space_of(older) == "cosine" and older["configuration_json"]["hnsw"]["max_neighbors"] == 32
+    by_metadata = record({}, {"hnsw:space": "cosine"})
+    assert space_of(by_metadata) == "cosine" and by_metadata["metadata"] == {"hnsw:space": "cosine"}

@@ -100,12 +100,12 @@ def test_cli_migrate_in_a_subprocess(chroma_source, complete, tmp_path):
 
     shown = run()
     assert shown.returncode == 0, shown.stderr
-    assert "copied 1,587 records (1,587 in all) of 6 collection(s)" in shown.stdout
+    assert "copied 1,589 records (1,589 in all) of 7 collection(s)" in shown.stdout
     assert "default_tenant/default_database/cos-big" in shown.stderr and "1484/1484" in shown.stderr  # tqdm
     again = run("--json")
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
-    assert report["copied"] == 0 and report["records"] == 1587 and len(report["collections"]) == 6
+    assert report["copied"] == 0 and report["records"] == 1589 and len(report["collections"]) == 7
     assert same(everything(target), complete)
     assert snapshot(chroma_source) == before
     listed = subprocess.run([sys.executable, "-m", "chroma_frame", "collections", "list", "--path", target],
