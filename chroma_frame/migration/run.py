@@ -104,9 +104,9 @@ def _progress(enabled: bool, total: int, initial: int, label: str) -> Any:
 def _copy_collection(client: Client, source: ChromaSqlite, root: str, collection: SourceCollection, *,
                      batch_size: int, progress: bool) -> CollectionCopy:
     record = collection_record(collection)
+    records = CollectionRecords(source, root, collection, space_of(record))  # the source read before the target
+    ids = records.ids()                                                       # gets an (empty) collection
     target = _target_collection(client, record)
-    records = CollectionRecords(source, root, collection, space_of(record))
-    ids = records.ids()
     present = frozenset(target.get(include=[])["ids"]) if target.count() else frozenset()
     missing = len(ids) - len(present.intersection(ids))
     label = f"{collection.tenant}/{collection.database}/{collection.name}"

@@ -64,3 +64,22 @@ def test_a_collection_stored_before_schemas_keeps_its_configuration():
     assert space_of(older) == "cosine" and older["configuration_json"]["hnsw"]["max_neighbors"] == 32
     by_metadata = record({}, {"hnsw:space": "cosine"})
     assert space_of(by_metadata) == "cosine" and by_metadata["metadata"] == {"hnsw:space": "cosine"}
+
+
+def test_an_id_map_holding_objects_stops_the_copy_before_the_collection_is_made(chroma_source, tmp_path):
+    import glob
+    import os
+    import shutil
+
+    import chroma_frame
+
+    source = str(tmp_path / "chroma")
+    shutil.copytree(chroma_source, source)
+    (id_map,) = glob.glob(os.path.join(source, "*", "index_metadata.pickle"))
+    with open(id_map, "wb") as f:
+        pickle.dump({"id_to_label": Thing()}, f)
+    target = str(tmp_path / "frame")
+    with pytest.raises(IdMapError, match="never unpickles"):
+        chroma_frame.migrate(source, target, progress=False)
+    names = [c.name for c in chroma_frame.PersistentClient(target).list_collections()]
+    assert names == ["l2-docs"]  # copied before; cos-big (whose map is refused) was not created
