@@ -10,7 +10,6 @@ from chroma_frame.migration.sqlite_source import SourceCollection
 from chroma_frame.schema.reconcile import configuration_from_schema, schema_from_configuration
 from chroma_frame.validation.configuration import prepare_create_collection
 
-
 _RENAMED = {"M": "max_neighbors"}  # chromadb 0.6's hnsw_configuration spelling
 
 
