@@ -77,8 +77,9 @@ def decode(stream: BinaryIO) -> Any:
                 raise IdMapError("malformed pickle: the stack does not end with one value")
             return stack[0]
         else:
-            raise IdMapError(f"the pickle holds a {name} opcode (objects or calls), not plain data: "
-                             "not read (chroma-frame never unpickles)")
+            raise IdMapError(f"the pickle holds a {name} opcode (objects or calls), not the plain data "
+                             "Chroma 1.x writes: not read (chroma-frame never unpickles); an index last "
+                             "written by chromadb 0.x is upgraded by opening it once with chromadb 1.x")
     raise IdMapError("malformed pickle: no STOP")
 
 

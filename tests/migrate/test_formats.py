@@ -28,7 +28,7 @@ def test_plain_data_is_decoded(protocol):
 
 @pytest.mark.parametrize("payload", [Thing(), [Thing()], {"id_to_label": Thing()}, np.float32(1.0)])
 def test_objects_and_calls_are_refused(payload):
-    with pytest.raises(IdMapError, match="not plain data"):
+    with pytest.raises(IdMapError, match="not the plain data"):
         decode(io.BytesIO(pickle.dumps(payload)))
 
 

@@ -120,3 +120,17 @@ def test_a_name_taken_by_another_collection_stops_the_copy(chroma_source, tmp_pa
     chroma_frame.PersistentClient(target).create_collection("l2-docs", embedding_function=None)
     with pytest.raises(MigrationError, match="default_tenant/default_database/l2-docs with another id"):
         chroma_frame.migrate(chroma_source, target, progress=False)
+
+
+def test_migrate_runs_without_chromadb(chroma_source, complete, tmp_path):
+    """chromadb made unimportable in the migrating process: the copy is the same."""
+    target = str(tmp_path / "frame")
+    code = ("import sys\n"
+            "sys.modules['chromadb'] = None  # any import of chromadb now fails\n"
+            "import chroma_frame\n"
+            "print(chroma_frame.migrate(sys.argv[1], sys.argv[2], progress=False).copied)\n")
+    done = subprocess.run([sys.executable, "-c", code, chroma_source, target], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1589"
+    assert same(everything(target), complete)
