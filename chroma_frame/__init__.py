@@ -54,6 +54,10 @@ def __getattr__(name: str) -> Any:
         from chroma_frame.settings import Settings
 
         return Settings
+    if name == "migrate":  # copy a Chroma directory (docs/migrate.md)
+        from chroma_frame.migration import migrate
+
+        return migrate
     if name == "ReadLevel":
         from chroma_frame.execution.executor.inputs import ReadLevel
 

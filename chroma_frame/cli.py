@@ -225,6 +225,16 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from chroma_frame.migration import migrate
+
+    report = migrate(args.source, args.target, progress=not args.json, batch_size=args.batch_size)
+    _emit(args, report.to_json(),
+          f"copied {report.copied:,} records ({report.records:,} in all) of {len(report.collections)} collection(s) "
+          f"from {args.source} to {args.target}")
+    return 0
+
+
 def _count(client: Any, name: str) -> int:
     from chroma_frame.errors import NotFoundError
 
@@ -349,6 +359,17 @@ def build_parser() -> argparse.ArgumentParser:
     _json_flag(p)
     p.set_defaults(func=cmd_doctor)
 
+    p = sub.add_parser("migrate", help="copy a Chroma 1.x directory (chroma.sqlite3) into chroma-frame storage",
+                       description="Copy every tenant, database, collection and record of a Chroma 1.x persistent "
+                                   "directory into chroma-frame storage at --to. The Chroma directory is only read "
+                                   "(chromadb is not needed). Run it again after an interruption: it goes on "
+                                   "where it stopped. See docs/migrate.md.")
+    p.add_argument("--from", dest="source", required=True, metavar="CHROMA_DIR", help="Chroma's persist directory")
+    p.add_argument("--to", dest="target", required=True, metavar="PATH", help="chroma-frame storage root to fill")
+    p.add_argument("--batch-size", type=int, default=2000, help="records per write (default 2000)")
+    _json_flag(p)
+    p.set_defaults(func=cmd_migrate)
+
     models = sub.add_parser("models", help="embedding models").add_subparsers(dest="models_command",
                                                                               metavar="ACTION", required=True)
     p = models.add_parser("download", help="fetch and verify the default embedding model (all-MiniLM-L6-v2)")
@@ -364,6 +385,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        _refuse_chroma_path(args)
         return func(args)
     except KeyboardInterrupt:
         return 130
@@ -375,6 +397,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if isinstance(e, (ChromaError, ValueError, TypeError, OSError)):
             return _fail_exit(args, f"{type(e).__name__}: {e}")
         raise
+
+
+def _refuse_chroma_path(args: argparse.Namespace) -> None:
+    """A command given a Chroma directory as --path stops before it opens (or writes) anything."""
+    from chroma_frame.storage.chroma_dir import refuse_chroma_directory
+
+    path = getattr(args, "path", None)
+    if path and "://" not in path:
+        refuse_chroma_directory(path)
 
 
 def _fail_exit(args: argparse.Namespace, message: str) -> int:

@@ -35,6 +35,7 @@ from chroma_frame.schema import register_schema_functions, schema_json
 from chroma_frame.schema.reconcile import apply_configuration, reconcile, schema_from_configuration
 from chroma_frame.storage.catalog import CATALOG_DIR, Catalog, catalog_name, catalog_versions, delete_catalog_versions
 from chroma_frame.storage.catalog import GRACE as CATALOG_GRACE
+from chroma_frame.storage.chroma_dir import refuse_chroma_directory
 from chroma_frame.storage.fs import Storage
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def system_for(settings: Settings) -> System:
         system = _systems.get(key)
         if system is None:
             if settings.is_persistent:
+                if not _is_url(key):
+                    refuse_chroma_directory(str(settings.persist_directory))
                 storage = _storage_for(settings, key)
             else:
                 tmp = tempfile.mkdtemp(prefix="chroma-frame-ephemeral-")
