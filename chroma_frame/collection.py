@@ -15,6 +15,7 @@ from chroma_frame.engine.store import CollectionStore
 from chroma_frame.errors import NotFoundError
 from chroma_frame.filters import compile_filter, parse_filter
 from chroma_frame.interop.frames import FrameMethods
+from chroma_frame.multimodal import with_data
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.schema.reconcile import schema_from_configuration, sparse_index
 from chroma_frame.schema.sparse_write import SparseTarget
@@ -204,7 +205,8 @@ class Collection(FrameMethods):
 
     def _write(self, op: v.Op, ids: Any, embeddings: Any, metadatas: Any, documents: Any, images: Any,
                uris: Any) -> None:
-        request = prepare_write(op, ids, embeddings, metadatas, documents, images, uris, embedder=self._embedder)
+        request = prepare_write(op, ids, embeddings, metadatas, documents, images, uris, embedder=self._embedder,
+                                data_loader=self._data_loader)
         operations.run_write(self._engine, request)
 
     def delete(self, ids: Optional[IDs] = None, where: Optional[Where] = None,
@@ -224,7 +226,7 @@ class Collection(FrameMethods):
         """Records by id and/or filter, in insertion order (``as_of``: of a past version)."""
         request = prepare_get(ids, where, limit, offset, where_document, include,
                               has_data_loader=self._data_loader is not None)
-        return operations.run_get(self._engine.at(as_of), request)  # type: ignore[return-value]
+        return with_data(operations.run_get(self._engine.at(as_of), request), self._data_loader)
 
     def peek(self, limit: int = 10, *, as_of: Any = None) -> GetResult:
         """The first ``limit`` records, embeddings included."""
@@ -239,8 +241,8 @@ class Collection(FrameMethods):
         """Nearest neighbours of each query, closest first (``as_of``: in a past version)."""
         engine = self._engine.at(as_of)
         request = prepare_query(query_embeddings, query_texts, query_images, query_uris, ids, n_results, where,
-                                where_document, include, embedder=self._embedder)
-        return operations.run_query(engine, request)  # type: ignore[return-value]
+                                where_document, include, embedder=self._embedder, data_loader=self._data_loader)
+        return with_data(operations.run_query(engine, request), self._data_loader, per_query=True)
 
     # -- collection ----------------------------------------------------------------------
     def modify(self, name: Optional[str] = None, metadata: Optional[CollectionMetadata] = None,

@@ -28,6 +28,7 @@ from chroma_frame.embeddings.binding import (
     updated_embedding_function_config,
 )
 from chroma_frame.errors import error_types
+from chroma_frame.multimodal import with_data
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.types import Collection as CollectionModel
 from chroma_frame.types import IndexingStatus
@@ -271,9 +272,10 @@ def _database(body: dict[str, Any]) -> dict[str, Any]:
 class _CollectionCore:
     """Record calls of one collection: library validation, embedding, then a :class:`Call`."""
 
-    def __init__(self, model: dict[str, Any], embedding_function: Any) -> None:
+    def __init__(self, model: dict[str, Any], embedding_function: Any, data_loader: Any = None) -> None:
         self.model = model
         self.embedding_function = embedding_function
+        self.data_loader = data_loader
 
     @property
     def path(self) -> str:
@@ -291,7 +293,8 @@ class _CollectionCore:
               metadatas: Optional[OneOrMany[Metadata]], documents: Optional[OneOrMany[Document]],
               images: Optional[OneOrMany[Image]], uris: Optional[OneOrMany[URI]]) -> Call:
         request = prepare_write(op, ids, embeddings, metadatas, documents, images, uris, embedder=self.embedder,
-                                fill_sparse=False, max_batch_size=max_batch_size)  # the server fills sparse vectors
+                                fill_sparse=False, max_batch_size=max_batch_size,  # the server fills sparse vectors
+                                data_loader=self.data_loader)
         embedded = request.embeddings
         body = {"ids": request.ids, "embeddings": None if embedded is None else _b64(embedded),
                 "metadatas": request.metadatas, "documents": request.documents, "uris": request.uris}
@@ -310,10 +313,12 @@ class _CollectionCore:
 
     def get(self, ids: Optional[OneOrMany[ID]], where: Optional[Where], limit: Optional[int], offset: Optional[int],
             where_document: Optional[WhereDocument], include: Optional[Include]) -> Call:
-        request = prepare_get(ids, where, limit, offset, where_document, include)
+        request = prepare_get(ids, where, limit, offset, where_document, include,
+                              has_data_loader=self.data_loader is not None)
         body = {"ids": request.ids, "where": where, "limit": request.limit, "offset": request.offset or None,
                 "where_document": where_document, "include": _wire_include(request.include)}
-        return Call("POST", f"{self.path}/get", body, parse=lambda b: _get_result(b, request.include))
+        return Call("POST", f"{self.path}/get", body,
+                    parse=lambda b: with_data(_get_result(b, request.include), self.data_loader))
 
     def query(self, query_embeddings: Optional[Union[OneOrMany[Embedding], OneOrMany[PyEmbedding]]],
               query_texts: Optional[OneOrMany[Document]],
@@ -321,11 +326,12 @@ class _CollectionCore:
               ids: Optional[OneOrMany[ID]], n_results: int, where: Optional[Where],
               where_document: Optional[WhereDocument], include: Optional[Include]) -> Call:
         request = prepare_query(query_embeddings, query_texts, query_images, query_uris, ids, n_results, where,
-                                where_document, include, embedder=self.embedder)
+                                where_document, include, embedder=self.embedder, data_loader=self.data_loader)
         rows = [np.asarray(e, dtype=np.float32).tolist() for e in request.embeddings]
         body = {"ids": request.ids, "query_embeddings": rows, "n_results": request.n_results, "where": where,
                 "where_document": where_document, "include": _wire_include(request.include)}
-        return Call("POST", f"{self.path}/query", body, parse=lambda b: _query_result(b, request.include))
+        return Call("POST", f"{self.path}/query", body,
+                    parse=lambda b: with_data(_query_result(b, request.include), self.data_loader, per_query=True))
 
     def search(self, searches: OneOrMany[Search], read_level: Union[ReadLevel, str]) -> Call:
         """Text queries embedded here, as chromadb's client does: ``#embedding`` with the collection's
@@ -392,7 +398,7 @@ class _CollectionBase:
     def __init__(self, client: Any, model: dict[str, Any], embedding_function: Any = None,
                  data_loader: Any = None) -> None:
         self._client = client
-        self._core = _CollectionCore(model, embedding_function)
+        self._core = _CollectionCore(model, embedding_function, data_loader)
         self._data_loader = data_loader
 
     @property

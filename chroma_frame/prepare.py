@@ -2,13 +2,16 @@
 
 ``Collection`` (embedded), the server and ``HttpClient``'s collections turn a verb's arguments into
 a frozen request with these functions: the Python-side checks in Chroma's order (inside
-``validation_context``, so messages end in ``" in {op}."``), documents embedded, filters parsed.
-No I/O and no engine: the engine-side checks that need the collection's dimension run when the
-request is executed (``chroma_frame.operations``), or on the server.
+``validation_context``, so messages end in ``" in {op}."``), documents, images or URIs embedded
+(``chroma_frame.multimodal``), filters parsed. No engine: the engine-side checks that need the
+collection's dimension run when the request is executed (``chroma_frame.operations``), or on the
+server.
 
 Where the surfaces differ, the difference is a parameter (the values below are the HTTP client's):
 ``Embedder(batched=False)`` embeds in one call, ``fill_sparse=False`` leaves sparse vectors to the
-server, ``max_batch_size`` is the server's limit (a ``ValueError``), ``has_data_loader`` is False.
+server, ``max_batch_size`` is the server's limit (a ``ValueError``). ``has_data_loader`` /
+``data_loader`` are the collection's on both clients and absent on the server: URIs are loaded and
+images embedded client-side, as in Chroma.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, Optional
 from chroma_frame import validation as v
 from chroma_frame.embedder import Embedder
 from chroma_frame.filters import Node, parse_filter
+from chroma_frame.multimodal import embed_inputs
 from chroma_frame.schema.sparse_write import apply_sparse_embeddings
 
 # add / upsert / update: the validated record set (``op``, ``ids``, ``embeddings``, ``metadatas``,
@@ -60,12 +64,14 @@ class DeleteRequest:
 
 def prepare_write(op: v.Op, ids: Any, embeddings: Any = None, metadatas: Any = None, documents: Any = None,
                   images: Any = None, uris: Any = None, *, embedder: Embedder, fill_sparse: bool = True,
-                  max_batch_size: Optional[int] = None) -> WriteRequest:
-    """``add`` / ``upsert`` / ``update``: normalise and check, embed documents, fill sparse vectors."""
+                  max_batch_size: Optional[int] = None, data_loader: Any = None) -> WriteRequest:
+    """``add`` / ``upsert`` / ``update``: normalise and check, embed documents or images (or, on
+    ``add``, URIs through ``data_loader``), fill sparse vectors."""
     with v.validation_context(op):
         records = v.normalize_records(op, ids, embeddings, metadatas, documents, images, uris)
-        if records.embeddings is None and records.documents is not None:
-            records = v.attach_embeddings(records, embedder.dense(records.documents))
+        if records.embeddings is None and (op == "add" or records.documents is not None or records.images is not None):
+            embedded = embed_inputs(embedder, data_loader, records.documents, records.images, records.uris)
+            records = replace(v.attach_embeddings(records, embedded), images=None)
         target = embedder.sparse_target if fill_sparse else None
         if target is not None:
             records = replace(records, metadatas=apply_sparse_embeddings(target, records.metadatas, records.documents))
@@ -87,9 +93,11 @@ def prepare_get(ids: Any = None, where: Any = None, limit: Any = None, offset: A
 
 def prepare_query(query_embeddings: Any = None, query_texts: Any = None, query_images: Any = None,
                   query_uris: Any = None, ids: Any = None, n_results: Any = 10, where: Any = None,
-                  where_document: Any = None, include: Any = None, *, embedder: Embedder) -> QueryRequest:
-    """``query``: inputs, filters, include and n_results, then texts embedded when no embeddings
-    were given. Query ids are only checked by the engine (``check_query_engine``)."""
+                  where_document: Any = None, include: Any = None, *, embedder: Embedder,
+                  data_loader: Any = None) -> QueryRequest:
+    """``query``: inputs, filters, include and n_results, then texts, images or URIs (through
+    ``data_loader``) embedded when no embeddings were given. Query ids are only checked by the
+    engine (``check_query_engine``)."""
     with v.validation_context("query"):
         inputs = v.normalize_query(query_embeddings, query_texts, query_images, query_uris)
         ids = [ids] if isinstance(ids, str) else ids
@@ -99,7 +107,8 @@ def prepare_query(query_embeddings: Any = None, query_texts: Any = None, query_i
         embeddings = inputs.embeddings
         if embeddings is None:
             v.check_query_embeddable(inputs)
-            embeddings = embedder.dense(inputs.documents, is_query=True)  # type: ignore[arg-type]  # texts only
+            embeddings = embed_inputs(embedder, data_loader, inputs.documents, inputs.images, inputs.uris,
+                                      is_query=True)
     return QueryRequest(embeddings, ids, where, where_document, node, n_results, include)
 
 

@@ -11,12 +11,16 @@ from numpy.typing import NDArray
 from chroma_frame.base_types import SPARSE_VECTOR_TYPE_VALUE as SPARSE_VECTOR_TYPE_VALUE
 from chroma_frame.base_types import TYPE_KEY as TYPE_KEY
 from chroma_frame.base_types import SparseVector
+from chroma_frame.embeddings.protocol import DataLoader as DataLoader
+from chroma_frame.embeddings.protocol import Embeddable as Embeddable
 from chroma_frame.embeddings.protocol import EmbeddingFunction as EmbeddingFunction
 from chroma_frame.embeddings.sparse import SparseEmbeddingFunction as SparseEmbeddingFunction
 from chroma_frame.embeddings.sparse import SparseVectors as SparseVectors
 from chroma_frame.embeddings.sparse import validate_sparse_embedding_function as validate_sparse_embedding_function
 from chroma_frame.embeddings.sparse import validate_sparse_vectors as validate_sparse_vectors
 from chroma_frame.types import IndexingStatus as IndexingStatus
+from chroma_frame.validation import is_document as is_document
+from chroma_frame.validation import is_image as is_image
 
 ID = str
 IDs = List[ID]

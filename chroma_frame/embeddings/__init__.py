@@ -9,6 +9,7 @@ from chroma_frame.embeddings.chroma_bm25 import ChromaBm25EmbeddingFunction
 from chroma_frame.embeddings.default import DefaultEmbeddingFunction, ONNXMiniLM_L6_V2
 from chroma_frame.embeddings.embed import embed
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
+from chroma_frame.embeddings.open_clip import OpenCLIPEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
 from chroma_frame.embeddings.protocol import (
     Documents,
@@ -64,6 +65,7 @@ __all__ = [
     "ONNXMiniLM_L6_V2",
     "OllamaEmbeddingFunction",
     "OpenAIEmbeddingFunction",
+    "OpenCLIPEmbeddingFunction",
     "SentenceTransformerEmbeddingFunction",
     "Space",
     "bind_embedding_function",

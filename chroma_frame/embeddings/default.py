@@ -20,6 +20,8 @@ def _encode(input: Documents, providers: Optional[List[str]] = None) -> Embeddin
     from chroma_frame.embeddings.minilm import get_encoder
 
     texts = [input] if isinstance(input, str) else list(input)
+    if not all(isinstance(text, str) for text in texts):  # an image: Chroma's tokenizer.encode(document) says
+        raise TypeError("TextInputSequence must be str")
     vectors = get_encoder(providers).encode(texts)
     return cast(Embeddings, list(vectors))
 

@@ -24,8 +24,10 @@ Documents = List[Document]
 Embedding = NDArray[Union[np.int32, np.float32]]
 Embeddings = List[Embedding]
 PyEmbedding = List[float]
-Embeddable = Documents  # images are not supported by chroma-frame's built-in functions
+Images = List[NDArray[Any]]
+Embeddable = Union[Documents, Images]  # texts, or images as numpy arrays (OpenCLIPEmbeddingFunction takes both)
 D = TypeVar("D", contravariant=True)
+L = TypeVar("L", covariant=True)
 # Chroma's error when a collection has to embed and has no embedding function (its exact text)
 NO_EMBEDDING_FUNCTION = ("You must provide an embedding function to compute embeddings."
                          "https://docs.trychroma.com/guides/embeddings")
@@ -38,6 +40,7 @@ __all__ = [
     "Embeddings",
     "Embeddable",
     "EmbeddingFunction",
+    "DataLoader",
     "normalize_embeddings",
     "validate_embeddings",
     "validate_embedding_function",
@@ -170,6 +173,13 @@ class EmbeddingFunction(Protocol[D]):
             or self.get_config() is NotImplemented
             or self.build_from_config(self.get_config()) is NotImplemented
         )
+
+
+class DataLoader(Protocol[L]):
+    """Chroma's ``DataLoader``: a collection's URIs in, what its embedding function takes out
+    (``chroma_frame.utils.data_loaders.ImageLoader``: images)."""
+
+    def __call__(self, uris: List[str]) -> L: ...
 
 
 def _simple_retry(fn: Any, attempts: int = 3, backoff: float = 0.5, **_: Any) -> Embeddings:

@@ -25,6 +25,7 @@ from chroma_frame.embeddings.jina import JinaEmbeddingFunction
 from chroma_frame.embeddings.mistral import MistralEmbeddingFunction
 from chroma_frame.embeddings.nomic import NomicEmbeddingFunction
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
+from chroma_frame.embeddings.open_clip import OpenCLIPEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
 from chroma_frame.embeddings.openai_compatible import BasetenEmbeddingFunction, MorphEmbeddingFunction
 from chroma_frame.embeddings.perplexity import PerplexityEmbeddingFunction
@@ -68,6 +69,7 @@ known_embedding_functions: Dict[str, Type[EmbeddingFunction]] = {
     "nomic": NomicEmbeddingFunction,
     "voyageai": VoyageAIEmbeddingFunction,
     "onnx_mini_lm_l6_v2": ONNXMiniLM_L6_V2,
+    "open_clip": OpenCLIPEmbeddingFunction,
     "roboflow": RoboflowEmbeddingFunction,
     "amazon_bedrock": AmazonBedrockEmbeddingFunction,
     "baseten": BasetenEmbeddingFunction,

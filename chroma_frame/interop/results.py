@@ -48,7 +48,9 @@ _RECORD = record_schema(1)
 
 def take_rows(snap: Snapshot, positions: np.ndarray, include: Sequence[str]) -> pa.Table:
     """``id`` and the stored columns of the ``include``d fields at ``positions``, in that order (one take)."""
-    names = ["id"] + [column for column, field in _STORED.items() if field in include]
+    # "data" brings the metadatas too, as in Chroma's embedded client (its Rust core reads "data" so)
+    names = ["id"] + [column for column, field in _STORED.items()
+                      if field in include or (field == "metadatas" and "data" in include)]
     if snap.table is None or len(positions) == 0:
         return pa.schema([_RECORD.field(name) for name in names]).empty_table()
     return snap.rows(positions, names)

@@ -63,6 +63,8 @@ from chroma_frame.validation.records import (
     check_records_engine,
     check_records_ingest,
     check_sparse_index_range,
+    is_document,
+    is_image,
     normalize_embeddings,
     normalize_records,
 )
@@ -76,7 +78,8 @@ __all__ = [
     "check_configuration_update", "check_database_name", "check_delete_args", "check_dimensions",
     "check_embedding_rows", "check_include", "check_limit_offset", "check_modify_metadata", "check_n_results",
     "check_query_embeddable", "check_query_engine", "check_records_engine", "check_records_ingest",
-    "check_sparse_index_range", "check_tenant_name", "create_sections", "normalize_configuration",
+    "check_sparse_index_range", "check_tenant_name", "create_sections", "is_document", "is_image",
+    "normalize_configuration",
     "normalize_embeddings", "normalize_ids", "normalize_query", "normalize_query_embeddings",
     "normalize_records", "prepare_create_collection", "prepare_modify_collection", "validation_context",
 ]

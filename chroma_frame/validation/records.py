@@ -187,17 +187,27 @@ def _check_lengths(fields: dict[str, Any]) -> None:
         raise ValueError("Unequal lengths for fields: " + ", ".join(f"{k}: {len(v)}" for k, v in given.items()))
 
 
+def is_document(target: Any) -> bool:
+    """Chroma's ``is_document``: a str."""
+    return isinstance(target, str)
+
+
+def is_image(target: Any) -> bool:
+    """Chroma's ``is_image``: a numpy array of at least two dimensions."""
+    return isinstance(target, np.ndarray) and target.ndim >= 2
+
+
 def _check_documents(documents: list, nullable: bool) -> None:
     for document in documents:
         if document is None and nullable:
             continue
-        if not isinstance(document, str):
+        if not is_document(document):
             raise ValueError(f"Expected document to be a str, got {document}")
 
 
 def _check_images(images: list) -> None:
     for image in images:
-        if not (isinstance(image, np.ndarray) and image.ndim >= 2):
+        if not is_image(image):
             raise ValueError(f"Expected image to be a numpy array, got {image}")
 
 

@@ -24,6 +24,7 @@ from chroma_frame.embeddings.jina import JinaEmbeddingFunction
 from chroma_frame.embeddings.mistral import MistralEmbeddingFunction
 from chroma_frame.embeddings.nomic import NomicEmbeddingFunction
 from chroma_frame.embeddings.ollama import OllamaEmbeddingFunction
+from chroma_frame.embeddings.open_clip import OpenCLIPEmbeddingFunction
 from chroma_frame.embeddings.openai import OpenAIEmbeddingFunction
 from chroma_frame.embeddings.openai_compatible import BasetenEmbeddingFunction, MorphEmbeddingFunction
 from chroma_frame.embeddings.perplexity import PerplexityEmbeddingFunction
@@ -70,6 +71,7 @@ __all__ = [
     "ONNXMiniLM_L6_V2",
     "OllamaEmbeddingFunction",
     "OpenAIEmbeddingFunction",
+    "OpenCLIPEmbeddingFunction",
     "PerplexityEmbeddingFunction",
     "RoboflowEmbeddingFunction",
     "SentenceTransformerEmbeddingFunction",
