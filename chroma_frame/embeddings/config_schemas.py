@@ -123,6 +123,11 @@ SCHEMAS: Dict[str, Dict[str, Any]] = json.loads(r"""{
   "api_key_env_var": {"type": "string"},
   "include_tokens": {"type": "boolean"}
  }, "required": ["api_key_env_var", "model"], "additionalProperties": false},
+ "open_clip": {"type": "object", "properties": {
+  "model_name": {"type": "string"},
+  "checkpoint": {"type": "string"},
+  "device": {"type": ["string", "null"]}
+ }, "required": ["model_name", "checkpoint", "device"], "additionalProperties": false},
  "perplexity": {"type": "object", "properties": {
   "model_name": {"type": "string"},
   "api_key_env_var": {"type": "string"},

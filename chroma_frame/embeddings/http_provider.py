@@ -19,6 +19,7 @@ import numpy as np
 from chroma_frame.embeddings.config_schemas import SCHEMAS
 from chroma_frame.embeddings.protocol import Documents, EmbeddingFunction, Embeddings, Space
 from chroma_frame.embeddings.transport import EmbeddingRequestError, post_json
+from chroma_frame.validation import is_image as is_image  # Chroma's, for the providers that take images
 
 DIRECT_KEY_WARNING = ("Direct api_key configuration will not be persisted. "
                       "Please use environment variables via api_key_env_var for persistent storage.")
@@ -36,11 +37,6 @@ def api_key_from_env(api_key: Optional[str], api_key_env_var: str, preferred_env
     if not key:
         raise ValueError(missing or f"The {env_var} environment variable is not set.")
     return env_var, key
-
-
-def is_image(item: Any) -> bool:
-    """Chroma's ``is_image``: a numpy array of two or more dimensions."""
-    return isinstance(item, np.ndarray) and item.ndim >= 2
 
 
 def image_base64(image: np.ndarray, fmt: str = "PNG") -> str:

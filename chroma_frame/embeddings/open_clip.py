@@ -13,11 +13,11 @@ from typing import Any, Dict, List, Optional, cast
 
 import numpy as np
 
+from chroma_frame.embeddings.http_provider import PIL_MISSING, check_config
 from chroma_frame.embeddings.protocol import Embeddable, Embedding, EmbeddingFunction, Embeddings, Space
 from chroma_frame.validation import is_document, is_image
 
 NAME = "open_clip"
-_CONFIG_TYPES = {"model_name": ("string",), "checkpoint": ("string",), "device": ("string", "null")}
 
 
 def _require(module: str, message: str) -> Any:
@@ -36,8 +36,7 @@ class OpenCLIPEmbeddingFunction(EmbeddingFunction[Embeddable]):
                              "`pip install open-clip-torch`. https://github.com/mlfoundations/open_clip")
         self._torch = _require("torch", "The torch python package is not installed. Please install it with "
                                "`pip install torch`")
-        self._PILImage = _require("PIL.Image", "The PIL python package is not installed. Please install it with "
-                                  "`pip install pillow`")
+        self._PILImage = _require("PIL.Image", PIL_MISSING)
         self.model_name = model_name
         self.checkpoint = checkpoint
         self.device = device
@@ -98,19 +97,8 @@ class OpenCLIPEmbeddingFunction(EmbeddingFunction[Embeddable]):
 
     @staticmethod
     def validate_config(config: Dict[str, Any]) -> None:
-        """The checks of Chroma's ``open_clip.json`` schema (ValueError instead of jsonschema's error)."""
-        def fail(message: str) -> None:
-            raise ValueError(f"Config validation failed for schema '{NAME}': {message}")
-
-        for key in config:
-            if key not in _CONFIG_TYPES:
-                fail(f"Additional properties are not allowed ('{key}' was unexpected)")
-        for key, kinds in _CONFIG_TYPES.items():
-            if key not in config:
-                fail(f"'{key}' is a required property")
-            value = config[key]
-            if not (isinstance(value, str) or (value is None and "null" in kinds)):
-                fail(f"{value!r} is not of type {', '.join(repr(k) for k in kinds)} at path '{key}'")
+        """Chroma's ``open_clip.json`` schema (``ValueError`` instead of jsonschema's error)."""
+        check_config(config, NAME)
 
 
 __all__ = ["NAME", "OpenCLIPEmbeddingFunction"]

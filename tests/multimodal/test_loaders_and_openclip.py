@@ -188,8 +188,9 @@ def test_config_and_embeddings_match_chromadb(fake_open_clip):
         assert _error(lambda: ours.validate_config_update(ours.get_config(), update)) == \
             _error(lambda: theirs.validate_config_update(theirs.get_config(), update))
     ours.validate_config(ours.get_config())
-    with pytest.raises(ValueError, match="'checkpoint' is a required property"):
-        ours.validate_config({"model_name": "x", "device": None})
+    for bad in ({"model_name": "x", "device": None}, {**ours.get_config(), "extra": 1},
+                {"model_name": 1, "checkpoint": "c", "device": "cpu"}, {**ours.get_config(), "device": 3}):
+        assert _error(lambda: ours.validate_config(bad))[1] == _error(lambda: theirs.validate_config(bad))[1]
     inputs = [*make_images(2), "a photo of a cat", "red"]
     assert all(np.array_equal(a, b) for a, b in zip(ours(inputs), theirs(inputs)))
     assert [e.dtype for e in ours(inputs)] == [np.float32] * 4
