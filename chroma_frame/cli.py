@@ -71,27 +71,23 @@ def _existing_root(path: str) -> None:
 # -- commands ----------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import os
-
-    from chroma_frame.server import ServerConfig, serve
+def run_config(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The ServerConfig ``run`` serves (flags > config file > environment > defaults), and the
+    config file's warnings (Chroma keys that mean nothing here)."""
+    from chroma_frame.server import ServerConfig
     from chroma_frame.server.config_file import ConfigFileError, load_config_file
-    from chroma_frame.server.telemetry import TelemetryUnavailable, options_of, require
 
     if args.config and args.config_path and args.config != args.config_path:
         raise CLIError(f"two config files given: {args.config} and --config-path {args.config_path}")
     file_values: dict[str, Any] = {}
+    warnings: list[str] = []
     if args.config or args.config_path:
         try:
             loaded = load_config_file(args.config or args.config_path)
         except ConfigFileError as e:
             raise CLIError(str(e)) from None
-        for warning in loaded.warnings:
-            print(f"chroma-frame: warning: {warning}", file=sys.stderr, flush=True)
-        file_values = loaded.values
-    if args.refresh_interval is not None:  # read by the server's Settings, in every worker process
-        os.environ["REFRESH_INTERVAL"] = str(args.refresh_interval)
-    config = ServerConfig.from_env(  # flags > config file > environment > defaults
+        file_values, warnings = loaded.values, loaded.warnings
+    config = ServerConfig.from_env(
         file_values=file_values,
         path=args.path, host=args.host, port=args.port, allow_reset=args.allow_reset,
         auth_provider=args.auth_provider, auth_credentials=args.auth_credentials,
@@ -100,6 +96,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers, request_timeout=args.request_timeout,
         cors_allow_origins=tuple(args.cors_allow_origins) if args.cors_allow_origins else None,
     )
+    return config, warnings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
+    from chroma_frame.server import serve
+    from chroma_frame.server.telemetry import TelemetryUnavailable, options_of, require
+
+    config, warnings = run_config(args)
+    for warning in warnings:
+        print(f"chroma-frame: warning: {warning}", file=sys.stderr, flush=True)
+    if args.refresh_interval is not None:  # read by the server's Settings, in every worker process
+        os.environ["REFRESH_INTERVAL"] = str(args.refresh_interval)
     try:
         require(options_of(config))  # before any worker starts
         if not args.json:
