@@ -16,9 +16,8 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from chroma_frame.server import errors
+from chroma_frame.server import errors, telemetry
 from chroma_frame.server import schemas as s
-from chroma_frame.server import telemetry
 from chroma_frame.server.auth import AuthMiddleware, build_authenticator
 from chroma_frame.server.codec import dumps
 from chroma_frame.server.config import ServerConfig

@@ -41,7 +41,7 @@ _PORT = _check(lambda v: _is_int(v) and 0 < v < 65536, "a port number (1-65535)"
 _POSITIVE = _check(lambda v: _is_int(v) and v > 0, "a positive integer")
 _SECONDS = _check(lambda v: (_is_int(v) or isinstance(v, float)) and v >= 0, "a number of seconds (0 or more)", float)
 _STRINGS = _check(lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v), "a list of strings", tuple)
-_HEADERS = _check(lambda v: isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+_HEADERS = _check(lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in (*v, *v.values())),
                   "a mapping of header names to strings", dict)
 
 

@@ -28,7 +28,8 @@ GRANULARITIES = ("none", "operation", "operation_and_segment", "all")
 INSTALL_HINT = "pip install 'chroma-frame[otel]'"
 # OTLP over gRPC: OpenTelemetry's standard switch, or the gRPC port (Chroma's sample configs use 4317)
 PROTOCOL_ENV = "OTEL_EXPORTER_OTLP_PROTOCOL"
-_EXPORTERS = {"grpc": "opentelemetry.exporter.otlp.proto.grpc", "http/protobuf": "opentelemetry.exporter.otlp.proto.http"}
+_EXPORTERS = {"grpc": "opentelemetry.exporter.otlp.proto.grpc",
+              "http/protobuf": "opentelemetry.exporter.otlp.proto.http"}
 
 
 class TelemetryUnavailable(RuntimeError):

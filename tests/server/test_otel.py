@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import httpx
 import pytest
@@ -199,7 +199,7 @@ def test_options_follow_chromas_settings(monkeypatch) -> None:
 
     class FromSettings:  # a Settings object: read through getattr, for what the config leaves unset
         chroma_otel_collection_endpoint = "http://collector:4318"
-        chroma_otel_collection_headers = {"x-team": "k"}
+        chroma_otel_collection_headers: ClassVar[dict[str, str]] = {"x-team": "k"}
 
     options = options_of(ServerConfig(), FromSettings())
     assert options is not None
