@@ -219,3 +219,11 @@ def test_grpc_exporters_are_chosen_for_grpc() -> None:
     spans, metrics = _exporters(options)
     assert type(spans).__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")
     assert type(metrics).__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")
+
+
+def test_route_of_requests_answered_before_routing() -> None:
+    from chroma_frame.server.telemetry import _ids, route_of
+
+    scope = {"path": "/api/v2/tenants/t1/databases/d1/collections/c1/query"}  # the query fast path
+    assert route_of(scope) == ("/api/v2/tenants/{tenant}/databases/{database}/collections/{collection_id}/query", None)
+    assert _ids(scope) == {"chroma.tenant": "t1", "chroma.database": "d1", "chroma.collection_id": "c1"}
