@@ -13,12 +13,13 @@ metrics: a request counter and a latency histogram, by route, method and status.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlparse
 
 SETTINGS = ("chroma_otel_collection_endpoint", "chroma_otel_service_name", "chroma_otel_collection_headers",
@@ -95,12 +96,17 @@ def instrument(app: Any, options: TelemetryOptions) -> Any:
 
     span_exporter, metric_exporter = _exporters(options)
     resource = Resource.create({SERVICE_NAME: options.service_name})
-    # Not the global providers: shut down (flushed) at exit by the SDK itself
+    # Not the global providers (FastAPI's own telemetry would start on them)
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter))
     meter_provider = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(metric_exporter)])
+
+    def flush() -> None:
+        tracer_provider.shutdown()
+        meter_provider.shutdown(timeout_millis=5000)
+
     return RequestTelemetry(app, tracer_provider.get_tracer("chroma_frame.server"),
-                            meter_provider.get_meter("chroma_frame.server"))
+                            meter_provider.get_meter("chroma_frame.server"), flush)
 
 
 def _exporters(options: TelemetryOptions) -> tuple[Any, Any]:
@@ -144,13 +150,16 @@ def _ids(scope: dict) -> dict[str, str]:
 
 class RequestTelemetry:
     """ASGI middleware, outermost: one server span per HTTP request (continuing a W3C
-    ``traceparent`` the client sent), a request counter and a latency histogram."""
+    ``traceparent`` the client sent), a request counter and a latency histogram. ``flush`` runs
+    when the application shuts down: uvicorn ends the process on SIGTERM's default action, so
+    the SDK's exit hooks never run."""
 
-    def __init__(self, app: Any, tracer: Any, meter: Any) -> None:
+    def __init__(self, app: Any, tracer: Any, meter: Any, flush: Callable[[], None] = lambda: None) -> None:
         from opentelemetry import propagate, trace
 
         self.app = app
         self.tracer = tracer
+        self.flush = flush
         self._trace = trace
         self._propagate = propagate
         self.requests = meter.create_counter("chroma_frame.server.requests", unit="{request}",
@@ -159,6 +168,9 @@ class RequestTelemetry:
                                                description="Duration of HTTP requests")
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._flushing(send))
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -189,6 +201,15 @@ class RequestTelemetry:
                 labels = {"http.request.method": method, "http.route": route, "http.response.status_code": status}
                 self.requests.add(1, labels)
                 self.duration.record(time.perf_counter() - started, labels)
+
+
+    def _flushing(self, send: Any) -> Any:
+        async def send_after_flush(message: dict) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await asyncio.to_thread(self.flush)
+            await send(message)
+
+        return send_after_flush
 
 
 __all__ = ["GRANULARITIES", "INSTALL_HINT", "RequestTelemetry", "TelemetryOptions", "TelemetryUnavailable",

@@ -227,3 +227,19 @@ def test_route_of_requests_answered_before_routing() -> None:
     scope = {"path": "/api/v2/tenants/t1/databases/d1/collections/c1/query"}  # the query fast path
     assert route_of(scope) == ("/api/v2/tenants/{tenant}/databases/{database}/collections/{collection_id}/query", None)
     assert _ids(scope) == {"chroma.tenant": "t1", "chroma.database": "d1", "chroma.collection_id": "c1"}
+
+
+def test_spans_and_metrics_are_flushed_when_the_server_stops(tmp_path) -> None:
+    """With the SDK's default delays (5 s spans, 60 s metrics): SIGTERM ends uvicorn's process by
+    the signal's default action, so the flush runs at the application's shutdown."""
+    receiver = Receiver()
+    try:
+        server = Server(tmp_path / "data", [], {"CHROMA_OTEL_COLLECTION_ENDPOINT": receiver.url}).start()
+        response = httpx.get(f"{server.url}/api/v2/tenants/nobody")
+        server.stop()
+        assert server.proc is not None and server.proc.returncode is not None
+        trace_id = response.headers["chroma-trace-id"]
+        assert [s.trace_id.hex() for _, s in receiver.spans()].count(trace_id) == 1
+        assert "chroma_frame.server.requests" in receiver.metric_names()
+    finally:
+        receiver.server.shutdown()
