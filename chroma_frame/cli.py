@@ -71,14 +71,24 @@ def _existing_root(path: str) -> None:
 # -- commands ----------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import os
+def run_config(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    """The ServerConfig ``run`` serves (flags > config file > environment > defaults), and the
+    config file's warnings (Chroma keys that mean nothing here)."""
+    from chroma_frame.server import ServerConfig
+    from chroma_frame.server.config_file import ConfigFileError, load_config_file
 
-    from chroma_frame.server import ServerConfig, serve
-
-    if args.refresh_interval is not None:  # read by the server's Settings, in every worker process
-        os.environ["REFRESH_INTERVAL"] = str(args.refresh_interval)
+    if args.config and args.config_path and args.config != args.config_path:
+        raise CLIError(f"two config files given: {args.config} and --config-path {args.config_path}")
+    file_values: dict[str, Any] = {}
+    warnings: list[str] = []
+    if args.config or args.config_path:
+        try:
+            loaded = load_config_file(args.config or args.config_path)
+        except ConfigFileError as e:
+            raise CLIError(str(e)) from None
+        file_values, warnings = loaded.values, loaded.warnings
     config = ServerConfig.from_env(
+        file_values=file_values,
         path=args.path, host=args.host, port=args.port, allow_reset=args.allow_reset,
         auth_provider=args.auth_provider, auth_credentials=args.auth_credentials,
         auth_credentials_file=args.auth_credentials_file, token_header=args.auth_token_header,
@@ -86,11 +96,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers=args.workers, request_timeout=args.request_timeout,
         cors_allow_origins=tuple(args.cors_allow_origins) if args.cors_allow_origins else None,
     )
-    if not args.json:
-        print(f"chroma-frame serving {config.path} on http://{config.host}:{config.port} "
-              f"(auth: {config.auth_provider or 'off'}, reset: {'allowed' if config.allow_reset else 'refused'})",
-              file=sys.stderr, flush=True)
-    serve(config)
+    return config, warnings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import os
+
+    from chroma_frame.server import serve
+    from chroma_frame.server.telemetry import TelemetryUnavailable, options_of, require
+
+    config, warnings = run_config(args)
+    for warning in warnings:
+        print(f"chroma-frame: warning: {warning}", file=sys.stderr, flush=True)
+    if args.refresh_interval is not None:  # read by the server's Settings, in every worker process
+        os.environ["REFRESH_INTERVAL"] = str(args.refresh_interval)
+    try:
+        require(options_of(config))  # before any worker starts
+        if not args.json:
+            print(f"chroma-frame serving {config.path} on http://{config.host}:{config.port} "
+                  f"(auth: {config.auth_provider or 'off'}, reset: {'allowed' if config.allow_reset else 'refused'}"
+                  f", telemetry: {config.chroma_otel_collection_endpoint or 'off'})", file=sys.stderr, flush=True)
+        serve(config)
+    except TelemetryUnavailable as e:
+        raise CLIError(str(e)) from None
     return 0
 
 
@@ -267,10 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    run = sub.add_parser("run", help="serve Chroma's HTTP API v2 over a storage root")
-    run.add_argument("--path", default=DEFAULT_PATH, help="storage root (default: ./chroma)")
-    run.add_argument("--host", default="127.0.0.1", help="bind address (default: 127.0.0.1, loopback only)")
-    run.add_argument("--port", type=int, default=8000)
+    run = sub.add_parser("run", help="serve Chroma's HTTP API v2 over a storage root",
+                         description="Serve Chroma's HTTP API v2 over a storage root. Settings come from the "
+                                     "flags, then the config file (Chroma's server YAML), then environment "
+                                     "variables, then the defaults (docs/deploy.md).")
+    run.add_argument("config", nargs="?", default=None, metavar="CONFIG.yaml",
+                     help="Chroma's server config file (persist_path, listen_address, port, ...)")
+    run.add_argument("--config-path", "--config_path", dest="config_path", default=None, metavar="CONFIG.yaml",
+                     help="the same, as an option")
+    run.add_argument("--path", default=None, help="storage root (default: ./chroma)")
+    run.add_argument("--host", default=None, help="bind address (default: 127.0.0.1, loopback only)")
+    run.add_argument("--port", type=int, default=None, help="(default: 8000)")
     run.add_argument("--allow-reset", action="store_true", help="allow POST /api/v2/reset (or ALLOW_RESET=TRUE)")
     run.add_argument("--auth-provider", choices=["token", "basic"], default=None,
                      help="require credentials (or CHROMA_SERVER_AUTHN_PROVIDER)")
@@ -291,7 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default 0: every read checks; or REFRESH_INTERVAL); this server's own writes "
                           "are always read")
     run.add_argument("--cors-allow-origins", nargs="*", default=None)
-    run.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    run.add_argument("--log-level", default=None, choices=["critical", "error", "warning", "info", "debug"],
+                     help="(default: warning)")
     _json_flag(run)
     run.set_defaults(func=cmd_run)
 

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
-from chroma_frame.server import errors
+from chroma_frame.server import errors, telemetry
 from chroma_frame.server import schemas as s
 from chroma_frame.server.auth import AuthMiddleware, build_authenticator
 from chroma_frame.server.codec import dumps
@@ -261,7 +261,7 @@ def _v1_gone() -> APIRouter:
 
 
 def create_app(config: ServerConfig) -> Any:
-    """The ASGI application: body limit -> auth -> FastAPI routes."""
+    """The ASGI application: telemetry (when configured) -> body limit -> auth -> FastAPI routes."""
     from chroma_frame.version import __version__
 
     app = FastAPI(title="chroma-frame", version=__version__,
@@ -281,7 +281,9 @@ def create_app(config: ServerConfig) -> Any:
     authenticator = build_authenticator(config)
     if authenticator is not None:
         asgi = AuthMiddleware(asgi, authenticator)
-    return BodyLimitMiddleware(asgi, config.max_body_bytes)
+    asgi = BodyLimitMiddleware(asgi, config.max_body_bytes)
+    options = telemetry.options_of(config, service.settings)
+    return telemetry.instrument(asgi, options) if options else asgi
 
 
 __all__ = ["create_app"]
