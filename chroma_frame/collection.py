@@ -19,7 +19,6 @@ from chroma_frame.multimodal import with_data
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
 from chroma_frame.schema.reconcile import schema_from_configuration, sparse_index
 from chroma_frame.schema.sparse_write import SparseTarget
-from chroma_frame.types import Collection as CollectionModel
 from chroma_frame.types import IndexingStatus
 
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
         WhereDocument,
     )
     from chroma_frame.client import Client, System
+    from chroma_frame.collection_model import CollectionModel
     from chroma_frame.execution.executor.inputs import ReadLevel
     from chroma_frame.execution.expression import Search
     from chroma_frame.interop.results import SearchResult
@@ -160,6 +160,8 @@ class Collection(FrameMethods):
             dimension, version = snap.dimension, snap.last_seq
         except NotFoundError:  # deleted since this handle was made: its model is still what it was
             dimension, version = None, 0
+        from chroma_frame.collection_model import CollectionModel
+
         return CollectionModel.from_record(self._record, dimension=dimension, serialized_schema=self._schema_json,
                                            version=version, log_position=version)
 

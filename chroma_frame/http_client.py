@@ -30,7 +30,6 @@ from chroma_frame.embeddings.binding import (
 from chroma_frame.errors import error_types
 from chroma_frame.multimodal import with_data
 from chroma_frame.prepare import prepare_delete, prepare_get, prepare_query, prepare_write
-from chroma_frame.types import Collection as CollectionModel
 from chroma_frame.types import IndexingStatus
 from chroma_frame.validation import Op
 
@@ -53,6 +52,7 @@ if TYPE_CHECKING:
         Where,
         WhereDocument,
     )
+    from chroma_frame.collection_model import CollectionModel
     from chroma_frame.execution.executor.inputs import ReadLevel
     from chroma_frame.execution.expression import Search
     from chroma_frame.interop.results import SearchResult
@@ -431,6 +431,8 @@ class _CollectionBase:
 
     def get_model(self) -> CollectionModel:
         """Chroma's collection model, as the server last described the collection."""
+        from chroma_frame.collection_model import CollectionModel
+
         return CollectionModel.from_record(self._record, serialized_schema=self._record.get("schema"))
 
     def __repr__(self) -> str:

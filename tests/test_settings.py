@@ -223,10 +223,11 @@ def test_persistent_client_runs_in_process_whatever_the_impl(tmp_path):
 
 
 def test_import_does_not_load_pydantic_settings():
+    """Neither pydantic-settings nor pydantic (Settings and the collection model load on first use)."""
     import subprocess
     import sys
 
-    code = "import sys, chroma_frame; print('pydantic_settings' in sys.modules)"
+    code = "import sys, chroma_frame; print('pydantic_settings' in sys.modules or 'pydantic' in sys.modules)"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": root})

@@ -10,8 +10,8 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import orjson
 
+from chroma_frame.collection_model import CollectionModel
 from chroma_frame.errors import InvalidArgumentError
-from chroma_frame.types import Collection as CollectionModel
 
 _JSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
