@@ -123,14 +123,16 @@ def _copy_collection(client: Client, source: ChromaSqlite, root: str, collection
 
 def migrate(from_path: str | os.PathLike, to_path: str | os.PathLike, *, progress: bool = True,
             batch_size: int = BATCH,
-            on_collection: Optional[Callable[[CollectionCopy], None]] = None) -> MigrationReport:
+            on_collection: Optional[Callable[[CollectionCopy], None]] = None,
+            settings: Optional[Settings] = None) -> MigrationReport:
     """Copy every tenant, database, collection (configuration, metadata, embedding function config,
     schema) and record of the Chroma 1.x directory ``from_path`` into chroma-frame storage at
     ``to_path`` (created when absent; collections keep their ids).
 
     The source is only read (SQLite opened read-only; chromadb is not needed). Running it again
     after an interruption goes on where it stopped: records already in the target are skipped, never
-    written twice. ``on_collection`` is called after each collection is complete.
+    written twice. ``on_collection`` is called after each collection is complete. ``settings``: the
+    target client's (``s3_endpoint_url`` and the keys when ``to_path`` is ``s3://bucket/prefix``).
     """
     source_root, target_root = os.fspath(from_path), os.fspath(to_path)
     if batch_size < 1:
@@ -142,7 +144,9 @@ def migrate(from_path: str | os.PathLike, to_path: str | os.PathLike, *, progres
     source = ChromaSqlite(source_root)
     try:
         collections = source.collections()
-        client = PersistentClient(target_root, settings=Settings(index_build_policy="manual"))
+        target_settings = (Settings(index_build_policy="manual") if settings is None
+                           else settings.model_copy(update={"index_build_policy": "manual"}))
+        client = PersistentClient(target_root, settings=target_settings)
         report = MigrationReport(source_root, target_root)
         for tenant in source.tenants():
             _ensure_tenant(client, tenant)

@@ -145,3 +145,24 @@ def test_the_report_counts(migrated):
     assert names[("default_tenant", "default_database", "cos-big")] == 1500 - 16
     assert names[("acme", "research", "nothing-yet")] == 0
     assert report.to_json()["records"] == report.records
+
+
+def test_migrate_to_object_storage(chroma_source, migrated, s3_endpoint, s3_cache_dir):
+    """The same copy on S3 (moto on 127.0.0.1): the target goes through the storage layer."""
+    target, report, _ = migrated
+    s3 = chroma_frame.Settings(s3_endpoint_url=s3_endpoint.endpoint_url, s3_access_key_id="testing",
+                               s3_secret_access_key="testing", s3_cache_dir=s3_cache_dir)
+    remote = s3_endpoint.url("migrated-from-chroma")
+    on_s3 = chroma_frame.migrate(chroma_source, remote, progress=False, settings=s3)
+    assert on_s3.records == report.records and on_s3.copied == report.records
+    for tenant, database in PLACES:
+        local = frame_client(target, tenant, database)
+        remote_client = chroma_frame.PersistentClient(remote, settings=s3.model_copy(), tenant=tenant,
+                                                      database=database)
+        assert [c.name for c in remote_client.list_collections()] == [c.name for c in local.list_collections()]
+        for collection in local.list_collections():
+            ours = remote_client.get_collection(collection.name, embedding_function=None).get(include=INCLUDE)
+            theirs = collection.get(include=INCLUDE)
+            assert ours["ids"] == theirs["ids"] and ours["metadatas"] == theirs["metadatas"]
+            assert np.array_equal(np.asarray(ours["embeddings"]), np.asarray(theirs["embeddings"]))
+    assert chroma_frame.migrate(chroma_source, remote, progress=False, settings=s3).copied == 0
