@@ -399,12 +399,15 @@ class _CollectionBase:
                  data_loader: Any = None) -> None:
         self._client = client
         self._core = _CollectionCore(model, embedding_function, data_loader)
-        self._data_loader = data_loader
 
     @property
     def _record(self) -> dict[str, Any]:
         """The collection's JSON as the server sent it."""
         return self._core.model
+
+    @property
+    def _data_loader(self) -> Any:
+        return self._core.data_loader
 
     @property
     def _model(self) -> CollectionModel:

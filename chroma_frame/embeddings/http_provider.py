@@ -98,56 +98,17 @@ def chunks(items: Sequence[Any], size: int) -> List[Sequence[Any]]:
 
 # -- Chroma's config schemas -------------------------------------------------------------------------
 
-_TYPES = {"string": str, "boolean": bool, "object": dict, "array": list, "null": type(None)}
-
-
 def check_config(config: Mapping[str, Any], schema_name: str) -> None:
-    """Chroma's ``validate_config_schema`` for the JSON-schema subset its schemas use; ``ValueError``
-    with jsonschema's wording."""
-    problem = _problem(config, SCHEMAS[schema_name], [])
-    if problem is not None:
-        message, path = problem
-        text = f"Config validation failed for schema '{schema_name}': {message}"
-        raise ValueError(text + (f" at path '{'/'.join(path)}'" if path else ""))
+    """Chroma's ``validate_config_schema`` (jsonschema over its schema files), as a ``ValueError``
+    with Chroma's wording."""
+    import jsonschema
 
-
-def _is(value: Any, kind: str) -> bool:
-    if kind == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    return isinstance(value, _TYPES[kind])
-
-
-def _problem(value: Any, schema: Mapping[str, Any], path: List[str]) -> Optional[tuple[str, List[str]]]:
-    kinds = schema.get("type")
-    if kinds is not None:
-        kinds = [kinds] if isinstance(kinds, str) else kinds
-        if not any(_is(value, k) for k in kinds):
-            return f"{value!r} is not of type {', '.join(repr(k) for k in kinds)}", path
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{value!r} is not one of {schema['enum']!r}", path
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                return f"{key!r} is a required property", path
-        properties = schema.get("properties", {})
-        if schema.get("additionalProperties") is False:
-            extra = [k for k in value if k not in properties]
-            if extra:
-                return f"Additional properties are not allowed ({', '.join(repr(k) for k in extra)} "\
-                       f"{'was' if len(extra) == 1 else 'were'} unexpected)", path
-        for key, sub in properties.items():
-            if key in value:
-                found = _problem(value[key], sub, path + [key])
-                if found is not None:
-                    return found
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            found = _problem(item, schema["items"], path + [str(i)])
-            if found is not None:
-                return found
-    return None
+    try:
+        jsonschema.validate(instance=config, schema=SCHEMAS[schema_name])
+    except jsonschema.ValidationError as e:
+        path = "/".join(str(part) for part in e.path)
+        raise ValueError(f"Config validation failed for schema '{schema_name}': {e.message}"
+                         + (f" at path '{path}'" if path else "")) from None
 
 
 # -- the base class --------------------------------------------------------------------------------

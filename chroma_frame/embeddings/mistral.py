@@ -5,10 +5,9 @@ Chroma 1.5.9's class, parameters (``model``, ``api_key_env_var``) and persisted 
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar, Dict
 
-from chroma_frame.embeddings.http_provider import HTTPEmbeddingFunction, openai_vectors, texts_only
+from chroma_frame.embeddings.http_provider import HTTPEmbeddingFunction, api_key_from_env, openai_vectors, texts_only
 from chroma_frame.embeddings.protocol import Documents, Embeddings
 
 
@@ -21,10 +20,7 @@ class MistralEmbeddingFunction(HTTPEmbeddingFunction):
 
     def __init__(self, model: str, api_key_env_var: str = "MISTRAL_API_KEY") -> None:
         self.model = model
-        self.api_key_env_var = api_key_env_var
-        self.api_key = os.getenv(api_key_env_var)
-        if not self.api_key:
-            raise ValueError(f"The {api_key_env_var} environment variable is not set.")
+        self.api_key_env_var, self.api_key = api_key_from_env(None, api_key_env_var)
 
     def __call__(self, input: Documents) -> Embeddings:
         texts = texts_only(input, "Mistral only supports text documents, not images")

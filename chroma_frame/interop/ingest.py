@@ -75,8 +75,11 @@ class IngestError(RuntimeError):
 
 
 class _Progress:
+    """The bar or callback of ``progress=``, counting source rows done (embedded, or written)."""
+
     def __init__(self, progress: Any, total: int | None) -> None:
         self.callback = progress if callable(progress) else None
+        self.total, self.done = total, 0
         self.bar = None
         if progress is False or self.callback is not None:
             return
@@ -90,11 +93,16 @@ class _Progress:
             return
         self.bar = tqdm(total=total, unit="rows", desc="ingest", delay=0 if progress else 2.0, unit_scale=True)
 
-    def update(self, done: int, total: int | None, step: int) -> None:
+    def advance(self, rows: int) -> None:
+        self.reach(self.done + rows)
+
+    def reach(self, done: int) -> None:
+        """``done`` rows so far (never fewer than already shown)."""
+        step, self.done = max(0, done - self.done), max(done, self.done)
         if self.bar is not None:
             self.bar.update(step)
         if self.callback is not None:
-            self.callback(done, total)
+            self.callback(self.done, self.total)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -129,15 +137,9 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
             if needs_embedding and mode == "add":
                 skip = find_live(engine.snapshot(), batch.ids) >= 0  # do not embed what add would drop
             done = [0]  # records written
-            shown = [0]  # rows of this batch the bar shows already (embedded ones, before the write)
-
-            def embedded_some(n: int, base: int = read - table.num_rows, shown: list[int] = shown) -> None:
-                shown[0] += n
-                bar.update(base + shown[0], total, n)
-
             if not (skip.all() and batch.embeddings is None):  # else: an add of existing ids, nothing to check
                 with v.validation_context(mode):  # as add: embedding errors get the " in add." suffix
-                    embedded += embed_missing(batch, embedder.dense, skip, embedded_some)
+                    embedded += embed_missing(batch, embedder.dense, skip, bar.advance)
                     fill_sparse(batch, embedder.sparse_target, skip)
                 snap = engine.write(_plan(batch, mode, skip, done), request_graphs=False, bulk=True,
                                     operation=f"ingest:{mode}")
@@ -145,7 +147,7 @@ def run(engine: "CollectionEngine", embedder: "Embedder", source: Any, *, mode: 
             written += done[0]
             skipped += len(batch) - done[0] if mode == "add" else 0
             batches += 1 if done[0] else 0
-            bar.update(read, total, table.num_rows - shown[0])
+            bar.reach(read)
         if written >= engine.store.compaction_threshold_rows:
             snap = _settle(engine) or snap
     except Exception as e:

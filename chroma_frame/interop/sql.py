@@ -102,9 +102,8 @@ class SQLMethods:
         message = str(error)
         if "does not exist" not in message:
             return error
-        names = [r["name"] for r in self._catalog.list_collections(self.tenant, self.database)]
         first = message.split("!")[0] + "!"
-        return type(error)(f"{first} The collections of database {self.database!r} are: {', '.join(names) or 'none'}; "
+        return type(error)(f"{first} The collections of database {self.database!r} are: {_collection_names(self)}; "
                            "DataFrames in the caller's scope can be named as tables too.")
 
     def register(self, con: "duckdb.DuckDBPyConnection", name: Optional[str] = None, *,
@@ -268,12 +267,16 @@ def _named_error(exc: BaseException, kind: str, name: str, k: int, where: Option
     call += (f", filter := {where!r}" if where else "") + (f", document := {where_doc!r}" if where_doc else "") + ")"
     message = f"{call}: {exc}"
     if isinstance(exc, NotFoundError):
-        names = [r["name"] for r in client._catalog.list_collections(client.tenant, client.database)]
-        message += f" (collections here: {', '.join(names) or 'none'})"
+        message += f" (collections here: {_collection_names(client)})"
     try:
         return type(exc)(message)
     except Exception:  # noqa: BLE001 - a class that takes other arguments
         return ValueError(message)
+
+
+def _collection_names(client: Any) -> str:
+    """The collections of the client's database, for error messages ("none" when there are none)."""
+    return ", ".join(r["name"] for r in client._catalog.list_collections(client.tenant, client.database)) or "none"
 
 
 def _matrix(queries: pa.Array, rows: list[int]) -> np.ndarray:

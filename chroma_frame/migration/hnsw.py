@@ -71,9 +71,6 @@ class HnswVectors:
             if len(self._length) != self.count:
                 raise HnswFormatError(f"{folder}/{LENGTH}: fewer than {self.count} lengths")
 
-    def has(self, label: int) -> bool:
-        return label in self._slot
-
     def vectors(self, labels: Sequence[int]) -> np.ndarray:
         """The vectors of ``labels`` (float32, one row each), as Chroma's ``get`` returns them."""
         try:

@@ -202,7 +202,6 @@ class RequestTelemetry:
                 self.requests.add(1, labels)
                 self.duration.record(time.perf_counter() - started, labels)
 
-
     def _flushing(self, send: Any) -> Any:
         async def send_after_flush(message: dict) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from chroma_frame.api.types import URI, DataLoader, Image, URIs
+from chroma_frame.embeddings.http_provider import PIL_MISSING
 
 __all__ = ["ChromaLangchainPassthroughDataLoader", "DataLoader", "ImageLoader"]
 
@@ -27,9 +28,7 @@ class ImageLoader(DataLoader[List[Optional[Image]]]):
             self._PILImage = importlib.import_module("PIL.Image")
             self._max_workers = max_workers
         except ImportError:
-            raise ValueError(
-                "The PIL python package is not installed. Please install it with `pip install pillow`"
-            ) from None
+            raise ValueError(PIL_MISSING) from None
 
     def _load_image(self, uri: Optional[URI]) -> Optional[Image]:
         return np.array(self._PILImage.open(uri)) if uri is not None else None
